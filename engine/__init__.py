@@ -1,0 +1,36 @@
+"""CMDSR Studio's engine: the CMDSR network, training, inference and image I/O.
+
+Pure PyTorch/NumPy/OpenCV; never imports Qt (the GUI in ``cmdsr_app`` imports from here).
+"""
+
+from __future__ import annotations
+
+from engine.checkpoint import load_model, read_checkpoint, save_model
+from engine.errors import (
+    CancelledError,
+    CheckpointError,
+    CmdsrError,
+    ConfigError,
+    ImageReadError,
+    ImageWriteError,
+    SupportRegionError,
+)
+from engine.model import CMDSR, SUPPORTED_SCALES, FoldedSRNet, ModelConfig, build_model
+
+__all__ = [
+    "CMDSR",
+    "SUPPORTED_SCALES",
+    "CancelledError",
+    "CheckpointError",
+    "CmdsrError",
+    "ConfigError",
+    "FoldedSRNet",
+    "ImageReadError",
+    "ImageWriteError",
+    "ModelConfig",
+    "SupportRegionError",
+    "build_model",
+    "load_model",
+    "read_checkpoint",
+    "save_model",
+]

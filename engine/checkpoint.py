@@ -1,0 +1,247 @@
+"""Model files: CMDSR Studio's versioned checkpoints and the authors' plain state_dict.
+
+Everything is read with ``torch.load(..., weights_only=True)``: a model file can never run
+code on the user's machine. Anything that is not a usable CMDSR network raises
+``CheckpointError`` naming the file and the problem.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import pickle
+import tempfile
+import zipfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from engine.errors import CheckpointError, ConfigError
+from engine.model import CMDSR, ModelConfig, build_model
+
+log = logging.getLogger(__name__)
+
+FORMAT = "cmdsr-studio-checkpoint"
+FORMAT_VERSION = 1
+
+
+def config_from_state_dict(state: Mapping[str, Tensor], source: str = "state_dict") -> ModelConfig:
+    """Infer the architecture (scale, channels, blocks, support size) from tensor shapes."""
+    try:
+        w_in = state["sr_net.input_conv.weight"]
+        channels = int(w_in.shape[0])
+        blocks = 0
+        while f"sr_net.backbone.{blocks}.conv1.weight" in state:
+            blocks += 1
+        up0 = state["sr_net.upsampler.0.weight"]
+        if up0.shape[0] == 9 * channels:
+            scale = 3
+        elif up0.shape[0] == 4 * channels:
+            scale = 4 if "sr_net.upsampler.2.weight" in state else 2
+        else:
+            raise CheckpointError(
+                f"{source}: upsampler has {up0.shape[0]} output channels, "
+                f"expected {4 * channels} or {9 * channels}"
+            )
+        conditioning = "condition_net.condition.0.weight" in state
+        support_size, cond_channels = 20, 128
+        if conditioning:
+            c0 = state["condition_net.condition.0.weight"]
+            if c0.shape[1] % 3:
+                raise CheckpointError(
+                    f"{source}: ConditionNet takes {c0.shape[1]} channels, not a multiple of 3"
+                )
+            support_size = int(c0.shape[1]) // 3
+            cond_channels = int(state["condition_net.condition.7.weight"].shape[0])
+    except KeyError as exc:
+        raise CheckpointError(
+            f"{source}: not a CMDSR network (missing parameter {exc.args[0]!r})"
+        ) from None
+    try:
+        return ModelConfig(
+            scale=scale,
+            channels=channels,
+            blocks=blocks,
+            support_size=support_size,
+            cond_channels=cond_channels,
+            conditioning=conditioning,
+        )
+    except ConfigError as exc:
+        raise CheckpointError(f"{source}: {exc}") from None
+
+
+def _normalise_keys(state: Mapping[str, Any]) -> dict[str, Any]:
+    """Accept the authors' full model, a bare BaseNet (``sr_net`` without prefix) and
+    DataParallel's ``module.`` prefix."""
+    out: dict[str, Any] = {}
+    for key, value in state.items():
+        if not isinstance(key, str):
+            continue
+        if key.startswith("module."):
+            key = key[len("module.") :]
+        if not key.startswith(("sr_net.", "condition_net.")):
+            key = "sr_net." + key
+        out[key] = value
+    return out
+
+
+def _read(path: Path) -> Any:
+    if not path.exists():
+        raise CheckpointError(f"{path}: model file not found")
+    if path.is_dir():
+        raise CheckpointError(f"{path}: is a folder, not a model file")
+    if path.stat().st_size == 0:
+        raise CheckpointError(f"{path}: the file is empty")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        if "weights_only" in str(exc) or "Unsupported global" in str(exc):
+            raise CheckpointError(
+                f"{path}: refused to load: the file contains code or objects that are not "
+                "plain weights (only tensors are accepted for safety)"
+            ) from None
+        raise CheckpointError(f"{path}: not a PyTorch model file ({first})") from None
+    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as exc:
+        detail = str(exc).strip().splitlines()[0][:120] if str(exc).strip() else type(exc).__name__
+        raise CheckpointError(f"{path}: the file is truncated or corrupt ({detail})") from None
+    except Exception as exc:  # torch raises assorted types for garbage input
+        raise CheckpointError(f"{path}: not a PyTorch model file ({type(exc).__name__})") from None
+
+
+def read_checkpoint(path: str | Path) -> tuple[ModelConfig, dict[str, Tensor], dict[str, Any]]:
+    """Read a model file: returns (config, float32 state_dict, metadata)."""
+    path = Path(path)
+    obj = _read(path)
+    if not isinstance(obj, Mapping):
+        raise CheckpointError(f"{path}: holds a {type(obj).__name__}, not a model's weights")
+    meta: dict[str, Any] = {}
+    if obj.get("format") == FORMAT:
+        version = obj.get("version")
+        if not isinstance(version, int) or version > FORMAT_VERSION:
+            raise CheckpointError(
+                f"{path}: checkpoint format version {version!r} is newer than this program "
+                f"understands ({FORMAT_VERSION}); update CMDSR Studio"
+            )
+        params = obj.get("params")
+        if not isinstance(params, Mapping):
+            raise CheckpointError(f"{path}: checkpoint has no parameters")
+        state = _normalise_keys(params)
+        cfg_dict = obj.get("config")
+        try:
+            cfg = ModelConfig(**cfg_dict) if isinstance(cfg_dict, Mapping) else None
+        except (TypeError, ConfigError) as exc:
+            raise CheckpointError(f"{path}: invalid model config in checkpoint ({exc})") from None
+        meta = {k: v for k, v in obj.items() if k not in ("params", "optim", "config")}
+        if cfg is None:
+            cfg = config_from_state_dict(state, str(path))
+    else:
+        if "state_dict" in obj and isinstance(obj["state_dict"], Mapping):
+            obj = obj["state_dict"]
+        state = _normalise_keys(obj)
+        cfg = config_from_state_dict(state, str(path))
+        meta = {"format": "authors-state-dict"}
+    tensors: dict[str, Tensor] = {}
+    for key, value in state.items():
+        if not isinstance(value, Tensor):
+            raise CheckpointError(f"{path}: parameter {key!r} is not a tensor")
+        tensors[key] = value.float() if value.is_floating_point() else value
+    return cfg, tensors, meta
+
+
+def model_from_state(
+    cfg: ModelConfig, state: Mapping[str, Tensor], source: str = "state_dict"
+) -> CMDSR:
+    """Build ``cfg``'s network and load ``state`` into it strictly."""
+    model = build_model(cfg)
+    own = model.state_dict()
+    # Modulations of a conditioned-off model are never used: the authors' BaseNet carries
+    # them anyway, so drop them instead of refusing the file.
+    state = {k: v for k, v in state.items() if k in own or "modulations" not in k}
+    missing = sorted(set(own) - set(state))
+    unexpected = sorted(set(state) - set(own))
+    if missing or unexpected:
+        parts = []
+        if missing:
+            parts.append(f"missing {len(missing)} parameters (e.g. {missing[0]})")
+        if unexpected:
+            parts.append(f"{len(unexpected)} unexpected parameters (e.g. {unexpected[0]})")
+        raise CheckpointError(f"{source}: not a CMDSR network: " + ", ".join(parts))
+    for key, value in state.items():
+        if own[key].shape != value.shape:
+            raise CheckpointError(
+                f"{source}: parameter {key} has shape {list(value.shape)}, "
+                f"expected {list(own[key].shape)}"
+            )
+    model.load_state_dict(state, strict=True)
+    return model
+
+
+def load_model(path: str | Path, device: str | torch.device = "cpu") -> CMDSR:
+    """Load a CMDSR Studio checkpoint or the authors' ``CMDSR_model.pth``, ready for inference."""
+    cfg, state, meta = read_checkpoint(path)
+    model = model_from_state(cfg, state, str(path))
+    log.info(
+        "loaded %s: x%d, support %d, conditioning %s (%s)",
+        path, cfg.scale, cfg.support_size, "on" if cfg.conditioning else "off",
+        meta.get("format", "?"),
+    )
+    return model.to(device).eval()
+
+
+def checkpoint_dict(
+    model: CMDSR,
+    *,
+    step: int = 0,
+    half: bool = False,
+    extra: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The versioned dict CMDSR Studio saves (optionally with fp16 weights to ship)."""
+    params = {
+        k: (v.detach().cpu().half() if half and v.is_floating_point() else v.detach().cpu())
+        for k, v in model.state_dict().items()
+    }
+    out: dict[str, Any] = {
+        "format": FORMAT,
+        "version": FORMAT_VERSION,
+        "config": dataclasses.asdict(model.config),
+        "params": params,
+        "step": int(step),
+    }
+    if extra:
+        out.update(extra)
+    return out
+
+
+def atomic_torch_save(obj: Any, path: str | Path) -> Path:
+    """Write ``obj`` with torch.save to a temp file beside ``path``, then rename: a crash
+    mid-write never leaves a half-written file under the final name."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            torch.save(obj, fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def save_model(
+    model: CMDSR,
+    path: str | Path,
+    *,
+    step: int = 0,
+    half: bool = False,
+    extra: Mapping[str, Any] | None = None,
+) -> Path:
+    """Save ``model`` in CMDSR Studio's checkpoint format (atomically)."""
+    return atomic_torch_save(checkpoint_dict(model, step=step, half=half, extra=extra), path)

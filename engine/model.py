@@ -1,0 +1,356 @@
+"""The CMDSR network: ConditionNet, modulations and the modulated SRResNet-10 BaseNet.
+
+Faithful to the authors' reference code (parameter names, equalized convs, 0..255 ranges),
+with two forward paths that give the same result:
+
+* the *training path* (``CMDSR.forward``): per-task modulated weights applied with a grouped
+  convolution over the batch, so every task in a batch gets its own BaseNet;
+* the *inference path* (``CMDSR.fold``): the condition of one support set is computed once,
+  the 20 modulations are multiplied into plain conv weights, and the image runs through
+  ordinary convolutions (channels_last on CPU), as fast as a fixed SRResNet.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from engine.errors import ConfigError
+
+SUPPORTED_SCALES = (2, 3, 4)
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Architecture of a CMDSR network.
+
+    ``support_size`` is fixed by the weights: the ConditionNet sees the S support patches
+    concatenated along channels (3*S input channels).
+    """
+
+    scale: int = 4
+    channels: int = 64
+    blocks: int = 10
+    support_size: int = 20
+    cond_channels: int = 128
+    conditioning: bool = True
+    residual_lr: float = 1.0
+    # Multiplies the raw weights of each block's second conv at creation. 1.0 reproduces the
+    # reference (N(0,1) raw weights); our own training uses a smaller value for a calmer start.
+    res_init_scale: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.scale not in SUPPORTED_SCALES:
+            raise ConfigError(f"scale must be one of {SUPPORTED_SCALES}, got {self.scale}")
+        for name in ("channels", "blocks", "support_size", "cond_channels"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ConfigError(f"{name} must be a positive integer, got {value!r}")
+        if self.cond_channels % 2:
+            raise ConfigError(f"cond_channels must be even, got {self.cond_channels}")
+        if not self.residual_lr > 0:
+            raise ConfigError(f"residual_lr must be positive, got {self.residual_lr}")
+        if not self.res_init_scale > 0:
+            raise ConfigError(f"res_init_scale must be positive, got {self.res_init_scale}")
+
+    @property
+    def n_modulations(self) -> int:
+        return 2 * self.blocks
+
+
+class EqualConv2d(nn.Module):
+    """Conv whose raw weight is N(0,1) and is scaled by 1/sqrt(fan_in) in the forward pass."""
+
+    def __init__(self, in_ch: int, out_ch: int, kernel_size: int = 3) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn(out_ch, in_ch, kernel_size, kernel_size))
+        self.bias = nn.Parameter(torch.zeros(out_ch))
+        self.scale = 1.0 / math.sqrt(in_ch * kernel_size * kernel_size)
+        self.padding = kernel_size // 2
+
+    def effective_weight(self) -> Tensor:
+        return self.weight * self.scale
+
+    def forward(self, x: Tensor, modulation: Tensor | None = None) -> Tensor:
+        """``x``: [B, in, H, W]; ``modulation``: optional [G, in] input-channel scales, one row
+        per group of B/G consecutive samples (one task each)."""
+        if modulation is None:
+            return F.conv2d(x, self.effective_weight(), self.bias, padding=self.padding)
+        groups = modulation.shape[0]
+        b, c, h, w = x.shape
+        per_group = b // groups
+        # [G, out, in, k, k]: scales the input-channel axis, one vector per task.
+        weight = self.effective_weight().unsqueeze(0) * modulation[:, None, :, None, None]
+        out_ch = weight.shape[1]
+        weight = weight.reshape(groups * out_ch, c, *weight.shape[-2:])
+        # Tasks side by side along channels: [B/G, G*in, H, W], one conv group per task.
+        xg = x.reshape(groups, per_group, c, h, w).transpose(0, 1).reshape(per_group, groups * c, h, w)
+        out = F.conv2d(xg, weight, self.bias.repeat(groups), padding=self.padding, groups=groups)
+        out = out.reshape(per_group, groups, out_ch, h, w).transpose(0, 1)
+        return out.reshape(b, out_ch, h, w)
+
+
+class EqualLinear(nn.Module):
+    """Linear layer with N(0,1) raw weight used as weight/sqrt(in_dim)."""
+
+    def __init__(self, in_dim: int, out_dim: int, bias_init: float = 0.0) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn(out_dim, in_dim))
+        self.bias = nn.Parameter(torch.full((out_dim,), float(bias_init)))
+        self.scale = 1.0 / math.sqrt(in_dim)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.linear(x, self.weight * self.scale, self.bias)
+
+
+class Modulations(nn.Module):
+    """Maps the condition vector to one input-channel scale vector per backbone conv."""
+
+    def __init__(self, n: int, cond_channels: int, channels: int) -> None:
+        super().__init__()
+        # bias 1: an untrained modulation is close to identity.
+        self.modulations = nn.ModuleList(
+            EqualLinear(cond_channels, channels, bias_init=1.0) for _ in range(n)
+        )
+
+    def forward(self, condition: Tensor) -> Tensor:
+        """``condition``: [T, cond] -> [n, T, channels] (index j = 2*block + conv)."""
+        return torch.stack([m(condition) for m in self.modulations])
+
+
+class ResBlock(nn.Module):
+    def __init__(self, channels: int, residual_lr: float, res_init_scale: float) -> None:
+        super().__init__()
+        self.conv1 = EqualConv2d(channels, channels)
+        self.conv2 = EqualConv2d(channels, channels)
+        with torch.no_grad():
+            self.conv2.weight.mul_(res_init_scale)
+        self.residual_lr = residual_lr
+
+    def forward(self, x: Tensor, m1: Tensor | None = None, m2: Tensor | None = None) -> Tensor:
+        res = F.relu(self.conv1(x, m1))
+        res = self.conv2(res, m2)
+        return x + res * self.residual_lr
+
+
+def _make_upsampler(scale: int, channels: int) -> nn.Sequential:
+    if scale == 3:
+        return nn.Sequential(EqualConv2d(channels, 9 * channels), nn.PixelShuffle(3))
+    layers: list[nn.Module] = []
+    for _ in range(int(math.log2(scale))):
+        layers += [EqualConv2d(channels, 4 * channels), nn.PixelShuffle(2)]
+    return nn.Sequential(*layers)
+
+
+class SRNet(nn.Module):
+    """The BaseNet: SRResNet-10 with optionally modulated backbone convs."""
+
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        c = cfg.channels
+        self.input_conv = EqualConv2d(3, c)
+        self.backbone = nn.ModuleList(
+            ResBlock(c, cfg.residual_lr, cfg.res_init_scale) for _ in range(cfg.blocks)
+        )
+        self.upsampler = _make_upsampler(cfg.scale, c)
+        self.output_conv = EqualConv2d(c, 3)
+        self.modulations = (
+            Modulations(cfg.n_modulations, cfg.cond_channels, c) if cfg.conditioning else None
+        )
+        self.residual_lr = cfg.residual_lr
+
+    def forward(self, lr: Tensor, condition: Tensor | None = None) -> Tensor:
+        """``lr``: [B, 3, H, W] in 0..255; ``condition``: [T, cond] with B divisible by T
+        (the B images are T consecutive groups, one per task)."""
+        mods = None
+        if self.modulations is not None:
+            if condition is None:
+                raise ValueError("this model is conditioned: a support set is required")
+            if lr.shape[0] % condition.shape[0]:
+                raise ValueError(
+                    f"batch of {lr.shape[0]} images does not split into {condition.shape[0]} tasks"
+                )
+            mods = self.modulations(condition)
+        x = self.input_conv(lr)
+        feat = x
+        for i, block in enumerate(self.backbone):
+            if mods is None:
+                x = block(x)
+            else:
+                x = block(x, mods[2 * i], mods[2 * i + 1])
+        x = feat * self.residual_lr + x
+        for layer in self.upsampler:
+            x = layer(x)
+        return self.output_conv(x)
+
+
+class ConditionNet(nn.Module):
+    """First VGG-19 stages over the channel-concatenated support set, globally pooled."""
+
+    def __init__(self, support_size: int, cond_channels: int) -> None:
+        super().__init__()
+        half = cond_channels // 2
+        self.condition = nn.Sequential(
+            nn.Conv2d(3 * support_size, half, 3, padding=1),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(half, half, 3, padding=1),
+            nn.ReLU(inplace=True),
+            nn.AvgPool2d(2, 2),
+            nn.Conv2d(half, cond_channels, 3, padding=1),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(cond_channels, cond_channels, 3, padding=1),
+            nn.ReLU(inplace=True),
+        )
+        for m in self.condition:
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, a=0, mode="fan_in")
+                with torch.no_grad():
+                    m.weight.mul_(0.1)
+                nn.init.zeros_(m.bias)
+
+    def forward(self, support: Tensor) -> Tensor:
+        """``support``: [T, S, 3, h, w] (or already [T, 3S, h, w]) in 0..255 -> [T, cond]."""
+        if support.dim() == 5:
+            support = support.flatten(1, 2)  # patch i -> channels 3i..3i+2
+        return self.condition(support).mean(dim=(2, 3))
+
+
+class FoldedSRNet(nn.Module):
+    """The BaseNet with one support set's modulations multiplied into plain conv weights.
+
+    Holds plain tensors (no parameters): built by ``CMDSR.fold`` for inference only.
+    """
+
+    def __init__(
+        self,
+        convs: list[tuple[Tensor, Tensor]],
+        scale: int,
+        blocks: int,
+        residual_lr: float,
+    ) -> None:
+        super().__init__()
+        self.scale = scale
+        self.blocks = blocks
+        self.residual_lr = residual_lr
+        for i, (w, b) in enumerate(convs):
+            self.register_buffer(f"w{i}", w)
+            self.register_buffer(f"b{i}", b)
+        self.n_convs = len(convs)
+
+    def _conv(self, i: int, x: Tensor) -> Tensor:
+        return F.conv2d(x, getattr(self, f"w{i}"), getattr(self, f"b{i}"), padding=1)
+
+    def forward(self, lr: Tensor) -> Tensor:
+        channels_last = lr.device.type == "cpu"
+        if channels_last:
+            lr = lr.contiguous(memory_format=torch.channels_last)
+        x = self._conv(0, lr)
+        feat = x
+        i = 1
+        for _ in range(self.blocks):
+            res = F.relu(self._conv(i, x), inplace=True)
+            res = self._conv(i + 1, res)
+            x = x + res * self.residual_lr if self.residual_lr != 1 else x + res
+            i += 2
+        x = feat * self.residual_lr + x if self.residual_lr != 1 else feat + x
+        factor = 3 if self.scale == 3 else 2
+        while i < self.n_convs - 1:
+            x = F.pixel_shuffle(self._conv(i, x), factor)
+            if channels_last:
+                x = x.contiguous(memory_format=torch.channels_last)
+            i += 1
+        return self._conv(i, x).contiguous()
+
+
+class CMDSR(nn.Module):
+    """ConditionNet + modulated BaseNet. ``model(lr, support)`` -> SR in 0..255 (unclamped)."""
+
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        self.config = cfg
+        self.sr_net = SRNet(cfg)
+        self.condition_net = (
+            ConditionNet(cfg.support_size, cfg.cond_channels) if cfg.conditioning else None
+        )
+
+    @property
+    def scale(self) -> int:
+        return self.config.scale
+
+    @property
+    def support_size(self) -> int:
+        return self.config.support_size
+
+    @property
+    def conditioned(self) -> bool:
+        return self.config.conditioning
+
+    def condition(self, support: Tensor | None) -> Tensor:
+        """Condition vectors [T, cond] of T support sets [T, S, 3, h, w] (0..255)."""
+        if self.condition_net is None:
+            raise ValueError("this model has conditioning switched off")
+        if support is None:
+            raise ValueError("this model is conditioned: a support set is required")
+        if support.dim() != 5 or support.shape[1:3] != (self.support_size, 3):
+            raise ValueError(
+                f"support must be [T, {self.support_size}, 3, h, w], got {list(support.shape)}"
+            )
+        return self.condition_net(support)
+
+    def forward(self, lr: Tensor, support: Tensor | None = None) -> Tensor:
+        """``lr``: [N, 3, H, W]; ``support``: [T, S, 3, h, w] with N divisible by T
+        (T = N: one support set per image). Returns [N, 3, H*s, W*s]."""
+        if lr.dim() != 4 or lr.shape[1] != 3:
+            raise ValueError(f"lr must be [N, 3, H, W], got {list(lr.shape)}")
+        cond = self.condition(support) if self.condition_net is not None else None
+        return self.sr_net(lr, cond)
+
+    @torch.no_grad()
+    def fold(self, support: Tensor | None = None) -> FoldedSRNet:
+        """Inference path for one support set [1, S, 3, h, w] (or [S, 3, h, w]).
+
+        The returned module runs plain convolutions; for a model with conditioning off the
+        support is ignored.
+        """
+        net = self.sr_net
+        mods = None
+        if self.condition_net is not None:
+            if support is None:
+                raise ValueError("this model is conditioned: a support set is required")
+            if support.dim() == 4:
+                support = support.unsqueeze(0)
+            if support.shape[0] != 1:
+                raise ValueError("fold() takes one support set")
+            assert net.modulations is not None
+            mods = net.modulations(self.condition(support))[:, 0]  # [20, C]
+        convs: list[tuple[Tensor, Tensor]] = []
+
+        def add(conv: EqualConv2d, mod: Tensor | None = None) -> None:
+            w = conv.effective_weight()
+            if mod is not None:
+                w = w * mod[None, :, None, None]
+            memory_format = torch.channels_last if w.device.type == "cpu" else torch.contiguous_format
+            convs.append((w.detach().contiguous(memory_format=memory_format), conv.bias.detach().clone()))
+
+        add(net.input_conv)
+        for i, block in enumerate(net.backbone):
+            add(block.conv1, None if mods is None else mods[2 * i])
+            add(block.conv2, None if mods is None else mods[2 * i + 1])
+        for layer in net.upsampler:
+            if isinstance(layer, EqualConv2d):
+                add(layer)
+        add(net.output_conv)
+        return FoldedSRNet(convs, self.scale, len(net.backbone), net.residual_lr).eval()
+
+
+def build_model(cfg: ModelConfig) -> CMDSR:
+    """A freshly initialised CMDSR network for ``cfg``."""
+    return CMDSR(cfg)
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
