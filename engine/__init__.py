@@ -16,6 +16,7 @@ from engine.errors import (
     SupportRegionError,
 )
 from engine.model import CMDSR, SUPPORTED_SCALES, FoldedSRNet, ModelConfig, build_model
+from engine.resources import default_baseline_path, default_model_path, sample_image_path
 
 __all__ = [
     "CMDSR",
@@ -30,7 +31,10 @@ __all__ = [
     "ModelConfig",
     "SupportRegionError",
     "build_model",
+    "default_baseline_path",
+    "default_model_path",
     "load_model",
     "read_checkpoint",
+    "sample_image_path",
     "save_model",
 ]
