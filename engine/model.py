@@ -219,11 +219,41 @@ class ConditionNet(nn.Module):
         return self.condition(support).mean(dim=(2, 3))
 
 
+def _fused_cpu_ops_available() -> bool:
+    """oneDNN's fused conv+ReLU / conv+add kernels (the ones torch.compile uses on CPU)."""
+    try:
+        op = torch.ops.mkldnn._convolution_pointwise
+        if not torch.backends.mkldnn.is_available():
+            return False
+        x = torch.ones(1, 2, 4, 4).contiguous(memory_format=torch.channels_last)
+        w = torch.ones(2, 2, 3, 3).contiguous(memory_format=torch.channels_last)
+        with torch.inference_mode():
+            y = op(x, w, None, [1, 1], [1, 1], [1, 1], 1, "relu", [], "")
+            z = op.binary(x, y, w, None, [1, 1], [1, 1], [1, 1], 1, "add", None, None, [], None)
+        return bool(torch.allclose(z, F.conv2d(x, w, padding=1) * 2))
+    except Exception:  # older builds or other CPUs: plain convolutions are used instead
+        return False
+
+
+_FUSED_CPU: bool | None = None
+
+
+def fused_cpu_ops_available() -> bool:
+    global _FUSED_CPU
+    if _FUSED_CPU is None:
+        _FUSED_CPU = _fused_cpu_ops_available()
+    return _FUSED_CPU
+
+
 class FoldedSRNet(nn.Module):
     """The BaseNet with one support set's modulations multiplied into plain conv weights.
 
-    Holds plain tensors (no parameters): built by ``CMDSR.fold`` for inference only.
+    Holds plain tensors (no parameters): built by ``CMDSR.fold`` for inference only. On the
+    CPU it runs channels_last with oneDNN's fused conv+ReLU and conv+residual-add kernels,
+    which saves a memory pass per activation and per residual.
     """
+
+    _ONE = [1, 1]
 
     def __init__(
         self,
@@ -240,30 +270,58 @@ class FoldedSRNet(nn.Module):
             self.register_buffer(f"w{i}", w)
             self.register_buffer(f"b{i}", b)
         self.n_convs = len(convs)
+        self.use_fused = True
 
-    def _conv(self, i: int, x: Tensor) -> Tensor:
-        return F.conv2d(x, getattr(self, f"w{i}"), getattr(self, f"b{i}"), padding=1)
+    def _fused(self, x: Tensor) -> bool:
+        return (
+            self.use_fused
+            and x.device.type == "cpu"
+            and x.dtype == torch.float32
+            and not torch.is_grad_enabled()
+            and fused_cpu_ops_available()
+        )
+
+    def _conv(
+        self, i: int, x: Tensor, fused: bool, relu: bool = False, add: Tensor | None = None
+    ) -> Tensor:
+        w, b = getattr(self, f"w{i}"), getattr(self, f"b{i}")
+        if fused:
+            op = torch.ops.mkldnn._convolution_pointwise
+            one = self._ONE
+            if add is not None:
+                return op.binary(x, add, w, b, one, one, one, 1, "add", None, None, [], None)
+            return op(x, w, b, one, one, one, 1, "relu" if relu else "none", [], "")
+        y = F.conv2d(x, w, b, padding=1)
+        if relu:
+            y = F.relu(y, inplace=True)
+        if add is not None:
+            y = y + add
+        return y
 
     def forward(self, lr: Tensor) -> Tensor:
         channels_last = lr.device.type == "cpu"
         if channels_last:
             lr = lr.contiguous(memory_format=torch.channels_last)
-        x = self._conv(0, lr)
+        fused = self._fused(lr)
+        plain_residual = self.residual_lr == 1
+        x = self._conv(0, lr, fused)
         feat = x
         i = 1
         for _ in range(self.blocks):
-            res = F.relu(self._conv(i, x), inplace=True)
-            res = self._conv(i + 1, res)
-            x = x + res * self.residual_lr if self.residual_lr != 1 else x + res
+            res = self._conv(i, x, fused, relu=True)
+            if plain_residual:
+                x = self._conv(i + 1, res, fused, add=x)
+            else:
+                x = x + self._conv(i + 1, res, fused) * self.residual_lr
             i += 2
-        x = feat * self.residual_lr + x if self.residual_lr != 1 else feat + x
+        x = feat + x if plain_residual else feat * self.residual_lr + x
         factor = 3 if self.scale == 3 else 2
         while i < self.n_convs - 1:
-            x = F.pixel_shuffle(self._conv(i, x), factor)
+            x = F.pixel_shuffle(self._conv(i, x, fused), factor)
             if channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
             i += 1
-        return self._conv(i, x).contiguous()
+        return self._conv(i, x, fused).contiguous()
 
 
 class CMDSR(nn.Module):
