@@ -1,0 +1,414 @@
+"""Reading and writing photos: 8/16-bit, gray/RGB/RGBA/palette, EXIF orientation, metadata.
+
+Images inside the engine are float32 RGB in 0..255 whatever the file's bit depth, so the
+network always sees the range it was trained on; 16-bit files keep their precision in the
+float values and are written back as 16-bit where the format allows.
+
+Reading decodes from bytes (paths with any characters work on every OS) and refuses
+decompression bombs before decoding. Writing encodes in memory, then writes a temp file in the
+destination folder and renames it: a failed or cancelled job never leaves a partial image.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import os
+import struct
+import tempfile
+import warnings
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+from PIL import Image as PILImage
+from PIL import UnidentifiedImageError
+
+from engine.errors import ImageReadError, ImageWriteError
+
+log = logging.getLogger(__name__)
+
+# 80 megapixels of input: x4 makes that 1.3 gigapixels of output, past any sensible job.
+DEFAULT_MAX_PIXELS = 80_000_000
+
+SUPPORTED_READ_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp")
+SUPPORTED_WRITE_FORMATS = ("png", "jpg", "webp", "tif")
+
+# Pillow's names for what we read; MPO is how Pillow labels many camera JPEGs.
+_READ_FORMATS = {"PNG": "png", "JPEG": "jpg", "MPO": "jpg", "WEBP": "webp", "TIFF": "tif",
+                 "BMP": "bmp"}
+_FORMAT_ALIASES = {"png": "png", "jpg": "jpg", "jpeg": "jpg", "webp": "webp", "tif": "tif",
+                   "tiff": "tif"}
+_SUFFIX_OF_FORMAT = {"png": ".png", "jpg": ".jpg", "webp": ".webp", "tif": ".tif"}
+_SIXTEEN_BIT_FORMATS = ("png", "tif")
+_ORIENTATION_TAG = 0x0112
+_EXIF_HEADER = b"Exif\x00\x00"
+
+
+@dataclass
+class Image:
+    """A decoded photo.
+
+    ``pixels``: [H, W, 3] float32 RGB in 0..255 (16-bit files scaled by 1/257, so they keep
+    fractional values); ``alpha``: [H, W] float32 0..255 or None; ``bit_depth``: 8 or 16, the
+    depth of the source, used as the default depth when writing; ``exif``/``icc``: raw EXIF
+    (with orientation reset to 1, since the pixels are already upright) and ICC profile bytes.
+    """
+
+    pixels: np.ndarray
+    alpha: np.ndarray | None = None
+    bit_depth: int = 8
+    exif: bytes | None = None
+    icc: bytes | None = None
+    source: Path | None = None
+    format: str | None = field(default=None)  # "png", "jpg", ... of the source file
+
+    @property
+    def height(self) -> int:
+        return int(self.pixels.shape[0])
+
+    @property
+    def width(self) -> int:
+        return int(self.pixels.shape[1])
+
+
+def normalise_format(fmt: str) -> str:
+    """``"JPEG"``/``".jpg"``/``"jpeg"`` -> ``"jpg"``; ImageWriteError for formats we cannot write."""
+    key = fmt.lower().lstrip(".")
+    if key not in _FORMAT_ALIASES:
+        raise ImageWriteError(
+            f"cannot write format {fmt!r}; choose one of {', '.join(SUPPORTED_WRITE_FORMATS)}"
+        )
+    return _FORMAT_ALIASES[key]
+
+
+def format_suffix(fmt: str) -> str:
+    """The file suffix CMDSR Studio gives a written format (``"jpg"`` -> ``".jpg"``)."""
+    return _SUFFIX_OF_FORMAT[normalise_format(fmt)]
+
+
+def is_supported_image(path: str | Path) -> bool:
+    return Path(path).suffix.lower() in SUPPORTED_READ_SUFFIXES
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def _apply_orientation(arr: np.ndarray, orientation: int) -> np.ndarray:
+    """Turn ``arr`` ([H, W] or [H, W, C]) upright for an EXIF orientation value 1..8."""
+    if orientation == 2:
+        arr = arr[:, ::-1]
+    elif orientation == 3:
+        arr = arr[::-1, ::-1]
+    elif orientation == 4:
+        arr = arr[::-1]
+    elif orientation == 5:
+        arr = arr.swapaxes(0, 1)
+    elif orientation == 6:
+        arr = np.rot90(arr, -1)
+    elif orientation == 7:
+        arr = np.rot90(arr.swapaxes(0, 1), 2)
+    elif orientation == 8:
+        arr = np.rot90(arr, 1)
+    return np.ascontiguousarray(arr)
+
+
+def _png_bit_depth(data: bytes) -> int:
+    # IHDR is always the first chunk: 8-byte signature, length, "IHDR", w, h, bit depth.
+    return data[24] if len(data) > 25 else 8
+
+
+def _is_sixteen_bit(pil: PILImage.Image, fmt: str, data: bytes) -> bool:
+    if fmt == "png":
+        return _png_bit_depth(data) == 16
+    if fmt == "tif":
+        bits = getattr(pil, "tag_v2", {}).get(258, 8)
+        bits = bits if isinstance(bits, tuple | list) else (bits,)
+        return max(int(b) for b in bits) == 16
+    return False
+
+
+def _decode_with_opencv(data: bytes, path: Path) -> tuple[np.ndarray, np.ndarray | None]:
+    """16-bit colour PNG/TIFF (Pillow reduces those to 8 bits): float RGB, alpha in 0..255."""
+    arr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    if arr is None:
+        raise ImageReadError(f"{path}: the file is truncated or corrupt")
+    scale = 255.0 / 65535.0 if arr.dtype == np.uint16 else 1.0
+    if arr.dtype not in (np.uint8, np.uint16):
+        raise ImageReadError(f"{path}: unsupported sample type {arr.dtype} (use 8 or 16 bits)")
+    arr = arr.astype(np.float32) * np.float32(scale)
+    alpha = None
+    if arr.ndim == 2:
+        rgb = np.repeat(arr[:, :, None], 3, axis=2)
+    elif arr.shape[2] == 2:
+        rgb, alpha = np.repeat(arr[:, :, :1], 3, axis=2), arr[:, :, 1]
+    elif arr.shape[2] == 3:
+        rgb = arr[:, :, ::-1]
+    elif arr.shape[2] == 4:
+        rgb, alpha = arr[:, :, 2::-1], arr[:, :, 3]
+    else:
+        raise ImageReadError(f"{path}: unsupported number of channels ({arr.shape[2]})")
+    return np.ascontiguousarray(rgb), None if alpha is None else np.ascontiguousarray(alpha)
+
+
+def _decode_with_pillow(
+    pil: PILImage.Image, path: Path
+) -> tuple[np.ndarray, np.ndarray | None, int, bool]:
+    """Returns (RGB float, alpha or None, bit depth, converted-from-CMYK)."""
+    mode = pil.mode
+    if mode in ("I;16", "I;16L", "I;16B", "I;16N", "I"):
+        gray = np.asarray(pil).astype(np.float32)
+        if mode == "I" and gray.size and (gray.max() > 65535 or gray.min() < 0):
+            raise ImageReadError(f"{path}: 32-bit integer images are not supported")
+        gray *= np.float32(255.0 / 65535.0)
+        return np.repeat(gray[:, :, None], 3, axis=2), None, 16, False
+    if mode == "F":
+        raise ImageReadError(f"{path}: floating-point images are not supported (use 8 or 16 bits)")
+    has_alpha = mode in ("RGBA", "LA", "PA", "La", "RGBa") or (
+        mode in ("P", "L", "RGB") and "transparency" in pil.info
+    )
+    target = "RGBA" if has_alpha else "RGB"
+    converted = pil.convert(target) if mode != target else pil
+    arr = np.asarray(converted, dtype=np.float32)
+    if has_alpha:
+        return np.ascontiguousarray(arr[:, :, :3]), np.ascontiguousarray(arr[:, :, 3]), 8, mode == "CMYK"
+    return arr, None, 8, mode == "CMYK"
+
+
+def read_image(path: str | Path, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image:
+    """Decode the photo at ``path`` (PNG, JPEG, WebP, TIFF or BMP) into an upright RGB ``Image``.
+
+    Raises ``ImageReadError`` naming the file when it is missing, empty, truncated, not an
+    image (whatever its suffix says), of an unsupported kind, or larger than ``max_pixels``.
+    """
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise ImageReadError(f"{path}: file not found") from None
+    except IsADirectoryError:
+        raise ImageReadError(f"{path}: is a folder, not an image") from None
+    except OSError as exc:
+        raise ImageReadError(f"{path}: cannot read the file ({exc.strerror or exc})") from None
+    if not data:
+        raise ImageReadError(f"{path}: the file is empty")
+    with warnings.catch_warnings():
+        # We apply our own pixel limit below; Pillow's bomb warning would only add noise.
+        warnings.simplefilter("ignore", PILImage.DecompressionBombWarning)
+        try:
+            pil = PILImage.open(io.BytesIO(data))
+        except UnidentifiedImageError:
+            raise ImageReadError(
+                f"{path}: not an image file, or one of an unsupported kind "
+                f"(supported: {', '.join(SUPPORTED_READ_SUFFIXES)})"
+            ) from None
+        except PILImage.DecompressionBombError:
+            raise ImageReadError(f"{path}: image is too large to open safely") from None
+        except Exception as exc:
+            raise ImageReadError(f"{path}: the file is corrupt ({exc})") from None
+        fmt = _READ_FORMATS.get(pil.format or "")
+        if fmt is None:
+            raise ImageReadError(
+                f"{path}: {pil.format} images are not supported "
+                f"(supported: {', '.join(SUPPORTED_READ_SUFFIXES)})"
+            )
+        suffix_fmt = _FORMAT_ALIASES.get(path.suffix.lower().lstrip("."), path.suffix.lower())
+        if path.suffix and suffix_fmt != fmt:
+            log.info("%s: the file is really %s; reading it as such", path, pil.format)
+        width, height = pil.size
+        if width <= 0 or height <= 0:
+            raise ImageReadError(f"{path}: the image has no pixels")
+        if width * height > max_pixels:
+            raise ImageReadError(
+                f"{path}: {width}x{height} is {width * height / 1e6:.0f} megapixels, over the "
+                f"limit of {max_pixels / 1e6:.0f} megapixels (refused to protect memory)"
+            )
+        try:
+            exif = pil.getexif()
+        except Exception:  # broken EXIF should not make a good photo unreadable
+            exif = PILImage.Exif()
+        icc = pil.info.get("icc_profile") or None
+        try:
+            if _is_sixteen_bit(pil, fmt, data):
+                pixels, alpha = _decode_with_opencv(data, path)
+                bit_depth, was_cmyk = 16, False
+            else:
+                pil.load()
+                pixels, alpha, bit_depth, was_cmyk = _decode_with_pillow(pil, path)
+        except ImageReadError:
+            raise
+        except PILImage.DecompressionBombError:
+            raise ImageReadError(f"{path}: image is too large to open safely") from None
+        except (OSError, SyntaxError, ValueError, struct.error, cv2.error) as exc:
+            detail = str(exc).strip().splitlines()[0][:120] if str(exc).strip() else type(exc).__name__
+            raise ImageReadError(f"{path}: the file is truncated or corrupt ({detail})") from None
+    orientation = int(exif.get(_ORIENTATION_TAG, 1) or 1)
+    if orientation not in range(1, 9):
+        orientation = 1
+    if orientation != 1:
+        pixels = _apply_orientation(pixels, orientation)
+        alpha = None if alpha is None else _apply_orientation(alpha, orientation)
+        exif[_ORIENTATION_TAG] = 1  # the pixels are upright now; viewers must not turn them again
+    exif_bytes = exif.tobytes() if len(exif) else None
+    if was_cmyk:
+        icc = None  # a CMYK profile does not describe the RGB pixels we hand out
+    return Image(
+        pixels=np.ascontiguousarray(pixels, dtype=np.float32),
+        alpha=alpha,
+        bit_depth=bit_depth,
+        exif=exif_bytes,
+        icc=icc,
+        source=path,
+        format=fmt,
+    )
+
+
+# --------------------------------------------------------------------------- writing
+
+
+def _quantise(arr: np.ndarray, bit_depth: int) -> np.ndarray:
+    if bit_depth == 16:
+        return np.clip(np.rint(arr * np.float32(65535.0 / 255.0)), 0, 65535).astype(np.uint16)
+    return np.clip(np.rint(arr), 0, 255).astype(np.uint8)
+
+
+def _png_chunk(kind: bytes, payload: bytes) -> bytes:
+    return (struct.pack(">I", len(payload)) + kind + payload
+            + struct.pack(">I", zlib.crc32(kind + payload) & 0xFFFFFFFF))
+
+
+def _add_png_metadata(png: bytes, exif: bytes | None, icc: bytes | None) -> bytes:
+    """Insert iCCP/eXIf chunks after IHDR (OpenCV writes 16-bit PNGs without metadata)."""
+    extra = b""
+    if icc:
+        extra += _png_chunk(b"iCCP", b"ICC profile\x00\x00" + zlib.compress(icc))
+    if exif:
+        raw = exif[len(_EXIF_HEADER):] if exif.startswith(_EXIF_HEADER) else exif
+        extra += _png_chunk(b"eXIf", raw)
+    ihdr_end = 8 + 8 + 13 + 4
+    return png[:ihdr_end] + extra + png[ihdr_end:]
+
+
+def _encode(image: Image, fmt: str, quality: int, bit_depth: int) -> bytes:
+    pixels, alpha = image.pixels, image.alpha
+    if alpha is not None and fmt == "jpg":
+        # JPEG has no transparency: flatten onto white, as image viewers show it.
+        log.warning("%s: JPEG cannot store transparency; flattening onto white",
+                    image.source or "image")
+        a = (alpha / 255.0)[:, :, None]
+        pixels = pixels * a + 255.0 * (1.0 - a)
+        alpha = None
+    stacked = pixels if alpha is None else np.concatenate([pixels, alpha[:, :, None]], axis=2)
+    if bit_depth == 16:
+        arr = _quantise(stacked, 16)
+        bgr = arr[:, :, [2, 1, 0, 3]] if arr.shape[2] == 4 else arr[:, :, ::-1]
+        ext = ".png" if fmt == "png" else ".tif"
+        ok, buf = cv2.imencode(ext, np.ascontiguousarray(bgr))
+        if not ok:
+            raise ImageWriteError(f"OpenCV could not encode a 16-bit {fmt.upper()}")
+        data = buf.tobytes()
+        if fmt == "png":
+            return _add_png_metadata(data, image.exif, image.icc)
+        if image.exif or image.icc:
+            log.warning("16-bit TIFF is written without EXIF/ICC metadata; "
+                        "use PNG to keep them at 16 bits")
+        return data
+    arr = _quantise(stacked, 8)
+    pil = PILImage.fromarray(arr, "RGBA" if arr.shape[2] == 4 else "RGB")
+    kwargs: dict[str, object] = {}
+    if image.exif:
+        kwargs["exif"] = image.exif
+    if image.icc:
+        kwargs["icc_profile"] = image.icc
+    if fmt == "jpg":
+        kwargs.update(quality=int(quality), subsampling=0 if quality >= 90 else 2)
+    elif fmt == "webp":
+        kwargs.update(quality=int(quality), lossless=quality >= 100, method=4)
+    elif fmt == "tif":
+        kwargs.update(compression="tiff_deflate")
+    buf = io.BytesIO()
+    pil.save(buf, format={"jpg": "JPEG", "png": "PNG", "webp": "WEBP", "tif": "TIFF"}[fmt],
+             **kwargs)
+    return buf.getvalue()
+
+
+def _commit(tmp: Path, path: Path, overwrite: bool) -> None:
+    """Move the finished temp file to ``path``; without ``overwrite`` never replace a file,
+    even one that appeared while we were encoding."""
+    if overwrite:
+        os.replace(tmp, path)
+        return
+    if os.name == "nt":
+        os.rename(tmp, path)  # refuses an existing destination on Windows
+        return
+    try:
+        os.link(tmp, path)  # atomic "create if absent"
+    except FileExistsError:
+        raise
+    except OSError:
+        # File systems without hard links (FAT, some network shares): check, then rename.
+        if path.exists():
+            raise FileExistsError(path) from None
+        os.rename(tmp, path)
+        return
+    tmp.unlink()
+
+
+def write_image(
+    image: Image,
+    path: str | Path,
+    *,
+    fmt: str | None = None,
+    quality: int = 95,
+    bit_depth: int | None = None,
+    overwrite: bool = False,
+) -> Path:
+    """Write ``image`` atomically to ``path`` and return the path.
+
+    ``fmt`` (png, jpg, webp, tif) defaults to the path's suffix; ``bit_depth`` defaults to the
+    image's own where the format can hold it (16-bit PNG/TIFF), else 8. EXIF and ICC are kept
+    where the format allows. Raises ``ImageWriteError`` if the file exists and ``overwrite``
+    is False, or on any failure; nothing partial is left behind.
+    """
+    path = Path(path)
+    fmt = normalise_format(fmt or path.suffix or "?")
+    if not 1 <= int(quality) <= 100:
+        raise ImageWriteError(f"quality must be 1..100, got {quality}")
+    if bit_depth is None:
+        bit_depth = image.bit_depth if fmt in _SIXTEEN_BIT_FORMATS else 8
+    if bit_depth not in (8, 16):
+        raise ImageWriteError(f"bit depth must be 8 or 16, got {bit_depth}")
+    if bit_depth == 16 and fmt not in _SIXTEEN_BIT_FORMATS:
+        raise ImageWriteError(f"{path}: {fmt.upper()} cannot store 16 bits per channel; "
+                              "use png or tif")
+    if image.pixels.ndim != 3 or image.pixels.shape[2] != 3:
+        raise ImageWriteError(f"{path}: expected [H, W, 3] pixels, got {image.pixels.shape}")
+    if path.exists() and not overwrite:
+        raise ImageWriteError(f"{path}: already exists (use overwrite to replace it)")
+    try:
+        data = _encode(image, fmt, int(quality), bit_depth)
+    except ImageWriteError:
+        raise
+    except Exception as exc:
+        raise ImageWriteError(f"{path}: could not encode {fmt.upper()} ({exc})") from None
+    tmp: Path | None = None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        tmp = Path(tmp_name)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        _commit(tmp, path, overwrite)
+    except FileExistsError:
+        raise ImageWriteError(f"{path}: already exists (use overwrite to replace it)") from None
+    except OSError as exc:
+        raise ImageWriteError(f"{path}: cannot write ({exc.strerror or exc})") from None
+    finally:
+        if tmp is not None and tmp.exists():
+            tmp.unlink(missing_ok=True)
+    log.debug("wrote %s (%s, %d-bit, %d bytes)", path, fmt, bit_depth, len(data))
+    return path
