@@ -1,0 +1,445 @@
+"""Qt-free state of the Training tab: the settings a user picks, the run folder and its
+checkpoints, and the metric series the charts draw.
+
+Kept apart from the widgets so the rules (what can be started, what a run folder holds,
+how a million steps fit in a chart) are tested without a display.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import logging
+import math
+import re
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+DEGRADATION_PRESETS: tuple[tuple[str, str], ...] = (
+    ("paper", "Paper (blur 0.2-4.0, noise 0-75)"),
+    ("mild", "Mild (light blur and noise)"),
+    ("real", "Real photos (adds anisotropic blur and JPEG)"),
+    ("paper-test", "Paper test setting (fixed blur 2.6, noise 15)"),
+)
+TRAIN_PRESETS: tuple[tuple[str, str], ...] = (
+    ("cpu", "CPU (small and quick)"),
+    ("reference", "GPU (the paper's reference setup)"),
+)
+DEFAULT_STEPS = {"cpu": 2_000, "reference": 1_000_000}
+CHECKPOINT_SUFFIXES = (".pt", ".pth")
+METRIC_NAMES = ("l1", "contrastive", "d_inner", "d_cross", "val_psnr")
+# A checkpoint's step from its file name: "step_000500.pt", "ckpt-500.pt", "last_500.pth".
+_STEP_IN_NAME = re.compile(r"(\d+)(?=\.pth?$)")
+
+
+class Phase(enum.Enum):
+    """Where the tab's job is; decides which buttons are enabled."""
+
+    IDLE = "idle"
+    RUNNING = "running"
+    PAUSING = "pausing"  # cancel requested with the intent to resume; checkpoint being written
+    PAUSED = "paused"
+    STOPPING = "stopping"
+    FINISHED = "finished"
+    FAILED = "failed"
+
+    @property
+    def busy(self) -> bool:
+        return self in (Phase.RUNNING, Phase.PAUSING, Phase.STOPPING)
+
+
+def _as_str(value: Any, default: str) -> str:
+    return value if isinstance(value, str) else default
+
+
+@dataclass
+class TrainingSettings:
+    """What the user chose; persisted between sessions as a plain dict."""
+
+    hr_dir: str = ""
+    val_dir: str = ""
+    degradation: str = "paper"
+    steps: int = DEFAULT_STEPS["cpu"]
+    preset: str = "cpu"
+    run_dir: str = ""
+    # The run the app last trained: offered for Resume after the app was closed mid-run.
+    last_run_dir: str = ""
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any] | None) -> TrainingSettings:
+        """Tolerant of a hand-edited or older settings file: a bad value keeps the default."""
+        out = cls()
+        if not isinstance(data, Mapping):
+            return out
+        for name in ("hr_dir", "val_dir", "run_dir", "last_run_dir"):
+            setattr(out, name, _as_str(data.get(name), getattr(out, name)))
+        if data.get("degradation") in {k for k, _ in DEGRADATION_PRESETS}:
+            out.degradation = data["degradation"]
+        if data.get("preset") in {k for k, _ in TRAIN_PRESETS}:
+            out.preset = data["preset"]
+        steps = data.get("steps")
+        if isinstance(steps, int) and not isinstance(steps, bool) and steps >= 1:
+            out.steps = steps
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "hr_dir": self.hr_dir,
+            "val_dir": self.val_dir,
+            "degradation": self.degradation,
+            "steps": self.steps,
+            "preset": self.preset,
+            "run_dir": self.run_dir,
+            "last_run_dir": self.last_run_dir,
+        }
+
+    def problems(self, *, resume: bool = False) -> list[str]:
+        """Reasons the run cannot start, each one sentence a user can act on."""
+        out: list[str] = []
+        if not resume:
+            if not self.hr_dir.strip():
+                out.append("Choose a folder of high-resolution photos to train on.")
+            elif not Path(self.hr_dir).is_dir():
+                out.append(f"The photo folder {self.hr_dir} does not exist.")
+        if self.val_dir.strip() and not Path(self.val_dir).is_dir():
+            out.append(f"The validation folder {self.val_dir} does not exist.")
+        if self.steps < 1:
+            out.append("The number of steps must be at least 1.")
+        if not self.run_dir.strip():
+            out.append("Choose a run folder for the checkpoints.")
+        elif resume and not list_checkpoints(self.run_dir):
+            out.append(f"{self.run_dir} holds no checkpoint to resume from.")
+        elif not resume and run_folder_in_use(self.run_dir):
+            out.append(
+                f"{self.run_dir} already holds a training run: press Resume to continue it, "
+                "or choose a new run folder."
+            )
+        return out
+
+
+def new_run_dir(root: str | Path, now: float | None = None) -> Path:
+    """A fresh, not yet existing folder under ``root`` named after the date and time."""
+    root = Path(root)
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(now))
+    candidate = root / f"run-{stamp}"
+    n = 2
+    while candidate.exists():
+        candidate = root / f"run-{stamp}-{n}"
+        n += 1
+    return candidate
+
+
+def run_folder_in_use(run_dir: str | Path) -> bool:
+    """True if ``run_dir`` holds checkpoints or a run's config: starting afresh there would
+    overwrite a user's earlier training."""
+    path = Path(run_dir)
+    if not path.is_dir():
+        return False
+    if list_checkpoints(path):
+        return True
+    return any((path / name).exists() for name in ("config.toml", "config.json", "train.toml"))
+
+
+# -- checkpoints ---------------------------------------------------------------------------
+@dataclass(frozen=True)
+class CheckpointEntry:
+    """A checkpoint file of a run, as listed for the user."""
+
+    path: Path
+    step: int | None
+    size: int
+    mtime: float
+
+    def label(self) -> str:
+        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(self.mtime))
+        step = f"step {self.step:,}" if self.step is not None else "step ?"
+        return f"{self.path.name}  ({step}, {self.size / 1e6:.1f} MB, {when})"
+
+
+def checkpoint_step_from_name(path: str | Path) -> int | None:
+    m = _STEP_IN_NAME.search(Path(path).name)
+    return int(m.group(1)) if m else None
+
+
+def list_checkpoints(run_dir: str | Path) -> list[CheckpointEntry]:
+    """The model files of a run (in the folder and its ``checkpoints/``), oldest step first.
+
+    Temp files of an interrupted atomic save (``.name.tmp``) and hidden files are skipped.
+    """
+    root = Path(run_dir)
+    found: dict[Path, CheckpointEntry] = {}
+    for folder in (root, root / "checkpoints"):
+        if not folder.is_dir():
+            continue
+        for path in folder.iterdir():
+            if path.name.startswith(".") or path.suffix not in CHECKPOINT_SUFFIXES:
+                continue
+            try:
+                st = path.stat()
+            except OSError:
+                continue
+            if not path.is_file() or st.st_size == 0:
+                continue
+            found[path] = CheckpointEntry(path, checkpoint_step_from_name(path), st.st_size, st.st_mtime)
+
+    def order(e: CheckpointEntry) -> tuple[int, float, str]:
+        # Named files without a step ("last.pt", "final.pt") sort by time among the rest.
+        return (e.step if e.step is not None else -1, e.mtime, e.path.name)
+
+    return sorted(found.values(), key=order)
+
+
+# -- metrics -------------------------------------------------------------------------------
+class MetricSeries:
+    """(step, value) points of one metric, bounded in memory.
+
+    A run of a million steps reports a million losses; when the series reaches ``max_points``
+    neighbouring pairs are averaged, so the curve keeps its shape at half the resolution.
+    """
+
+    def __init__(self, max_points: int = 4000) -> None:
+        if max_points < 4:
+            raise ValueError("max_points must be at least 4")
+        self.max_points = max_points
+        self._points: list[tuple[float, float]] = []
+        # Points merged into each stored point: the newest may still take partners.
+        self._stride = 1
+        self._pending: list[tuple[float, float]] = []
+
+    def __len__(self) -> int:
+        return len(self._points) + (1 if self._pending else 0)
+
+    def points(self) -> list[tuple[float, float]]:
+        return self._points + ([_mean(self._pending)] if self._pending else [])
+
+    def last(self) -> tuple[float, float] | None:
+        pts = self.points()
+        return pts[-1] if pts else None
+
+    def append(self, step: float, value: float) -> None:
+        if not (math.isfinite(step) and math.isfinite(value)):
+            return
+        # A run resumed from an older checkpoint re-reports steps already charted: the
+        # curve continues from the checkpoint instead of doubling back.
+        if (self._pending and self._pending[-1][0] >= step) or (
+            self._points and self._points[-1][0] >= step
+        ):
+            self._pending = [p for p in self._pending if p[0] < step]
+            while self._points and self._points[-1][0] >= step:
+                self._points.pop()
+        self._pending.append((float(step), float(value)))
+        if len(self._pending) >= self._stride:
+            self._points.append(_mean(self._pending))
+            self._pending = []
+        if len(self._points) >= self.max_points:
+            merged = [_mean(self._points[i : i + 2]) for i in range(0, len(self._points) - 1, 2)]
+            if len(self._points) % 2:
+                merged.append(self._points[-1])
+            self._points = merged
+            self._stride *= 2
+
+    def clear(self) -> None:
+        self._points = []
+        self._pending = []
+        self._stride = 1
+
+
+def _mean(points: list[tuple[float, float]]) -> tuple[float, float]:
+    n = len(points)
+    return (sum(p[0] for p in points) / n, sum(p[1] for p in points) / n)
+
+
+def _get(obj: Any, name: str) -> Any:
+    if isinstance(obj, Mapping):
+        return obj.get(name)
+    return getattr(obj, name, None)
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value) if math.isfinite(value) else None
+
+
+@dataclass
+class RunMetrics:
+    """The curves of one run: losses every reported step, PSNR at each validation."""
+
+    series: dict[str, MetricSeries] = field(
+        default_factory=lambda: {name: MetricSeries() for name in METRIC_NAMES}
+    )
+
+    def add(self, progress: Any) -> list[str]:
+        """Record a ``TrainProgress`` (or a metrics-log record); returns the metrics it
+        carried, so the view redraws only those charts."""
+        step = _number(_get(progress, "step"))
+        if step is None:
+            return []
+        changed = []
+        for name in METRIC_NAMES:
+            value = _number(_get(progress, name))
+            if value is not None:
+                self.series[name].append(step, value)
+                changed.append(name)
+        return changed
+
+    def points(self, name: str) -> list[tuple[float, float]]:
+        return self.series[name].points()
+
+    def clear(self) -> None:
+        for s in self.series.values():
+            s.clear()
+
+    def load_log(self, run_dir: str | Path) -> int:
+        """Refill the curves from a run's metrics log (JSON lines), so a resumed run shows
+        its history. Unreadable lines are skipped; returns the records read."""
+        path = find_metrics_log(run_dir)
+        if path is None:
+            return 0
+        count = 0
+        try:
+            with path.open(encoding="utf-8") as fh:
+                for line in fh:
+                    try:
+                        record = json.loads(line)
+                    except ValueError:
+                        continue
+                    if isinstance(record, Mapping) and self.add(_flatten(record)):
+                        count += 1
+        except OSError as exc:
+            log.warning("cannot read the metrics log %s: %s", path, exc.strerror)
+        return count
+
+
+_LOG_ALIASES = {"psnr": "val_psnr", "val_psnr_y": "val_psnr", "psnr_y": "val_psnr"}
+
+
+def _flatten(record: Mapping[str, Any]) -> dict[str, Any]:
+    """Accept ``{"step": .., "l1": ..}`` as well as nested ``{"val": {"psnr": ..}}``."""
+    out: dict[str, Any] = {}
+    for key, value in record.items():
+        if isinstance(value, Mapping):
+            for k, v in value.items():
+                out.setdefault(_LOG_ALIASES.get(f"{key}_{k}", f"{key}_{k}"), v)
+        else:
+            out[_LOG_ALIASES.get(key, key)] = value
+    return out
+
+
+def find_metrics_log(run_dir: str | Path) -> Path | None:
+    root = Path(run_dir)
+    for name in ("metrics.jsonl", "metrics.json", "log.jsonl"):
+        if (root / name).is_file():
+            return root / name
+    return None
+
+
+# -- run status ----------------------------------------------------------------------------
+def format_eta(seconds: float | None) -> str:
+    """``"2 h 05 min"``, ``"4 min 10 s"``, ``"12 s"``; an unknown ETA reads ``"--"``."""
+    if seconds is None or not math.isfinite(seconds) or seconds < 0:
+        return "--"
+    s = int(round(seconds))
+    if s >= 86_400:
+        return f"{s // 86_400} d {s % 86_400 // 3600} h"
+    if s >= 3600:
+        return f"{s // 3600} h {s % 3600 // 60:02d} min"
+    if s >= 60:
+        return f"{s // 60} min {s % 60:02d} s"
+    return f"{s} s"
+
+
+def describe_progress(progress: Any) -> str:
+    """One status line from a ``TrainProgress``."""
+    step = _get(progress, "step") or 0
+    total = _get(progress, "total_steps") or 0
+    parts = [f"Step {step:,} of {total:,}"]
+    rate = _number(_get(progress, "steps_per_s"))
+    if rate is not None and rate > 0:
+        parts.append(f"{rate:.2f} steps/s" if rate < 10 else f"{rate:.0f} steps/s")
+    parts.append(f"ETA {format_eta(_number(_get(progress, 'eta_s')))}")
+    l1 = _number(_get(progress, "l1"))
+    if l1 is not None:
+        parts.append(f"L1 {l1:.3g}")
+    psnr = _number(_get(progress, "val_psnr"))
+    if psnr is not None:
+        parts.append(f"PSNR {psnr:.2f} dB")
+    return " · ".join(parts)
+
+
+def latest_checkpoint(entries: Iterable[CheckpointEntry]) -> CheckpointEntry | None:
+    items = list(entries)
+    return items[-1] if items else None
+
+
+# -- the job -------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class TrainRequest:
+    """Everything one Start or Resume hands to the engine."""
+
+    run_dir: Path
+    hr_dir: Path | None
+    val_dir: Path | None
+    preset: str
+    steps: int
+    degradation: str
+    resume: bool = False
+    # ``key=value`` settings applied on top of the preset (e.g. a tiny model for tests, or a
+    # power user's batch size), in the CLI's ``--set`` syntax.
+    overrides: tuple[str, ...] = ()
+
+    @classmethod
+    def from_settings(
+        cls, settings: TrainingSettings, *, resume: bool, overrides: Iterable[str] = ()
+    ) -> TrainRequest:
+        return cls(
+            run_dir=Path(settings.run_dir),
+            hr_dir=Path(settings.hr_dir) if settings.hr_dir.strip() else None,
+            val_dir=Path(settings.val_dir) if settings.val_dir.strip() else None,
+            preset=settings.preset,
+            steps=settings.steps,
+            degradation=settings.degradation,
+            resume=resume,
+            overrides=tuple(overrides),
+        )
+
+
+def build_train_config(request: TrainRequest) -> Any:
+    """The engine's ``TrainConfig`` for a request: the preset, then the user's steps and
+    degradation preset, then the overrides."""
+    import dataclasses
+
+    from engine.config import apply_overrides
+    from engine.degrade import DegradationConfig
+    from engine.train import TrainConfig
+
+    cfg = TrainConfig.preset(request.preset)
+    names = {f.name for f in dataclasses.fields(cfg)}
+    changes: dict[str, Any] = {}
+    if "steps" in names:
+        changes["steps"] = request.steps
+    if "degradation" in names:
+        changes["degradation"] = DegradationConfig.preset(request.degradation)
+    cfg = dataclasses.replace(cfg, **changes)
+    return apply_overrides(cfg, request.overrides)
+
+
+def run_engine(request: TrainRequest, progress: Any, cancel: Any) -> Any:
+    """Run (or resume) the engine's training loop for ``request``; blocks until it ends."""
+    from engine.train import train
+
+    cfg = build_train_config(request)
+    return train(
+        cfg,
+        request.run_dir,
+        data_dir=request.hr_dir,
+        val_dir=request.val_dir,
+        resume=request.resume,
+        progress=progress,
+        cancel=cancel,
+    )
