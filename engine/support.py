@@ -207,23 +207,31 @@ def _auto_positions(
     # best cells win. Rows and columns follow the aspect ratio.
     rows = max(1, round(math.sqrt(count * height / width)))
     cols = max(1, math.ceil(count / rows))
-    best_in_cell: dict[tuple[int, int], int] = {}
+    chosen: list[int] = []
+    used_cells: set[tuple[int, int]] = set()
+
+    def free(k: int) -> bool:
+        iy, ix = divmod(k, len(xs))
+        return all(_overlap(ys[iy], xs[ix], *divmod(c, len(xs)), ys, xs, size) < 0.5
+                   for c in chosen)
+
+    # Best candidates first, one per cell, never mostly overlapping a chosen one.
     for k in valid:
+        if len(chosen) >= count:
+            break
         iy, ix = divmod(k, len(xs))
         cy, cx = ys[iy] + size / 2, xs[ix] + size / 2
         cell = (min(rows - 1, int(cy * rows / height)), min(cols - 1, int(cx * cols / width)))
-        best_in_cell.setdefault(cell, k)
-    chosen = sorted(best_in_cell.values(), key=lambda k: -scores.flat[k])[:count]
+        if cell not in used_cells and free(k):
+            used_cells.add(cell)
+            chosen.append(k)
     # Fewer good cells than patches (large flat sky, small image): top up with the best
     # remaining candidates that do not mostly overlap a chosen one, then repeat the best.
     taken = set(chosen)
     for k in valid:
         if len(chosen) >= count:
             break
-        if k in taken:
-            continue
-        iy, ix = divmod(k, len(xs))
-        if all(_overlap(ys[iy], xs[ix], *divmod(c, len(xs)), ys, xs, size) < 0.5 for c in chosen):
+        if k not in taken and free(k):
             chosen.append(k)
             taken.add(k)
     if len(chosen) < count:

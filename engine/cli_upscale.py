@@ -1,0 +1,290 @@
+"""``cmdsr upscale``: super-resolve photos and folders of photos from the terminal.
+
+One bad image never stops a batch: each failure is remembered, the other images are still
+processed, and a summary closes the run. Exit codes: 0 all done, 2 usage or input errors,
+1 an internal error on some image.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+from tqdm.contrib.logging import logging_redirect_tqdm
+
+from engine.checkpoint import load_model
+from engine.cli import EXIT_INTERNAL, EXIT_OK, EXIT_USAGE, common_options
+from engine.errors import CmdsrError, ConfigError
+from engine.imageio import (
+    DEFAULT_MAX_PIXELS,
+    SUPPORTED_READ_SUFFIXES,
+    SUPPORTED_WRITE_FORMATS,
+    format_suffix,
+    normalise_format,
+    read_image,
+    write_image,
+)
+from engine.infer import METHODS, PRECISIONS, TileConfig, Upscaler, upscale_image
+from engine.resources import default_baseline_path, default_model_path
+from engine.support import Box, select_support
+
+log = logging.getLogger(__name__)
+
+_FORMAT_CHOICES = ("png", "jpg", "jpeg", "webp", "tif", "tiff")
+_WRITE_SUFFIXES = tuple(f".{name}" for name in _FORMAT_CHOICES)
+
+
+def add_parser(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "upscale",
+        parents=[common_options()],
+        help="super-resolve images or folders of images",
+        description=(
+            "Super-resolve photos with CMDSR, which reads each photo's own blur and noise from "
+            "a support set of patches cut from it. INPUT may be files or folders (searched "
+            "recursively; the subfolder structure is kept under OUT)."
+        ),
+    )
+    parser.add_argument("inputs", nargs="*", metavar="INPUT", type=Path,
+                        help="image files or folders")
+    parser.add_argument("-o", "--output", required=True, metavar="OUT", type=Path,
+                        help="output folder (or, for a single input file, an output file name)")
+    parser.add_argument("--model", type=Path, metavar="PATH",
+                        help="model file (default: the shipped model)")
+    parser.add_argument("--method", choices=METHODS, default="cmdsr",
+                        help="cmdsr (default), baseline (conditioning-off model) or bicubic")
+    parser.add_argument("--support", nargs="+", action="extend", metavar="SPEC",
+                        help="how support patches are chosen: random (default), auto, or one or "
+                             "more X,Y,W,H regions in input pixels")
+    parser.add_argument("--seed", type=int, default=0, help="seed for random support (default 0)")
+    parser.add_argument("--tile", type=int, default=0, metavar="N",
+                        help="tile side in input pixels (default 0: from free memory)")
+    parser.add_argument("--overlap", type=int, default=TileConfig().overlap, metavar="N",
+                        help="minimum tile margin (raised to the model's receptive field)")
+    parser.add_argument("--device", default="auto",
+                        help="auto (default), cpu, cuda, cuda:1, mps")
+    parser.add_argument("--precision", choices=tuple(PRECISIONS), default="fp32",
+                        help="fp16/bf16 run faster on a GPU")
+    parser.add_argument("--format", choices=_FORMAT_CHOICES, dest="fmt",
+                        help="output format (default: the input's; BMP becomes PNG)")
+    parser.add_argument("--quality", type=int, default=95, metavar="Q",
+                        help="JPEG/WebP quality 1..100 (default 95; WebP 100 is lossless)")
+    parser.add_argument("--suffix", default=None,
+                        help="added to output file names (default _x<scale>, e.g. _x4)")
+    parser.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    parser.add_argument("--max-megapixels", type=float, default=DEFAULT_MAX_PIXELS / 1e6,
+                        metavar="MP", help="refuse larger inputs (default %(default)g)")
+    parser.set_defaults(func=run_upscale)
+
+
+@dataclass
+class Job:
+    source: Path
+    target: Path
+
+
+@dataclass
+class Failure:
+    name: str
+    message: str
+    internal: bool = False
+
+
+def parse_support(specs: list[str] | None, inputs: list[Path]) -> tuple[str, list[Box]]:
+    """``--support`` values -> (mode, regions). Values that are existing files come from a
+    command line like ``--support auto photo.jpg``, where argparse took the photo for a
+    support value: they are moved back to ``inputs``."""
+    modes: list[str] = []
+    regions: list[Box] = []
+    for spec in specs or []:
+        low = spec.strip().lower()
+        if low in ("random", "auto"):
+            modes.append(low)
+        elif "," in spec:
+            regions.append(Box.parse(spec))
+        elif Path(spec).exists():
+            inputs.append(Path(spec))
+        else:
+            raise ConfigError(f"--support takes random, auto or X,Y,W,H regions, got {spec!r}")
+    if regions:
+        if modes:
+            raise ConfigError("--support: give either random, auto or regions, not both")
+        return "regions", regions
+    if len(set(modes)) > 1:
+        raise ConfigError("--support: give either random or auto, not both")
+    return (modes[0] if modes else "random"), []
+
+
+def _output_format(source: Path, fmt: str | None) -> str:
+    if fmt:
+        return normalise_format(fmt)
+    suffix = source.suffix.lower().lstrip(".")
+    try:
+        out = normalise_format(suffix)
+    except CmdsrError:
+        return "png"  # BMP and friends: a lossless format every viewer reads
+    return out if out in SUPPORTED_WRITE_FORMATS else "png"
+
+
+def collect_jobs(
+    inputs: list[Path], output: Path, suffix: str, fmt: str | None
+) -> tuple[list[Job], list[Failure]]:
+    """Expand files and folders into (source, target) jobs; problems become failures."""
+    jobs: list[Job] = []
+    failures: list[Failure] = []
+    out_resolved = output.resolve()
+    single_file_target = (
+        len(inputs) == 1 and inputs[0].is_file()
+        and output.suffix.lower() in _WRITE_SUFFIXES and not output.is_dir()
+    )
+    planned: dict[Path, Path] = {}
+
+    def plan(source: Path, target: Path) -> None:
+        key = target.resolve()
+        if key == source.resolve():
+            failures.append(Failure(str(source), "the output would replace the input; choose "
+                                                 "another -o folder or a --suffix"))
+        elif key in planned:
+            failures.append(Failure(str(source), f"has the same output name {target} as "
+                                                 f"{planned[key]}"))
+        else:
+            planned[key] = source
+            jobs.append(Job(source, target))
+
+    for item in inputs:
+        if item.is_file():
+            if single_file_target:
+                plan(item, output)
+            else:
+                ext = format_suffix(_output_format(item, fmt))
+                plan(item, output / f"{item.stem}{suffix}{ext}")
+        elif item.is_dir():
+            found = sorted(
+                p for p in item.rglob("*")
+                if p.is_file() and p.suffix.lower() in SUPPORTED_READ_SUFFIXES
+                and not any(part.startswith(".") for part in p.relative_to(item).parts)
+                and not p.resolve().is_relative_to(out_resolved)  # never re-upscale outputs
+            )
+            if not found:
+                failures.append(Failure(str(item), "folder contains no supported images "
+                                                   f"({', '.join(SUPPORTED_READ_SUFFIXES)})"))
+            for source in found:
+                rel = source.relative_to(item)
+                ext = format_suffix(_output_format(source, fmt))
+                plan(source, output / rel.parent / f"{source.stem}{suffix}{ext}")
+        else:
+            failures.append(Failure(str(item), "no such file or folder"))
+    return jobs, failures
+
+
+def build_upscaler(args: argparse.Namespace) -> Upscaler:
+    tile = TileConfig(tile=args.tile, overlap=args.overlap)
+    if args.method == "bicubic":
+        model = load_model(args.model) if args.model else None
+        return Upscaler(model, method="bicubic", device=args.device, tile=tile)
+    path = args.model
+    if path is None:
+        path = default_model_path() if args.method == "cmdsr" else default_baseline_path()
+        if not path.exists():
+            raise CmdsrError(f"no default model shipped at {path}; pass --model")
+    model = load_model(path)
+    return Upscaler(model, method=args.method, device=args.device, precision=args.precision,
+                    tile=tile)
+
+
+def run_upscale(args: argparse.Namespace) -> int:
+    debug = bool(getattr(args, "debug", False))
+    quiet = bool(getattr(args, "quiet", False))
+    inputs: list[Path] = list(args.inputs)
+    mode, regions = parse_support(args.support, inputs)
+    if not inputs:
+        raise ConfigError("no input images given")
+    if not 1 <= args.quality <= 100:
+        raise ConfigError(f"--quality must be 1..100, got {args.quality}")
+    if args.max_megapixels <= 0:
+        raise ConfigError("--max-megapixels must be positive")
+    upscaler = build_upscaler(args)
+    suffix = args.suffix if args.suffix is not None else f"_x{upscaler.scale}"
+    jobs, failures = collect_jobs(inputs, args.output, suffix, args.fmt)
+    max_pixels = int(args.max_megapixels * 1e6)
+    done = 0
+    start = time.perf_counter()
+    bars_off = True if quiet else None  # None: tqdm hides bars when stderr is not a terminal
+    with logging_redirect_tqdm(), tqdm(total=len(jobs), unit="image", disable=bars_off,
+                                       dynamic_ncols=True) as images_bar:
+        for job in jobs:
+            images_bar.set_postfix_str(job.source.name)
+            try:
+                _upscale_one(job, upscaler, args, mode, regions, max_pixels, bars_off)
+                done += 1
+            except CmdsrError as exc:
+                failures.append(Failure(str(job.source), _strip_name(str(exc), job)))
+                if debug:
+                    log.exception("%s failed", job.source)
+            except (KeyboardInterrupt, SystemExit):
+                raise
+            except Exception as exc:  # report, then go on with the other images
+                failures.append(Failure(str(job.source), f"internal error: "
+                                        f"{type(exc).__name__}: {exc}", internal=True))
+                if debug:
+                    log.exception("%s failed", job.source)
+            images_bar.update(1)
+    elapsed = time.perf_counter() - start
+    if not quiet:
+        print(f"cmdsr: upscaled {done} of {len(jobs)} image(s) into {args.output} "
+              f"in {elapsed:.1f} s", file=sys.stderr)
+    if failures:
+        print(f"cmdsr: {len(failures)} problem(s):", file=sys.stderr)
+        for failure in failures:
+            print(f"  {failure.name}: {failure.message}", file=sys.stderr)
+        if any(f.internal for f in failures):
+            print("cmdsr: run with --debug for details", file=sys.stderr)
+            return EXIT_INTERNAL
+        return EXIT_USAGE
+    return EXIT_OK
+
+
+def _strip_name(message: str, job: Job) -> str:
+    """Errors name their file; the summary already does, so drop a leading repeat."""
+    prefix = f"{job.source}: "
+    return message[len(prefix):] if message.startswith(prefix) else message
+
+
+def _upscale_one(
+    job: Job,
+    upscaler: Upscaler,
+    args: argparse.Namespace,
+    mode: str,
+    regions: list[Box],
+    max_pixels: int,
+    bars_off: bool | None,
+) -> None:
+    if job.target.exists() and not args.overwrite:
+        raise CmdsrError(f"{job.target}: already exists (use --overwrite to replace it)")
+    t0 = time.perf_counter()
+    image = read_image(job.source, max_pixels=max_pixels)
+    support = None
+    if upscaler.support_size is not None:
+        support = select_support(image.pixels, count=upscaler.support_size, mode=mode,
+                                 regions=regions, seed=args.seed)
+    with tqdm(total=1, unit="tile", leave=False, disable=bars_off, dynamic_ncols=True,
+              desc=job.source.name) as tiles_bar:
+
+        def progress(done: int, total: int) -> None:
+            tiles_bar.total = total
+            tiles_bar.n = done
+            tiles_bar.refresh()
+
+        result = upscale_image(image, upscaler, support, progress=progress,
+                               cancel=threading.Event())
+    fmt = _output_format(job.target, args.fmt)
+    write_image(result, job.target, fmt=fmt, quality=args.quality, overwrite=args.overwrite)
+    log.info("%s -> %s (%dx%d -> %dx%d, %.1f s)", job.source, job.target, image.width,
+             image.height, result.width, result.height, time.perf_counter() - t0)
