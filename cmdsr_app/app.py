@@ -1,28 +1,100 @@
-"""Application start-up (placeholder until the desktop application lands)."""
+"""Start CMDSR Studio: the main window, or, with no display to show it on, the headless sample
+run (upscale the bundled photo and say where the result went); ``--selftest`` checks an
+installed copy."""
 
 from __future__ import annotations
 
+import argparse
 import logging
 import os
 import sys
+from collections.abc import Sequence
 
 log = logging.getLogger(__name__)
 
 
-def has_display() -> bool:
+def parse_args(argv: Sequence[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="cmdsr-app",
+        description="CMDSR Studio: upscale degraded photos with a model that adapts to each one.",
+    )
+    parser.add_argument("paths", nargs="*", help="images or folders to open")
+    parser.add_argument("--gui", action="store_true",
+                        help="open the window even where no display is detected "
+                             "(e.g. QT_QPA_PLATFORM=offscreen)")
+    parser.add_argument("--selftest", action="store_true",
+                        help="check this installation (model, upscaling, training step, Qt) and exit")
+    parser.add_argument("--debug", action="store_true", help="log debug messages to the terminal")
+    return parser.parse_args(list(argv))
+
+
+def has_display(*, force_gui: bool = False) -> bool:
+    """Whether a window can be shown. Windows and macOS always have one; on Linux a display
+    server must be named, and the offscreen platform counts only when ``--gui`` asks for it."""
     if sys.platform in ("win32", "darwin"):
         return True
-    if os.environ.get("QT_QPA_PLATFORM", "") == "offscreen":
+    if force_gui:
+        return True
+    if os.environ.get("QT_QPA_PLATFORM", "").startswith("offscreen"):
         return False
     return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
 
 
-def run(argv: list[str]) -> int:
-    from PySide6.QtWidgets import QApplication, QLabel
+def _headless(name: str) -> int:
+    """Run ``cmdsr_app.headless.<name>()``, or a minimal sample run if that module is absent."""
+    try:
+        from cmdsr_app import headless
+    except ImportError:  # pragma: no cover - the packaging module ships with the app
+        return _minimal_sample_run() if name == "run_sample" else 1
+    return int(getattr(headless, name)())
 
-    app = QApplication.instance() or QApplication(["CMDSR Studio", *argv])
-    label = QLabel("CMDSR Studio")
-    label.setWindowTitle("CMDSR Studio")
-    label.resize(640, 480)
-    label.show()
-    return int(app.exec())
+
+def _minimal_sample_run() -> int:  # pragma: no cover - fallback only
+    from dataclasses import replace
+    from pathlib import Path
+
+    from engine import CmdsrError, default_model_path, load_model, sample_image_path
+    from engine.imageio import read_image, write_image
+    from engine.infer import Upscaler
+    from engine.support import select_support
+
+    try:
+        model = load_model(default_model_path(), "cpu")
+        image = read_image(sample_image_path())
+        upscaler = Upscaler(model, method="cmdsr" if model.conditioned else "baseline", device="cpu")
+        support = (select_support(image.pixels, count=model.support_size, mode="random")
+                   if upscaler.needs_support else None)
+        out = Path.cwd() / f"sample_x{upscaler.scale}.png"
+        write_image(replace(image, pixels=upscaler.upscale(image.pixels, support), alpha=None),
+                    out, overwrite=True)
+    except CmdsrError as exc:
+        sys.stderr.write(f"error: {exc}\n")
+        return 2
+    sys.stdout.write(f"No display: upscaled the sample photo to {out}\n")
+    return 0
+
+
+def run(argv: Sequence[str]) -> int:
+    """The app's entry point; returns the process exit code."""
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    if args.selftest:
+        return _headless("selftest")
+    if not has_display(force_gui=args.gui):
+        return _headless("run_sample")
+
+    from PySide6.QtWidgets import QApplication
+
+    from cmdsr_app.main_window import MainWindow, app_icon
+    from cmdsr_app.settings import APP_AUTHOR, APP_NAME
+
+    app = QApplication.instance() or QApplication([sys.argv[0] if sys.argv else APP_NAME])
+    app.setApplicationName(APP_NAME)
+    app.setOrganizationName(APP_AUTHOR)
+    app.setWindowIcon(app_icon())  # type: ignore[attr-defined]
+    window = MainWindow()
+    window.show()
+    if args.paths:
+        window.open_paths(args.paths)
+    return int(app.exec())  # type: ignore[attr-defined]

@@ -1,0 +1,561 @@
+"""Image views: zoom around the cursor, pan by dragging, fit / 100%, a pixel grid at high zoom.
+
+:class:`ZoomPanView` holds the view maths; :class:`ImageCanvas` adds the support-region editor
+(draw, move, resize, delete rectangles on the input photo) and the preview of the patches the
+engine will use. The regions themselves live in a Qt-free :class:`~cmdsr_app.state.RegionList`
+that the canvas edits and observes.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+from PySide6.QtCore import QPointF, QRectF, QSizeF, Qt, Signal
+from PySide6.QtGui import (
+    QBrush,
+    QColor,
+    QImage,
+    QKeyEvent,
+    QMouseEvent,
+    QPainter,
+    QPaintEvent,
+    QPen,
+    QResizeEvent,
+    QWheelEvent,
+)
+from PySide6.QtWidgets import QWidget
+
+from cmdsr_app.state import Region, RegionList
+
+MIN_ZOOM = 1 / 64
+MAX_ZOOM = 64.0
+GRID_ZOOM = 8.0  # show the pixel grid from this many screen pixels per image pixel
+WHEEL_STEP = 1.25
+HANDLE_PX = 7  # grab distance of a region's edge or corner, in screen pixels
+
+VALID_COLOR = QColor(64, 200, 255)
+INVALID_COLOR = QColor(240, 70, 70)
+PATCH_COLOR = QColor(255, 210, 40)
+
+
+class ZoomPanView(QWidget):
+    """A widget showing content of ``content_size()`` pixels under a zoom and an offset.
+
+    ``offset`` is where the content's origin lies in widget coordinates; ``viewChanged``
+    fires with (zoom, offset) so another view can follow (the compare view's locked sides).
+    """
+
+    viewChanged = Signal(float, QPointF)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._zoom = 1.0
+        self._offset = QPointF(0, 0)
+        self._fit_mode = True
+        self._pan_anchor: QPointF | None = None
+        self._pan_start_offset = QPointF(0, 0)
+        self._space_held = False
+        self.setMouseTracking(True)
+        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+        self.setMinimumSize(160, 120)
+        self.setAutoFillBackground(False)
+
+    # -- content, for subclasses ---------------------------------------------------------
+    def content_size(self) -> QSizeF:
+        return QSizeF(0, 0)
+
+    def has_content(self) -> bool:
+        size = self.content_size()
+        return size.width() > 0 and size.height() > 0
+
+    # -- view state ----------------------------------------------------------------------
+    @property
+    def zoom(self) -> float:
+        return self._zoom
+
+    @property
+    def offset(self) -> QPointF:
+        return QPointF(self._offset)
+
+    @property
+    def fit_mode(self) -> bool:
+        return self._fit_mode
+
+    def set_view(self, zoom: float, offset: QPointF, *, notify: bool = True) -> None:
+        zoom = min(MAX_ZOOM, max(MIN_ZOOM, zoom))
+        if math.isclose(zoom, self._zoom) and offset == self._offset:
+            return
+        self._zoom = zoom
+        self._offset = QPointF(offset)
+        self.update()
+        if notify:
+            self.viewChanged.emit(self._zoom, QPointF(self._offset))
+
+    def follow_view(self, zoom: float, offset: QPointF) -> None:
+        """Take another view's zoom and offset without echoing it back."""
+        self._fit_mode = False
+        self.set_view(zoom, offset, notify=False)
+
+    def to_content(self, point: QPointF) -> QPointF:
+        return QPointF(
+            (point.x() - self._offset.x()) / self._zoom, (point.y() - self._offset.y()) / self._zoom
+        )
+
+    def to_widget(self, point: QPointF) -> QPointF:
+        return QPointF(point.x() * self._zoom + self._offset.x(), point.y() * self._zoom + self._offset.y())
+
+    def zoom_at(self, factor: float, anchor: QPointF) -> None:
+        """Zoom by ``factor`` keeping the content point under ``anchor`` (widget) in place."""
+        self._fit_mode = False
+        before = self.to_content(anchor)
+        zoom = min(MAX_ZOOM, max(MIN_ZOOM, self._zoom * factor))
+        offset = QPointF(anchor.x() - before.x() * zoom, anchor.y() - before.y() * zoom)
+        self.set_view(zoom, offset)
+
+    def zoom_in(self) -> None:
+        self.zoom_at(WHEEL_STEP, QPointF(self.width() / 2, self.height() / 2))
+
+    def zoom_out(self) -> None:
+        self.zoom_at(1 / WHEEL_STEP, QPointF(self.width() / 2, self.height() / 2))
+
+    def fit(self) -> None:
+        """Show the whole content, centred (and keep fitting as the window resizes)."""
+        self._fit_mode = True
+        size = self.content_size()
+        if size.width() <= 0 or size.height() <= 0:
+            return
+        zoom = min(self.width() / size.width(), self.height() / size.height())
+        zoom = min(MAX_ZOOM, max(MIN_ZOOM, zoom))
+        self.set_view(zoom, self._centred_offset(zoom))
+
+    def actual_size(self) -> None:
+        """One content pixel per screen pixel, centred on what is in the middle now."""
+        self._fit_mode = False
+        centre = self.to_content(QPointF(self.width() / 2, self.height() / 2))
+        self.set_view(1.0, QPointF(self.width() / 2 - centre.x(), self.height() / 2 - centre.y()))
+
+    def _centred_offset(self, zoom: float) -> QPointF:
+        size = self.content_size()
+        return QPointF(
+            (self.width() - size.width() * zoom) / 2, (self.height() - size.height() * zoom) / 2
+        )
+
+    def content_changed(self, *, refit: bool = False) -> None:
+        if refit or self._fit_mode:
+            self.fit()
+        self.update()
+
+    # -- events --------------------------------------------------------------------------
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        if self._fit_mode:
+            self.fit()
+
+    def wheelEvent(self, event: QWheelEvent) -> None:
+        steps = event.angleDelta().y() / 120.0
+        if steps == 0 or not self.has_content():
+            event.ignore()
+            return
+        self.zoom_at(WHEEL_STEP**steps, event.position())
+        event.accept()
+
+    def left_button_pans(self) -> bool:
+        """Whether a plain left drag pans (views without an editor) or edits."""
+        return True
+
+    def _starts_pan(self, event: QMouseEvent) -> bool:
+        button = event.button()
+        if button in (Qt.MouseButton.MiddleButton, Qt.MouseButton.RightButton):
+            return True
+        return button == Qt.MouseButton.LeftButton and (self._space_held or self.left_button_pans())
+
+    def begin_pan(self, pos: QPointF) -> None:
+        self._pan_anchor = QPointF(pos)
+        self._pan_start_offset = QPointF(self._offset)
+        self.setCursor(Qt.CursorShape.ClosedHandCursor)
+
+    def mousePressEvent(self, event: QMouseEvent) -> None:
+        if self.has_content() and self._starts_pan(event):
+            self.begin_pan(event.position())
+            event.accept()
+            return
+        super().mousePressEvent(event)
+
+    def mouseMoveEvent(self, event: QMouseEvent) -> None:
+        if self._pan_anchor is not None:
+            self._fit_mode = False
+            delta = event.position() - self._pan_anchor
+            self.set_view(self._zoom, self._pan_start_offset + delta)
+            event.accept()
+            return
+        super().mouseMoveEvent(event)
+
+    def mouseReleaseEvent(self, event: QMouseEvent) -> None:
+        if self._pan_anchor is not None:
+            self._pan_anchor = None
+            self.unsetCursor()
+            event.accept()
+            return
+        super().mouseReleaseEvent(event)
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        if event.key() == Qt.Key.Key_Space and not event.isAutoRepeat():
+            self._space_held = True
+            self.setCursor(Qt.CursorShape.OpenHandCursor)
+            event.accept()
+            return
+        super().keyPressEvent(event)
+
+    def keyReleaseEvent(self, event: QKeyEvent) -> None:
+        if event.key() == Qt.Key.Key_Space and not event.isAutoRepeat():
+            self._space_held = False
+            self.unsetCursor()
+            event.accept()
+            return
+        super().keyReleaseEvent(event)
+
+    # -- painting helpers ----------------------------------------------------------------
+    def paint_background(self, painter: QPainter) -> None:
+        painter.fillRect(self.rect(), QColor(38, 38, 42))
+
+    def paint_image(
+        self, painter: QPainter, image: QImage, factor: float = 1.0, *, smooth: bool | None = None
+    ) -> None:
+        """Draw ``image`` whose pixels are ``factor`` content pixels wide (an input shown at
+        output scale has factor = scale). Nearest when zoomed in, so pixels stay inspectable."""
+        if image.isNull():
+            return
+        scale = self._zoom * factor
+        if smooth is None:
+            smooth = scale < 1.0
+        painter.save()
+        painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, smooth)
+        painter.translate(self._offset)
+        painter.scale(scale, scale)
+        painter.drawImage(QPointF(0, 0), image)
+        painter.restore()
+
+    def paint_pixel_grid(self, painter: QPainter, unit: float = 1.0) -> None:
+        """Lines between content pixels once they are big enough to tell apart."""
+        step = self._zoom * unit
+        if step < GRID_ZOOM or not self.has_content():
+            return
+        size = self.content_size()
+        top_left = self.to_widget(QPointF(0, 0))
+        bottom_right = self.to_widget(QPointF(size.width(), size.height()))
+        left = max(top_left.x(), 0.0)
+        right = min(bottom_right.x(), float(self.width()))
+        top = max(top_left.y(), 0.0)
+        bottom = min(bottom_right.y(), float(self.height()))
+        if left >= right or top >= bottom:
+            return
+        painter.save()
+        painter.setPen(QPen(QColor(0, 0, 0, 90), 1))
+        first = math.ceil((left - top_left.x()) / step)
+        x = top_left.x() + first * step
+        while x <= right:
+            painter.drawLine(QPointF(x, top), QPointF(x, bottom))
+            x += step
+        first = math.ceil((top - top_left.y()) / step)
+        y = top_left.y() + first * step
+        while y <= bottom:
+            painter.drawLine(QPointF(left, y), QPointF(right, y))
+            y += step
+        painter.restore()
+
+    def paint_placeholder(self, painter: QPainter, text: str) -> None:
+        painter.setPen(QColor(170, 170, 175))
+        painter.drawText(self.rect(), Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap, text)
+
+
+# Which parts of a region a drag grabs: (moves left, moves top, moves right, moves bottom).
+_EDGES = {
+    "move": (True, True, True, True),
+    "tl": (True, True, False, False),
+    "tr": (False, True, True, False),
+    "bl": (True, False, False, True),
+    "br": (False, False, True, True),
+    "l": (True, False, False, False),
+    "r": (False, False, True, False),
+    "t": (False, True, False, False),
+    "b": (False, False, False, True),
+}
+_CURSORS = {
+    "move": Qt.CursorShape.SizeAllCursor,
+    "tl": Qt.CursorShape.SizeFDiagCursor,
+    "br": Qt.CursorShape.SizeFDiagCursor,
+    "tr": Qt.CursorShape.SizeBDiagCursor,
+    "bl": Qt.CursorShape.SizeBDiagCursor,
+    "l": Qt.CursorShape.SizeHorCursor,
+    "r": Qt.CursorShape.SizeHorCursor,
+    "t": Qt.CursorShape.SizeVerCursor,
+    "b": Qt.CursorShape.SizeVerCursor,
+}
+
+
+class ImageCanvas(ZoomPanView):
+    """The input photo, its support regions (editable) and the previewed patch boxes.
+
+    Left drag on empty image draws a region; on a region moves it; on its edge or corner
+    resizes it. Delete removes the selected one. Middle/right drag (or Space + drag) pans.
+    """
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._image = QImage()
+        self._regions: RegionList | None = None
+        self._patch_boxes: list[tuple[int, int, int, int]] = []
+        self._regions_enabled = True
+        self._placeholder = "Open a photo (Ctrl+O), drop files here, or paste an image (Ctrl+V)."
+        # Drag state: what is grabbed and where the drag started (content coordinates).
+        self._drag_kind: str | None = None
+        self._drag_index: int | None = None
+        self._drag_origin = QPointF()
+        self._drag_region: Region | None = None
+        self._rubber: Region | None = None
+        self.setAcceptDrops(False)  # the main window takes drops
+
+    # -- model -----------------------------------------------------------------------------
+    def set_region_list(self, regions: RegionList | None) -> None:
+        if self._regions is not None:
+            self._regions.changed.disconnect(self.update)
+            self._regions.selection_changed.disconnect(self._on_selection)
+        self._regions = regions
+        if regions is not None:
+            regions.changed.connect(self.update)
+            regions.selection_changed.connect(self._on_selection)
+        self.update()
+
+    def _on_selection(self, _index: int | None) -> None:
+        self.update()
+
+    @property
+    def region_list(self) -> RegionList | None:
+        return self._regions
+
+    def set_image(self, image: QImage | None) -> None:
+        self._image = QImage() if image is None else image
+        self._patch_boxes = []
+        self.content_changed(refit=True)
+
+    def image(self) -> QImage:
+        return self._image
+
+    def set_placeholder(self, text: str) -> None:
+        self._placeholder = text
+        self.update()
+
+    def set_patch_boxes(self, boxes: Sequence[tuple[int, int, int, int]]) -> None:
+        self._patch_boxes = [tuple(b) for b in boxes]  # type: ignore[misc]
+        self.update()
+
+    @property
+    def patch_boxes(self) -> list[tuple[int, int, int, int]]:
+        return list(self._patch_boxes)
+
+    def set_regions_enabled(self, enabled: bool) -> None:
+        self._regions_enabled = enabled
+        self.update()
+
+    def content_size(self) -> QSizeF:
+        return QSizeF(self._image.width(), self._image.height())
+
+    def left_button_pans(self) -> bool:
+        return not (self._regions_enabled and self._regions is not None)
+
+    # -- geometry helpers -------------------------------------------------------------------
+    def region_rect(self, region: Region) -> QRectF:
+        """The region's rectangle in widget coordinates."""
+        top_left = self.to_widget(QPointF(region.x, region.y))
+        return QRectF(top_left.x(), top_left.y(), region.w * self.zoom, region.h * self.zoom)
+
+    def _grab_at(self, pos: QPointF) -> tuple[str, int] | None:
+        """Which region part (edge, corner or body) lies under a widget point."""
+        if self._regions is None:
+            return None
+        order = list(range(len(self._regions)))
+        if self._regions.selected is not None:  # the selected one wins over the ones under it
+            order.remove(self._regions.selected)
+            order.append(self._regions.selected)
+        for index in reversed(order):
+            rect = self.region_rect(self._regions[index])
+            near_l = abs(pos.x() - rect.left()) <= HANDLE_PX
+            near_r = abs(pos.x() - rect.right()) <= HANDLE_PX
+            near_t = abs(pos.y() - rect.top()) <= HANDLE_PX
+            near_b = abs(pos.y() - rect.bottom()) <= HANDLE_PX
+            in_x = rect.left() - HANDLE_PX <= pos.x() <= rect.right() + HANDLE_PX
+            in_y = rect.top() - HANDLE_PX <= pos.y() <= rect.bottom() + HANDLE_PX
+            if not (in_x and in_y):
+                continue
+            vertical = "t" if near_t else "b" if near_b else ""
+            horizontal = "l" if near_l else "r" if near_r else ""
+            if vertical and horizontal:
+                return vertical + horizontal, index
+            if vertical or horizontal:
+                return vertical or horizontal, index
+            if rect.contains(pos):
+                return "move", index
+        return None
+
+    def _image_bounds_point(self, point: QPointF) -> QPointF:
+        return QPointF(
+            min(max(point.x(), 0.0), float(self._image.width())),
+            min(max(point.y(), 0.0), float(self._image.height())),
+        )
+
+    # -- mouse -----------------------------------------------------------------------------
+    def mousePressEvent(self, event: QMouseEvent) -> None:
+        editing = (
+            event.button() == Qt.MouseButton.LeftButton
+            and not self._space_held
+            and self._regions is not None
+            and self._regions_enabled
+            and self.has_content()
+        )
+        if not editing:
+            super().mousePressEvent(event)
+            return
+        assert self._regions is not None
+        self.setFocus(Qt.FocusReason.MouseFocusReason)
+        pos = event.position()
+        grab = self._grab_at(pos)
+        self._drag_origin = self.to_content(pos)
+        if grab is not None:
+            kind, index = grab
+            self._regions.select(index)
+            self._drag_kind, self._drag_index = kind, index
+            self._drag_region = self._regions[index]
+        else:
+            self._regions.select(None)
+            self._drag_kind, self._drag_index = "new", None
+            start = self._image_bounds_point(self._drag_origin)
+            self._drag_origin = start
+            self._rubber = Region.from_corners(start.x(), start.y(), start.x(), start.y())
+        event.accept()
+
+    def mouseMoveEvent(self, event: QMouseEvent) -> None:
+        if self._drag_kind is None:
+            if self._pan_anchor is None:
+                grab = self._grab_at(event.position()) if self._regions_enabled else None
+                if grab is not None:
+                    self.setCursor(_CURSORS[grab[0]])
+                elif not self._space_held:
+                    self.unsetCursor()
+            super().mouseMoveEvent(event)
+            return
+        point = self.to_content(event.position())
+        if self._drag_kind == "new":
+            end = self._image_bounds_point(point)
+            self._rubber = Region.from_corners(
+                self._drag_origin.x(), self._drag_origin.y(), end.x(), end.y()
+            )
+            self.update()
+        else:
+            self._apply_drag(point)
+        event.accept()
+
+    def _apply_drag(self, point: QPointF) -> None:
+        assert self._regions is not None and self._drag_region is not None
+        assert self._drag_index is not None and self._drag_kind is not None
+        dx = round(point.x() - self._drag_origin.x())
+        dy = round(point.y() - self._drag_origin.y())
+        r = self._drag_region
+        width, height = self._image.width(), self._image.height()
+        if self._drag_kind == "move":
+            moved = r.moved(dx, dy).clamped(width, height)
+            self._regions.update(self._drag_index, moved)
+            return
+        move_l, move_t, move_r, move_b = _EDGES[self._drag_kind]
+        left = r.x + dx if move_l else r.x
+        top = r.y + dy if move_t else r.y
+        right = r.right + dx if move_r else r.right
+        bottom = r.bottom + dy if move_b else r.bottom
+        left, right = (min(max(v, 0), width) for v in (left, right))
+        top, bottom = (min(max(v, 0), height) for v in (top, bottom))
+        self._regions.update(self._drag_index, Region.from_corners(left, top, right, bottom))
+
+    def mouseReleaseEvent(self, event: QMouseEvent) -> None:
+        if self._drag_kind is None:
+            super().mouseReleaseEvent(event)
+            return
+        if self._drag_kind == "new" and self._rubber is not None and self._regions is not None:
+            rubber = self._rubber
+            # A click (barely any drag on screen) only clears the selection.
+            if rubber.w * self.zoom >= 3 and rubber.h * self.zoom >= 3 and rubber.w and rubber.h:
+                self._regions.add(rubber)
+        self._drag_kind = None
+        self._drag_index = None
+        self._drag_region = None
+        self._rubber = None
+        self.update()
+        event.accept()
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        if (
+            event.key() in (Qt.Key.Key_Delete, Qt.Key.Key_Backspace)
+            and self._regions is not None
+            and self._regions.selected is not None
+        ):
+            self._regions.remove(self._regions.selected)
+            event.accept()
+            return
+        super().keyPressEvent(event)
+
+    # -- painting --------------------------------------------------------------------------
+    def paintEvent(self, event: QPaintEvent) -> None:
+        painter = QPainter(self)
+        self.paint_background(painter)
+        if self._image.isNull():
+            self.paint_placeholder(painter, self._placeholder)
+            painter.end()
+            return
+        self.paint_image(painter, self._image)
+        self.paint_pixel_grid(painter)
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing, False)
+        self._paint_patch_boxes(painter)
+        if self._regions is not None and self._regions_enabled:
+            self._paint_regions(painter)
+        if self._rubber is not None:
+            painter.setPen(QPen(VALID_COLOR, 1, Qt.PenStyle.DashLine))
+            painter.setBrush(Qt.BrushStyle.NoBrush)
+            painter.drawRect(self.region_rect(self._rubber))
+        painter.end()
+
+    def _paint_patch_boxes(self, painter: QPainter) -> None:
+        if not self._patch_boxes:
+            return
+        painter.setPen(QPen(PATCH_COLOR, 1))
+        painter.setBrush(QBrush(QColor(255, 210, 40, 40)))
+        for x, y, w, h in self._patch_boxes:
+            painter.drawRect(self.region_rect(Region(x, y, w, h)))
+
+    def _paint_regions(self, painter: QPainter) -> None:
+        assert self._regions is not None
+        metrics = painter.fontMetrics()
+        for index, region in enumerate(self._regions):
+            problem = self._regions.problem(index)
+            color = VALID_COLOR if problem is None else INVALID_COLOR
+            selected = index == self._regions.selected
+            pen = QPen(color, 2 if selected else 1.5)
+            if problem is not None:
+                pen.setStyle(Qt.PenStyle.DashLine)
+            painter.setPen(pen)
+            fill = QColor(color)
+            fill.setAlpha(45 if selected else 25)
+            painter.setBrush(fill)
+            rect = self.region_rect(region)
+            painter.drawRect(rect)
+            label = f"{index + 1}" if problem is None else f"{index + 1}: {problem}"
+            text_rect = QRectF(rect.left(), rect.top() - metrics.height() - 2,
+                               metrics.horizontalAdvance(label) + 8, metrics.height() + 2)
+            if text_rect.top() < 0:
+                text_rect.moveTop(rect.top() + 2)
+            painter.fillRect(text_rect, QColor(0, 0, 0, 160))
+            painter.setPen(color)
+            painter.drawText(text_rect, Qt.AlignmentFlag.AlignCenter, label)
+            if selected:
+                painter.setBrush(color)
+                painter.setPen(Qt.PenStyle.NoPen)
+                for corner in (rect.topLeft(), rect.topRight(), rect.bottomLeft(), rect.bottomRight()):
+                    painter.drawRect(QRectF(corner.x() - 3, corner.y() - 3, 6, 6))

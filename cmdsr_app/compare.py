@@ -1,0 +1,561 @@
+"""The compare view: the result beside the input at the same scale.
+
+Two modes share the same sources: a *split* slider over one view (left of the line one
+source, right of it the other), and *side by side* with zoom and pan locked together. Each
+side shows one of: the input (nearest), bicubic, CMDSR, the conditioning-off baseline, or
+CMDSR with the other support choice. Holding Space (or the "Hold: original" button) flashes
+the input over everything.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from PySide6.QtCore import QPointF, QRectF, QSizeF, Qt, Signal
+from PySide6.QtGui import QColor, QImage, QKeyEvent, QMouseEvent, QPainter, QPaintEvent, QPen
+from PySide6.QtWidgets import (
+    QButtonGroup,
+    QComboBox,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QSplitter,
+    QStackedWidget,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from cmdsr_app.canvas import ZoomPanView
+
+# Source keys and the names a user sees.
+SOURCES: dict[str, str] = {
+    "input": "Input (nearest)",
+    "bicubic": "Bicubic",
+    "cmdsr": "CMDSR",
+    "baseline": "Baseline (no conditioning)",
+    "cmdsr_alt": "CMDSR, other support",
+}
+SPLIT_GRAB_PX = 8
+
+
+@dataclass(frozen=True)
+class Layer:
+    """An image on the compare canvas; ``factor`` = output pixels per image pixel."""
+
+    image: QImage
+    factor: float = 1.0
+    smooth: bool | None = None  # None: nearest when zoomed in, smooth when zoomed out
+    label: str = ""
+
+
+class CompareCanvas(ZoomPanView):
+    """Paints one layer, or two split by a draggable vertical line; Space flashes the input."""
+
+    splitMoved = Signal(float)
+    flashChanged = Signal(bool)
+
+    def __init__(self, parent: QWidget | None = None, *, split: bool = True) -> None:
+        super().__init__(parent)
+        self._split_mode = split
+        self._left: Layer | None = None
+        self._right: Layer | None = None
+        self._left_missing = ""
+        self._right_missing = ""
+        self._flash: Layer | None = None
+        self._flashing = False
+        self._split = 0.5
+        self._dragging_split = False
+        self._size = QSizeF(0, 0)
+
+    # -- content -----------------------------------------------------------------------------
+    def set_output_size(self, width: int, height: int) -> None:
+        refit = (width, height) != (int(self._size.width()), int(self._size.height()))
+        self._size = QSizeF(width, height)
+        self.content_changed(refit=refit)
+
+    def content_size(self) -> QSizeF:
+        return QSizeF(self._size)
+
+    def set_layers(
+        self,
+        left: Layer | None,
+        right: Layer | None = None,
+        *,
+        left_missing: str = "",
+        right_missing: str = "",
+    ) -> None:
+        self._left, self._right = left, right
+        self._left_missing, self._right_missing = left_missing, right_missing
+        self.update()
+
+    def set_flash_layer(self, layer: Layer | None) -> None:
+        self._flash = layer
+
+    @property
+    def left_layer(self) -> Layer | None:
+        return self._left
+
+    @property
+    def right_layer(self) -> Layer | None:
+        return self._right
+
+    # -- split ---------------------------------------------------------------------------------
+    @property
+    def split_fraction(self) -> float:
+        return self._split
+
+    def set_split_fraction(self, fraction: float) -> None:
+        fraction = min(1.0, max(0.0, fraction))
+        if fraction != self._split:
+            self._split = fraction
+            self.update()
+            self.splitMoved.emit(fraction)
+
+    def split_x(self) -> float:
+        return self._split * self.width()
+
+    def left_button_pans(self) -> bool:
+        return True
+
+    # -- flash -----------------------------------------------------------------------------
+    @property
+    def flashing(self) -> bool:
+        return self._flashing
+
+    def set_flashing(self, on: bool) -> None:
+        if on != self._flashing:
+            self._flashing = on
+            self.update()
+            self.flashChanged.emit(on)
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        if event.key() == Qt.Key.Key_Space:
+            if not event.isAutoRepeat():
+                self.set_flashing(True)
+            event.accept()
+            return
+        super().keyPressEvent(event)
+
+    def keyReleaseEvent(self, event: QKeyEvent) -> None:
+        if event.key() == Qt.Key.Key_Space:
+            if not event.isAutoRepeat():
+                self.set_flashing(False)
+            event.accept()
+            return
+        super().keyReleaseEvent(event)
+
+    # -- mouse ----------------------------------------------------------------------------
+    def mousePressEvent(self, event: QMouseEvent) -> None:
+        self.setFocus(Qt.FocusReason.MouseFocusReason)
+        if (
+            self._split_mode
+            and event.button() == Qt.MouseButton.LeftButton
+            and abs(event.position().x() - self.split_x()) <= SPLIT_GRAB_PX
+        ):
+            self._dragging_split = True
+            event.accept()
+            return
+        super().mousePressEvent(event)
+
+    def mouseMoveEvent(self, event: QMouseEvent) -> None:
+        if self._dragging_split:
+            self.set_split_fraction(event.position().x() / max(1, self.width()))
+            event.accept()
+            return
+        if self._split_mode and self._pan_anchor is None:
+            near = abs(event.position().x() - self.split_x()) <= SPLIT_GRAB_PX
+            if near:
+                self.setCursor(Qt.CursorShape.SplitHCursor)
+            else:
+                self.unsetCursor()
+        super().mouseMoveEvent(event)
+
+    def mouseReleaseEvent(self, event: QMouseEvent) -> None:
+        if self._dragging_split:
+            self._dragging_split = False
+            event.accept()
+            return
+        super().mouseReleaseEvent(event)
+
+    # -- painting ---------------------------------------------------------------------------
+    def _paint_layer(self, painter: QPainter, layer: Layer) -> None:
+        self.paint_image(painter, layer.image, layer.factor, smooth=layer.smooth)
+
+    def paintEvent(self, event: QPaintEvent) -> None:
+        painter = QPainter(self)
+        self.paint_background(painter)
+        if not self.has_content():
+            self.paint_placeholder(painter, "Run an upscale (Ctrl+R) to compare the result here.")
+            painter.end()
+            return
+        if self._flashing and self._flash is not None:
+            self._paint_layer(painter, self._flash)
+            self.paint_pixel_grid(painter)
+            self._paint_caption(painter, "Original (holding Space)", left=True)
+            painter.end()
+            return
+        if not self._split_mode:
+            if self._left is not None:
+                self._paint_layer(painter, self._left)
+                self.paint_pixel_grid(painter)
+                self._paint_caption(painter, self._left.label, left=True)
+            else:
+                self.paint_placeholder(painter, self._left_missing)
+            painter.end()
+            return
+        split_x = self.split_x()
+        height = float(self.height())
+        if self._right is not None:
+            painter.save()
+            painter.setClipRect(QRectF(split_x, 0, self.width() - split_x, height))
+            self._paint_layer(painter, self._right)
+            painter.restore()
+        else:
+            painter.save()
+            painter.setPen(QColor(170, 170, 175))
+            painter.drawText(QRectF(split_x, 0, self.width() - split_x, height),
+                             Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap, self._right_missing)
+            painter.restore()
+        if self._left is not None:
+            painter.save()
+            painter.setClipRect(QRectF(0, 0, split_x, height))
+            self._paint_layer(painter, self._left)
+            painter.restore()
+        else:
+            painter.save()
+            painter.setPen(QColor(170, 170, 175))
+            painter.drawText(QRectF(0, 0, split_x, height),
+                             Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap, self._left_missing)
+            painter.restore()
+        self.paint_pixel_grid(painter)
+        # The slider: a line and a round handle in the middle.
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing, True)
+        painter.setPen(QPen(QColor(255, 255, 255, 220), 2))
+        painter.drawLine(QPointF(split_x, 0), QPointF(split_x, height))
+        painter.setBrush(QColor(255, 255, 255, 230))
+        painter.setPen(QPen(QColor(40, 40, 40), 1))
+        painter.drawEllipse(QPointF(split_x, height / 2), 9, 9)
+        painter.setPen(QPen(QColor(40, 40, 40), 2))
+        cy = height / 2
+        painter.drawLine(QPointF(split_x - 4, cy), QPointF(split_x - 1, cy - 3))
+        painter.drawLine(QPointF(split_x - 4, cy), QPointF(split_x - 1, cy + 3))
+        painter.drawLine(QPointF(split_x + 4, cy), QPointF(split_x + 1, cy - 3))
+        painter.drawLine(QPointF(split_x + 4, cy), QPointF(split_x + 1, cy + 3))
+        if self._left is not None:
+            self._paint_caption(painter, self._left.label, left=True)
+        if self._right is not None:
+            self._paint_caption(painter, self._right.label, left=False)
+        painter.end()
+
+    def _paint_caption(self, painter: QPainter, text: str, *, left: bool) -> None:
+        if not text:
+            return
+        metrics = painter.fontMetrics()
+        width = metrics.horizontalAdvance(text) + 12
+        rect = QRectF(8 if left else self.width() - width - 8, 8, width, metrics.height() + 6)
+        painter.save()
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing, True)
+        painter.setPen(Qt.PenStyle.NoPen)
+        painter.setBrush(QColor(0, 0, 0, 170))
+        painter.drawRoundedRect(rect, 4, 4)
+        painter.setPen(QColor(235, 235, 235))
+        painter.drawText(rect, Qt.AlignmentFlag.AlignCenter, text)
+        painter.restore()
+
+
+class CompareView(QWidget):
+    """Toolbar (mode, left/right source, fit/100%, hold-original) over the split canvas or
+    the locked side-by-side pair.
+
+    ``sourceRequested(key)`` asks the window to compute a source that is not there yet.
+    """
+
+    sourceRequested = Signal(str)
+    modeChanged = Signal(str)
+    altSupportChanged = Signal(str)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._input: QImage | None = None
+        self._scale = 1
+        self._results: dict[str, QImage] = {}
+        self._pending: dict[str, str] = {}  # key -> "computing…" text
+        self._disabled: dict[str, str] = {}  # key -> why it cannot be chosen
+
+        self.split_canvas = CompareCanvas(split=True)
+        self.left_canvas = CompareCanvas(split=False)
+        self.right_canvas = CompareCanvas(split=False)
+        # Side by side: each side follows the other's zoom and pan.
+        self.left_canvas.viewChanged.connect(self.right_canvas.follow_view)
+        self.right_canvas.viewChanged.connect(self.left_canvas.follow_view)
+        self.left_canvas.flashChanged.connect(self._set_flash)
+        self.right_canvas.flashChanged.connect(self._set_flash)
+        self.split_canvas.flashChanged.connect(self._set_flash)
+
+        self.split_button = QToolButton(text="Split")
+        self.side_button = QToolButton(text="Side by side")
+        for button in (self.split_button, self.side_button):
+            button.setCheckable(True)
+            button.setAutoRaise(True)
+        self.split_button.setChecked(True)
+        self.split_button.setToolTip("One view, drag the line to compare")
+        self.side_button.setToolTip("Two views with zoom and pan locked together")
+        group = QButtonGroup(self)
+        group.setExclusive(True)
+        group.addButton(self.split_button)
+        group.addButton(self.side_button)
+        self.split_button.toggled.connect(lambda on: on and self.set_mode("split"))
+        self.side_button.toggled.connect(lambda on: on and self.set_mode("side"))
+
+        self.left_combo = QComboBox()
+        self.right_combo = QComboBox()
+        for combo in (self.left_combo, self.right_combo):
+            for key, name in SOURCES.items():
+                combo.addItem(name, key)
+        self.left_combo.setCurrentIndex(self.left_combo.findData("input"))
+        self.right_combo.setCurrentIndex(self.right_combo.findData("cmdsr"))
+        self.left_combo.setToolTip("What the left side shows")
+        self.right_combo.setToolTip("What the right side shows")
+        self.left_combo.currentIndexChanged.connect(self._on_source_changed)
+        self.right_combo.currentIndexChanged.connect(self._on_source_changed)
+
+        self.alt_combo = QComboBox()
+        self.alt_combo.addItem("random", "random")
+        self.alt_combo.addItem("auto", "auto")
+        self.alt_combo.addItem("my regions", "regions")
+        self.alt_combo.setToolTip("The support choice of the 'CMDSR, other support' source")
+        self.alt_combo.currentIndexChanged.connect(self._on_alt_changed)
+
+        self.flash_button = QPushButton("Hold: original")
+        self.flash_button.setToolTip("Hold this button, or Space over the image, to see the input")
+        self.flash_button.pressed.connect(lambda: self._set_flash(True))
+        self.flash_button.released.connect(lambda: self._set_flash(False))
+        self.fit_button = QToolButton(text="Fit")
+        self.fit_button.clicked.connect(self.fit)
+        self.actual_button = QToolButton(text="100%")
+        self.actual_button.clicked.connect(self.actual_size)
+
+        bar = QHBoxLayout()
+        bar.setContentsMargins(4, 2, 4, 2)
+        bar.addWidget(self.split_button)
+        bar.addWidget(self.side_button)
+        bar.addSpacing(12)
+        bar.addWidget(QLabel("Left:"))
+        bar.addWidget(self.left_combo)
+        bar.addWidget(QLabel("Right:"))
+        bar.addWidget(self.right_combo)
+        bar.addWidget(QLabel("Other support:"))
+        bar.addWidget(self.alt_combo)
+        bar.addStretch(1)
+        bar.addWidget(self.flash_button)
+        bar.addWidget(self.fit_button)
+        bar.addWidget(self.actual_button)
+
+        splitter = QSplitter(Qt.Orientation.Horizontal)
+        splitter.addWidget(self.left_canvas)
+        splitter.addWidget(self.right_canvas)
+        splitter.setChildrenCollapsible(False)
+        self.stack = QStackedWidget()
+        self.stack.addWidget(self.split_canvas)
+        self.stack.addWidget(splitter)
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(2)
+        layout.addLayout(bar)
+        layout.addWidget(self.stack, 1)
+
+    # -- public API --------------------------------------------------------------------------
+    @property
+    def mode(self) -> str:
+        return "split" if self.stack.currentIndex() == 0 else "side"
+
+    def set_mode(self, mode: str) -> None:
+        if mode not in ("split", "side"):
+            raise ValueError(f"unknown compare mode {mode!r}")
+        index = 0 if mode == "split" else 1
+        if index == self.stack.currentIndex():
+            return
+        # Carry the view over so switching modes keeps what the user was looking at.
+        source = self.split_canvas if index == 1 else self.left_canvas
+        self.stack.setCurrentIndex(index)
+        (self.split_button if index == 0 else self.side_button).setChecked(True)
+        for canvas in self.canvases():
+            if canvas is not source and not source.fit_mode:
+                canvas.follow_view(source.zoom, source.offset)
+            elif source.fit_mode:
+                canvas.fit()
+        self.modeChanged.emit(mode)
+
+    def canvases(self) -> tuple[CompareCanvas, CompareCanvas, CompareCanvas]:
+        return (self.split_canvas, self.left_canvas, self.right_canvas)
+
+    def active_canvases(self) -> list[CompareCanvas]:
+        return [self.split_canvas] if self.mode == "split" else [self.left_canvas, self.right_canvas]
+
+    @property
+    def left_source(self) -> str:
+        return str(self.left_combo.currentData())
+
+    @property
+    def right_source(self) -> str:
+        return str(self.right_combo.currentData())
+
+    def set_sources(self, left: str, right: str) -> None:
+        for combo, key in ((self.left_combo, left), (self.right_combo, right)):
+            index = combo.findData(key)
+            if index < 0:
+                raise ValueError(f"unknown compare source {key!r}")
+            combo.setCurrentIndex(index)
+
+    def set_input(self, image: QImage | None, scale: int) -> None:
+        """A new input (clears the results): shown at ``scale`` times its size."""
+        self._input = image
+        self._scale = max(1, int(scale))
+        self._results.clear()
+        self._pending.clear()
+        self._refresh(refit=True)
+
+    def set_scale(self, scale: int) -> None:
+        if scale != self._scale:
+            self._scale = max(1, int(scale))
+            self._results.clear()
+            self._refresh(refit=True)
+
+    @property
+    def scale(self) -> int:
+        return self._scale
+
+    def set_result(self, key: str, image: QImage | None) -> None:
+        if key not in SOURCES or key == "input":
+            raise ValueError(f"unknown result {key!r}")
+        self._pending.pop(key, None)
+        if image is None:
+            self._results.pop(key, None)
+        else:
+            self._results[key] = image
+        self._refresh()
+
+    def set_pending(self, key: str, text: str) -> None:
+        self._pending[key] = text
+        self._refresh()
+
+    def clear_pending(self, key: str) -> None:
+        self._pending.pop(key, None)
+        self._refresh()
+
+    def result(self, key: str) -> QImage | None:
+        return self._results.get(key)
+
+    def has_source(self, key: str) -> bool:
+        return key == "input" and self._input is not None or key in self._results
+
+    def set_source_enabled(self, key: str, enabled: bool, why: str = "") -> None:
+        """Grey out a source the app cannot compute (e.g. no baseline model shipped)."""
+        if enabled:
+            self._disabled.pop(key, None)
+        else:
+            self._disabled[key] = why
+        for combo in (self.left_combo, self.right_combo):
+            index = combo.findData(key)
+            item = combo.model().item(index)  # type: ignore[attr-defined]
+            item.setEnabled(enabled)
+            combo.setItemData(index, why if not enabled else None, Qt.ItemDataRole.ToolTipRole)
+
+    def source_disabled_reason(self, key: str) -> str | None:
+        return self._disabled.get(key)
+
+    def fit(self) -> None:
+        for canvas in self.active_canvases():
+            canvas.fit()
+
+    def actual_size(self) -> None:
+        self.active_canvases()[0].actual_size()
+
+    def zoom_in(self) -> None:
+        self.active_canvases()[0].zoom_in()
+
+    def zoom_out(self) -> None:
+        self.active_canvases()[0].zoom_out()
+
+    @property
+    def flashing(self) -> bool:
+        return self.split_canvas.flashing or self.left_canvas.flashing or self.right_canvas.flashing
+
+    @property
+    def alt_support(self) -> str:
+        return str(self.alt_combo.currentData())
+
+    def set_alt_support(self, mode: str) -> None:
+        index = self.alt_combo.findData(mode)
+        if index >= 0:
+            self.alt_combo.setCurrentIndex(index)
+
+    # -- internals ---------------------------------------------------------------------------
+    def _on_alt_changed(self, _index: int) -> None:
+        # The old "other support" result no longer matches the choice: drop and recompute.
+        self._results.pop("cmdsr_alt", None)
+        self._pending.pop("cmdsr_alt", None)
+        self.altSupportChanged.emit(self.alt_support)
+        self._on_source_changed(0)
+
+    def _set_flash(self, on: bool) -> None:
+        for canvas in self.canvases():
+            if canvas.flashing != on:
+                canvas.blockSignals(True)
+                canvas.set_flashing(on)
+                canvas.blockSignals(False)
+
+    def _layer(self, key: str) -> Layer | None:
+        if key == "input":
+            if self._input is None:
+                return None
+            return Layer(self._input, float(self._scale), smooth=False, label=SOURCES["input"])
+        image = self._results.get(key)
+        if image is None:
+            return None
+        factor = self._output_width() / max(1, image.width())
+        return Layer(image, factor, label=SOURCES[key])
+
+    def _output_width(self) -> int:
+        return 0 if self._input is None else self._input.width() * self._scale
+
+    def _missing_text(self, key: str) -> str:
+        if key in self._disabled:
+            return f"{SOURCES[key]}: {self._disabled[key]}"
+        if key in self._pending:
+            return self._pending[key]
+        if key == "cmdsr":
+            return "Run (Ctrl+R) to see the CMDSR result."
+        return f"{SOURCES[key]} not computed yet."
+
+    def _on_source_changed(self, _index: int) -> None:
+        for key in (self.left_source, self.right_source):
+            if (
+                self._input is not None
+                and not self.has_source(key)
+                and key not in self._pending
+                and key not in self._disabled
+                and key != "cmdsr"
+            ):
+                self.sourceRequested.emit(key)
+        self._refresh()
+
+    def _refresh(self, *, refit: bool = False) -> None:
+        width = self._output_width()
+        height = 0 if self._input is None else self._input.height() * self._scale
+        left, right = self._layer(self.left_source), self._layer(self.right_source)
+        left_missing = "" if left else self._missing_text(self.left_source)
+        right_missing = "" if right else self._missing_text(self.right_source)
+        flash = self._layer("input")
+        self.split_canvas.set_layers(left, right, left_missing=left_missing, right_missing=right_missing)
+        self.left_canvas.set_layers(left, left_missing=left_missing)
+        self.right_canvas.set_layers(right, left_missing=right_missing)
+        for canvas in self.canvases():
+            canvas.set_flash_layer(flash)
+            if refit:
+                canvas.set_output_size(width, height)
+                canvas.fit()
+            else:
+                canvas.set_output_size(width, height)

@@ -1,0 +1,49 @@
+"""Conversions between the engine's float pixel arrays and Qt images (safe off the GUI thread:
+QImage, unlike QPixmap, may be built in a worker)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PySide6.QtCore import QSize, Qt
+from PySide6.QtGui import QImage, QImageReader
+
+THUMBNAIL_SIZE = 96
+
+
+def to_qimage(pixels: np.ndarray) -> QImage:
+    """[H, W, 3] float 0..255 (or uint8) RGB -> an RGB888 QImage that owns its data."""
+    if pixels.ndim != 3 or pixels.shape[2] != 3:
+        raise ValueError(f"expected [H, W, 3] pixels, got {pixels.shape}")
+    if pixels.dtype != np.uint8:
+        pixels = np.clip(np.rint(pixels), 0, 255).astype(np.uint8)
+    pixels = np.ascontiguousarray(pixels)
+    height, width = pixels.shape[:2]
+    image = QImage(pixels.data, width, height, 3 * width, QImage.Format.Format_RGB888)
+    return image.copy()  # detach from the numpy buffer
+
+
+def from_qimage(image: QImage) -> np.ndarray:
+    """A QImage -> [H, W, 3] float32 RGB 0..255 (alpha dropped)."""
+    rgb = image.convertToFormat(QImage.Format.Format_RGB888)
+    width, height = rgb.width(), rgb.height()
+    buffer = np.frombuffer(rgb.constBits(), dtype=np.uint8, count=rgb.bytesPerLine() * height)
+    rows = buffer.reshape(height, rgb.bytesPerLine())[:, : 3 * width]
+    return rows.reshape(height, width, 3).astype(np.float32)
+
+
+def read_thumbnail(path: str | Path, size: int = THUMBNAIL_SIZE) -> QImage:
+    """A small, upright preview of an image file (null QImage if Qt cannot read it)."""
+    reader = QImageReader(str(path))
+    reader.setAutoTransform(True)  # EXIF orientation, as the engine applies it
+    original = reader.size()
+    if original.isValid() and original.width() > 0 and original.height() > 0:
+        reader.setScaledSize(original.scaled(QSize(size, size), Qt.AspectRatioMode.KeepAspectRatio))
+    image = reader.read()
+    if image.isNull():
+        return QImage()
+    if image.width() > size or image.height() > size:
+        image = image.scaled(size, size, Qt.AspectRatioMode.KeepAspectRatio,
+                             Qt.TransformationMode.SmoothTransformation)
+    return image

@@ -1,0 +1,320 @@
+"""The app's long-running work as plain functions ``fn(..., progress, cancel)``: load a model,
+preview the support patches, upscale one photo with a method, run a batch.
+
+Qt-free, so they are tested directly and run in a worker thread by
+:class:`cmdsr_app.workers.JobRunner`.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from cmdsr_app.state import output_name
+
+log = logging.getLogger(__name__)
+
+ProgressFn = Callable[[int, int], None]
+BatchProgressFn = Callable[[int, int, int, int], None]  # image index, image count, done, total
+
+PATCH_SIZE = 32
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What the settings panel says about a checkpoint."""
+
+    path: Path
+    scale: int
+    support_size: int
+    conditioned: bool
+
+    def describe(self) -> str:
+        kind = "CMDSR" if self.conditioned else "conditioning off (baseline)"
+        return f"x{self.scale} · {kind} · {self.support_size} support patches"
+
+
+class ModelCache:
+    """Loaded models by (path, device, file time), so repeated runs skip the load; thread-safe."""
+
+    def __init__(self, capacity: int = 3) -> None:
+        self._models: OrderedDict[tuple[str, str, float], object] = OrderedDict()
+        self._lock = threading.Lock()
+        self._capacity = capacity
+
+    def get(self, path: str | Path, device: str = "cpu"):  # type: ignore[no-untyped-def]
+        from engine import CheckpointError, load_model
+
+        path = Path(path)
+        try:
+            mtime = path.stat().st_mtime
+        except OSError:
+            raise CheckpointError(f"{path}: model file not found") from None
+        key = (str(path.resolve()), str(device), mtime)
+        with self._lock:
+            model = self._models.get(key)
+            if model is not None:
+                self._models.move_to_end(key)
+                return model
+        model = load_model(path, device)
+        with self._lock:
+            self._models[key] = model
+            while len(self._models) > self._capacity:
+                self._models.popitem(last=False)
+        return model
+
+    def clear(self) -> None:
+        with self._lock:
+            self._models.clear()
+
+
+def inspect_model(path: str | Path, cache: ModelCache) -> ModelInfo:
+    """Load a checkpoint (CheckpointError with the reason if it is unusable) and describe it."""
+    model = cache.get(path, "cpu")
+    return ModelInfo(Path(path), int(model.scale), int(model.support_size), bool(model.conditioned))
+
+
+@dataclass(frozen=True)
+class SupportChoice:
+    """How the support patches are picked: ``random``, ``auto`` or ``regions``."""
+
+    mode: str = "auto"
+    regions: tuple[tuple[int, int, int, int], ...] = ()
+    seed: int = 0
+
+    def describe(self) -> str:
+        if self.mode == "regions":
+            return f"{len(self.regions)} region(s)"
+        return self.mode
+
+
+def choose_support(pixels: np.ndarray, choice: SupportChoice, count: int):  # type: ignore[no-untyped-def]
+    """The engine's SupportSet for a photo; ``regions`` with no regions is a clear error."""
+    from engine import SupportRegionError
+    from engine.support import select_support
+
+    if choice.mode == "regions" and not choice.regions:
+        raise SupportRegionError(
+            "Support mode is 'regions' but this image has none: draw at least one rectangle "
+            "on the input, or choose Auto or Random."
+        )
+    return select_support(
+        pixels, count=count, size=PATCH_SIZE, mode=choice.mode, regions=choice.regions,
+        seed=choice.seed,
+    )
+
+
+def preview_support(
+    pixels: np.ndarray, choice: SupportChoice, count: int
+) -> list[tuple[int, int, int, int]]:
+    """Boxes of the patches the engine would use, for drawing on the input."""
+    support = choose_support(pixels, choice, count)
+    return [(b.x, b.y, b.w, b.h) for b in support.boxes]
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """What the settings panel chose for a run."""
+
+    model_path: Path | None
+    baseline_path: Path | None = None
+    device: str = "auto"
+    tile: int = 0
+    precision: str = "fp32"
+
+
+@dataclass
+class UpscaleOutcome:
+    """One method's result for one photo."""
+
+    method: str  # "cmdsr", "bicubic", "baseline" or "cmdsr_alt"
+    image: object  # engine.Image at output size, metadata carried over
+    boxes: list[tuple[int, int, int, int]] = field(default_factory=list)
+    seconds: float = 0.0
+    device: str = ""
+
+
+def make_upscaler(method: str, settings: RunSettings, cache: ModelCache):  # type: ignore[no-untyped-def]
+    """An engine Upscaler for a comparison method (``cmdsr_alt`` is CMDSR too)."""
+    from engine import CheckpointError
+    from engine.infer import TileConfig, Upscaler, resolve_device
+
+    device = str(resolve_device(settings.device))
+    tile = TileConfig(tile=settings.tile)
+    if method == "bicubic":
+        scale = None
+        if settings.model_path is not None:
+            try:
+                scale = int(cache.get(settings.model_path, device).scale)
+            except CheckpointError:
+                scale = None  # bicubic works without a usable model: use x4
+        return Upscaler(None, method="bicubic", device=device, tile=tile, scale=scale or 4)
+    if method == "baseline":
+        if settings.baseline_path is None:
+            raise CheckpointError("No baseline model (conditioning off) is available.")
+        model = cache.get(settings.baseline_path, device)
+        return Upscaler(model, method="baseline", device=device, precision=settings.precision, tile=tile)
+    if settings.model_path is None:
+        raise CheckpointError(
+            "No model chosen and the shipped default model is missing: choose a checkpoint "
+            "in the Model box."
+        )
+    model = cache.get(settings.model_path, device)
+    return Upscaler(model, method="cmdsr", device=device, precision=settings.precision, tile=tile)
+
+
+def upscale_with(
+    image,  # engine.Image  # type: ignore[no-untyped-def]
+    method: str,
+    settings: RunSettings,
+    choice: SupportChoice,
+    cache: ModelCache,
+    progress: ProgressFn | None = None,
+    cancel: threading.Event | None = None,
+) -> UpscaleOutcome:
+    """Upscale ``image`` with one comparison method, reporting per tile."""
+    from engine.infer import upscale_image
+
+    start = time.perf_counter()
+    upscaler = make_upscaler(method, settings, cache)
+    support = None
+    boxes: list[tuple[int, int, int, int]] = []
+    if upscaler.needs_support:
+        support = choose_support(image.pixels, choice, int(upscaler.support_size))
+        boxes = [(b.x, b.y, b.w, b.h) for b in support.boxes]
+    result = upscale_image(image, upscaler, support, progress=progress, cancel=cancel)
+    seconds = time.perf_counter() - start
+    log.info("%s: %s x%d in %.2f s on %s", getattr(image, "source", None) or "image", method,
+             upscaler.scale, seconds, upscaler.device)
+    return UpscaleOutcome(method, result, boxes, seconds, str(upscaler.device))
+
+
+@dataclass(frozen=True)
+class BatchOutput:
+    """Where and how a batch writes its results."""
+
+    folder: Path
+    pattern: str = "{stem}_x{scale}"
+    fmt: str = "png"
+    quality: int = 95
+    bit_depth: int | None = None
+    overwrite: bool = False
+
+
+@dataclass
+class BatchItem:
+    path: Path
+    output: Path | None = None
+    error: str | None = None
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and self.output is not None
+
+
+@dataclass
+class BatchReport:
+    items: list[BatchItem] = field(default_factory=list)
+    cancelled: bool = False
+
+    @property
+    def failures(self) -> list[BatchItem]:
+        return [item for item in self.items if not item.ok]
+
+    def summary(self) -> str:
+        done = sum(1 for item in self.items if item.ok)
+        text = f"{done} of {len(self.items)} image(s) upscaled"
+        if self.failures:
+            text += f", {len(self.failures)} failed"
+        return text
+
+
+def run_batch(
+    paths: Sequence[Path],
+    settings: RunSettings,
+    default_choice: SupportChoice,
+    regions_by_path: dict[Path, tuple[tuple[int, int, int, int], ...]],
+    output: BatchOutput,
+    cache: ModelCache,
+    progress: BatchProgressFn | None = None,
+    cancel: threading.Event | None = None,
+    on_item: Callable[[int, BatchItem], None] | None = None,
+) -> BatchReport:
+    """Upscale every path with the current settings; a failing image is recorded and the batch
+    goes on. An image with its own regions uses them; the others use ``default_choice`` (with
+    ``regions`` falling back to ``auto``, since they have none)."""
+    from engine import CancelledError, CmdsrError
+    from engine.imageio import format_suffix, read_image, write_image
+
+    report = BatchReport()
+    upscaler = make_upscaler("cmdsr", settings, cache)  # a bad model stops the batch at once
+    count = len(paths)
+    for index, path in enumerate(paths):
+        if cancel is not None and cancel.is_set():
+            raise CancelledError("batch cancelled")
+        item = BatchItem(Path(path))
+        start = time.perf_counter()
+
+        def tile_progress(done: int, total: int, _i: int = index) -> None:
+            if progress:
+                progress(_i, count, done, total)
+
+        try:
+            regions = regions_by_path.get(Path(path), ())
+            if regions:
+                choice = SupportChoice("regions", regions, default_choice.seed)
+            elif default_choice.mode == "regions":
+                choice = SupportChoice("auto", (), default_choice.seed)
+            else:
+                choice = default_choice
+            image = read_image(path)
+            support = choose_support(image.pixels, choice, int(upscaler.support_size))
+            from engine.infer import upscale_image
+
+            result = upscale_image(image, upscaler, support, progress=tile_progress, cancel=cancel)
+            name = output_name(output.pattern, Path(path), scale=upscaler.scale, method="cmdsr",
+                               ext=format_suffix(output.fmt), index=index + 1)
+            item.output = write_image(
+                result, output.folder / name, fmt=output.fmt, quality=output.quality,
+                bit_depth=output.bit_depth, overwrite=output.overwrite,
+            )
+        except CancelledError:
+            raise
+        except (CmdsrError, ValueError, OSError, MemoryError) as exc:
+            item.error = str(exc) or type(exc).__name__
+            log.warning("batch: %s failed: %s", path, item.error)
+        item.seconds = time.perf_counter() - start
+        report.items.append(item)
+        if on_item is not None:
+            on_item(index, item)
+        if progress:
+            progress(index + 1, count, 0, 0)
+    return report
+
+
+def side_by_side(left: np.ndarray, right: np.ndarray, gap: int = 8) -> np.ndarray:
+    """Two same-height [H, W, 3] arrays next to each other with a dark gap between."""
+    height = max(left.shape[0], right.shape[0])
+
+    def pad(a: np.ndarray) -> np.ndarray:
+        if a.shape[0] == height:
+            return a
+        out = np.zeros((height, a.shape[1], 3), np.float32)
+        out[: a.shape[0]] = a
+        return out
+
+    spacer = np.full((height, gap, 3), 24.0, np.float32)
+    return np.concatenate([pad(left), spacer, pad(right)], axis=1).astype(np.float32)
+
+
+def nearest_upscale(pixels: np.ndarray, scale: int) -> np.ndarray:
+    """Each input pixel repeated ``scale`` x ``scale`` (the "Input (nearest)" source)."""
+    return np.repeat(np.repeat(pixels, scale, axis=0), scale, axis=1)
