@@ -354,14 +354,15 @@ class Upscaler:
             if result is None:
                 del piece
                 _empty_cache(self.device)
-                new_tile = max(y1 - y0, x1 - x0) // 2
+                failed_tile = max(y1 - y0, x1 - x0)
+                new_tile = failed_tile // 2
                 if new_tile < MIN_TILE // 2:
                     raise CmdsrError(
-                        f"out of memory on {self.device} even with {new_tile * 2}-pixel tiles; "
+                        f"out of memory on {self.device} even with {failed_tile}-pixel tiles; "
                         "close other programs or use --device cpu"
                     )
                 log.warning("out of memory on %s with %d-pixel tiles: freed the cache, "
-                            "retrying with %d-pixel tiles", self.device, tile, new_tile)
+                            "retrying with %d-pixel tiles", self.device, failed_tile, new_tile)
                 tile = new_tile
                 # Split the failed tile and everything still queued to the new size.
                 queue = [(qy0 + a, qy0 + b, qx0 + c, qx0 + d)

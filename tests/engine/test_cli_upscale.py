@@ -1,0 +1,191 @@
+"""``cmdsr upscale``: files and folders, outputs and names, support options, exit codes 0/2/1
+with the other images still processed and a summary at the end."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image as PILImage
+
+from engine import ModelConfig, build_model, save_model
+from engine.cli import main
+from engine.imageio import read_image
+
+
+@pytest.fixture
+def model_path(tmp_path, seeded, tiny_config) -> Path:
+    return save_model(build_model(tiny_config), tmp_path / "tiny.pt")
+
+
+@pytest.fixture
+def inputs(tmp_path, rng) -> Path:
+    root = tmp_path / "in"
+    (root / "sub" / "deeper").mkdir(parents=True)
+    PILImage.fromarray(rng.integers(0, 256, (18, 26, 3), dtype=np.uint8)).save(root / "a.png")
+    PILImage.fromarray(rng.integers(0, 256, (16, 20, 3), dtype=np.uint8)).save(
+        root / "sub" / "b.jpg", quality=90)
+    PILImage.fromarray(rng.integers(0, 256, (12, 12, 4), dtype=np.uint8), "RGBA").save(
+        root / "sub" / "deeper" / "c.webp", lossless=True)
+    (root / "notes.txt").write_text("not an image, and not picked up")
+    return root
+
+
+def _run(capsys, *argv: str | Path) -> tuple[int, str]:
+    code = main([str(a) for a in argv])
+    return code, capsys.readouterr().err
+
+
+def test_folder_recursive_keeps_structure(tmp_path, inputs, model_path, capsys):
+    out = tmp_path / "out"
+    code, err = _run(capsys, "upscale", inputs, "-o", out, "--model", model_path, "--tile", "32")
+    assert code == 0, err
+    files = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
+    assert files == ["a_x4.png", "sub/b_x4.jpg", "sub/deeper/c_x4.webp"]
+    assert read_image(out / "a_x4.png").pixels.shape == (72, 104, 3)
+    c = read_image(out / "sub" / "deeper" / "c_x4.webp")
+    assert c.pixels.shape == (48, 48, 3) and c.alpha is not None
+    assert "upscaled 3 of 3" in err
+
+
+def test_files_format_suffix_quality_and_support_options(tmp_path, inputs, model_path, capsys):
+    out = tmp_path / "o"
+    code, err = _run(capsys, "upscale", inputs / "a.png", inputs / "sub" / "b.jpg", "-o", out,
+                     "--model", model_path, "--format", "tif", "--suffix", "_big",
+                     "--support", "auto", "--device", "cpu")
+    assert code == 0, err
+    assert sorted(p.name for p in out.iterdir()) == ["a_big.tif", "b_big.tif"]
+    code, err = _run(capsys, "upscale", inputs / "a.png", "-o", out, "--model", model_path,
+                     "--format", "jpg", "--quality", "40", "--support", "0,0,26,18", "--seed", "3")
+    assert code == 0, err
+    assert (out / "a_x4.jpg").exists()
+
+
+def test_support_before_inputs_is_understood(tmp_path, inputs, model_path, capsys):
+    out = tmp_path / "o"
+    code, err = _run(capsys, "upscale", "--support", "auto", inputs / "a.png", "-o", out,
+                     "--model", model_path)
+    assert code == 0, err
+    assert (out / "a_x4.png").exists()
+
+
+def test_single_file_to_named_output(tmp_path, inputs, model_path, capsys):
+    target = tmp_path / "result.webp"
+    code, err = _run(capsys, "upscale", inputs / "a.png", "-o", target, "--model", model_path)
+    assert code == 0, err
+    assert read_image(target).format == "webp"
+
+
+def test_bad_inputs_exit_2_but_the_rest_is_done(tmp_path, inputs, model_path, capsys):
+    (inputs / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n garbage")
+    out = tmp_path / "out"
+    code, err = _run(capsys, "upscale", inputs, tmp_path / "missing.jpg", "-o", out,
+                     "--model", model_path)
+    assert code == 2
+    assert (out / "a_x4.png").exists() and (out / "sub" / "b_x4.jpg").exists()
+    assert not (out / "broken_x4.png").exists()
+    assert "2 problem(s)" in err and "missing.jpg: no such file" in err
+    assert "broken.png" in err and "Traceback" not in err
+    assert not list(out.rglob("*.tmp"))
+
+
+def test_existing_outputs_need_overwrite(tmp_path, inputs, model_path, capsys):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "a_x4.png").write_bytes(b"keep me")
+    code, err = _run(capsys, "upscale", inputs / "a.png", "-o", out, "--model", model_path)
+    assert code == 2 and "already exists" in err and "--overwrite" in err
+    assert (out / "a_x4.png").read_bytes() == b"keep me"
+    code, err = _run(capsys, "upscale", inputs / "a.png", "-o", out, "--model", model_path,
+                     "--overwrite")
+    assert code == 0, err
+    assert read_image(out / "a_x4.png").pixels.shape == (72, 104, 3)
+
+
+def test_never_writes_over_its_input(tmp_path, inputs, model_path, capsys):
+    code, err = _run(capsys, "upscale", inputs / "a.png", "-o", inputs, "--suffix", "",
+                     "--model", model_path, "--overwrite")
+    assert code == 2 and "replace the input" in err
+
+
+def test_region_errors_are_per_image(tmp_path, inputs, model_path, capsys):
+    # all three images are smaller than a patch: a region covering them is clipped to each
+    code, err = _run(capsys, "upscale", inputs, "-o", tmp_path / "o", "--model", model_path,
+                     "--support", "0,0,40,40")
+    assert code == 0, err  # clipped to each small image, still a whole (padded) patch
+    code, err = _run(capsys, "upscale", inputs, "-o", tmp_path / "o2", "--model", model_path,
+                     "--support", "100,100,40,40")
+    assert code == 2 and err.count("outside") == 3
+
+
+@pytest.mark.parametrize(
+    "argv,message",
+    [
+        (["--support", "sideways"], "--support takes random, auto or X,Y,W,H"),
+        (["--support", "1,2,3"], "X,Y,W,H"),
+        (["--support", "auto", "1,2,30,30"], "not both"),
+        (["--device", "gpu"], "unknown device"),
+        (["--device", "cuda:7"], "cuda:7"),
+        (["--tile", "5"], "tile must be"),
+        (["--quality", "0"], "quality"),
+        (["--model", "nowhere.pt"], "not found"),
+    ],
+)
+def test_usage_errors_exit_2_with_one_line(tmp_path, inputs, model_path, capsys, argv, message):
+    args = ["upscale", inputs / "a.png", "-o", tmp_path / "o"]
+    if "--model" not in argv:
+        args += ["--model", model_path]
+    code, err = _run(capsys, *args, *argv)
+    assert code == 2
+    assert message in err and "Traceback" not in err
+    assert len([line for line in err.splitlines() if line.startswith("cmdsr: error")]) == 1
+
+
+def test_missing_default_model_is_a_clear_error(tmp_path, inputs, capsys, monkeypatch):
+    import engine.cli_upscale as cli_upscale
+
+    monkeypatch.setattr(cli_upscale, "default_model_path", lambda: tmp_path / "none" / "m.pt")
+    code, err = _run(capsys, "upscale", inputs / "a.png", "-o", tmp_path / "o")
+    assert code == 2
+    assert f"no default model shipped at {tmp_path / 'none' / 'm.pt'}; pass --model" in err
+
+
+def test_bicubic_needs_no_model(tmp_path, inputs, capsys):
+    code, err = _run(capsys, "upscale", inputs / "a.png", "-o", tmp_path / "o",
+                     "--method", "bicubic")
+    assert code == 0, err
+    assert read_image(tmp_path / "o" / "a_x4.png").pixels.shape == (72, 104, 3)
+
+
+def test_baseline_model(tmp_path, inputs, capsys, seeded):
+    cfg = ModelConfig(scale=2, channels=8, blocks=1, support_size=3, cond_channels=8,
+                      conditioning=False)
+    path = save_model(build_model(cfg), tmp_path / "base.pt")
+    code, err = _run(capsys, "upscale", inputs / "a.png", "-o", tmp_path / "o",
+                     "--method", "baseline", "--model", path)
+    assert code == 0, err
+    assert (tmp_path / "o" / "a_x2.png").exists()
+
+
+def test_internal_error_exits_1_and_other_images_go_on(tmp_path, inputs, model_path, capsys,
+                                                       monkeypatch):
+    import engine.cli_upscale as cli_upscale
+
+    real = cli_upscale.upscale_image
+
+    def flaky(image, *args, **kwargs):
+        if image.source.name == "a.png":
+            raise ValueError("something unexpected")
+        return real(image, *args, **kwargs)
+
+    monkeypatch.setattr(cli_upscale, "upscale_image", flaky)
+    out = tmp_path / "out"
+    code, err = _run(capsys, "upscale", inputs, "-o", out, "--model", model_path)
+    assert code == 1
+    assert "internal error: ValueError: something unexpected" in err and "--debug" in err
+    assert "Traceback" not in err
+    assert (out / "sub" / "b_x4.jpg").exists()
+    code, err = _run(capsys, "upscale", inputs / "a.png", "-o", out, "--model", model_path,
+                     "--debug")
+    assert code == 1 and "Traceback" in err
