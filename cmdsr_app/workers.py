@@ -20,6 +20,9 @@ from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
 log = logging.getLogger(__name__)
 
 ProgressFn = Callable[[int, int], None]
+# Threads still running, so a runner dropped by its owner (a closed window, a test) never
+# frees a QThread object while its thread runs, which would abort the process.
+_LIVE_THREADS: set[QThread] = set()
 JobFn = Callable[[ProgressFn, threading.Event], Any]
 
 
@@ -193,6 +196,7 @@ class JobRunner(QObject):
         thread.started.connect(worker.run)
         thread.finished.connect(self._on_thread_finished)
         self.started.emit(job.name)
+        _LIVE_THREADS.add(thread)
         thread.start()
 
     @Slot(int, int)
@@ -241,6 +245,7 @@ class JobRunner(QObject):
             if job.worker is not None:
                 job.worker.deleteLater()
             if job.thread is not None:
+                _LIVE_THREADS.discard(job.thread)
                 job.thread.deleteLater()
         if self._pending:
             self._start_next()
