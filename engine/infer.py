@@ -24,11 +24,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 from engine.errors import CancelledError, CmdsrError, ConfigError
 from engine.imageio import Image
-from engine.model import CMDSR
+from engine.model import CMDSR, FoldedSRNet
 from engine.support import DEFAULT_PATCH_SIZE, SupportSet, select_support
 
 log = logging.getLogger(__name__)
@@ -37,9 +38,12 @@ METHODS = ("cmdsr", "baseline", "bicubic")
 PRECISIONS = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 MIN_TILE = 32
 MAX_AUTO_TILE = 2048
+MAX_AUTO_TAIL_TILE = 512
 # Working memory auto tiling aims for on the CPU: keeps a 1000x1000 -> 4000x4000 job (with
 # its 190 MB output) well under 2.5 GB of RSS on a modest laptop.
-CPU_TILE_BUDGET = 768 * 2**20
+CPU_TILE_BUDGET = 1280 * 2**20
+# Share of the budget for one piece of the upsampling tail (the body's features stay alive).
+TAIL_SHARE = 0.25
 
 ProgressFn = Callable[[int, int], None]
 
@@ -161,9 +165,16 @@ def _available_ram() -> int | None:
         return None
 
 
-def _bytes_per_input_pixel(model: CMDSR, dtype: torch.dtype) -> float:
-    """Peak activation bytes per (padded) input pixel of a tile: the last upsampling stage
-    holds its input, the conv output and the pixel-shuffled copy at once (measured ~ this)."""
+def _body_bytes_per_pixel(model: CMDSR, dtype: torch.dtype) -> float:
+    """Peak bytes per input pixel of the body (input conv + residual blocks): the block
+    input, the global skip, the residual and the conv output live at once (measured ~4x C)."""
+    item = torch.finfo(dtype).bits // 8
+    return item * model.config.channels * 4.5
+
+
+def _tail_bytes_per_pixel(model: CMDSR, dtype: torch.dtype) -> float:
+    """Peak bytes per input pixel of the upsampling tail: the last stage holds its input, the
+    conv output and the pixel-shuffled copy at s x s resolution (measured ~10.5 KB for 64 ch x4)."""
     c, s = model.config.channels, model.config.scale
     item = torch.finfo(dtype).bits // 8
     return item * c * (2.5 * s * s + 6)
@@ -266,14 +277,23 @@ class Upscaler:
         return self.model.support_size if self.needs_support and self.model is not None else None
 
     def choose_tile(self, height: int, width: int) -> int:
-        """Tile side for an image: the configured one, or the largest that fits free memory."""
+        """Tile side for an image: the configured one, or the largest whose body fits the
+        free memory (so a photo of a few megapixels usually runs as one tile)."""
         if self.tile.tile:
             return self.tile.tile
         assert self.model is not None
         budget = _free_memory(self.device)
-        side = int(math.sqrt(budget / _bytes_per_input_pixel(self.model, self.dtype)))
+        side = int(math.sqrt(budget / _body_bytes_per_pixel(self.model, self.dtype)))
         tile = (side - 2 * self.overlap) // 16 * 16
         return int(min(MAX_AUTO_TILE, max(MIN_TILE, tile)))
+
+    def choose_tail_tile(self, tile: int) -> int:
+        """Side of the pieces the upsampling tail runs on (never more than ``tile``)."""
+        assert self.model is not None
+        budget = _free_memory(self.device) * TAIL_SHARE
+        side = int(math.sqrt(budget / _tail_bytes_per_pixel(self.model, self.dtype)))
+        tail = max(MIN_TILE // 2, (side - 2 * TAIL_RADIUS) // 16 * 16)
+        return int(min(tile, MAX_AUTO_TAIL_TILE, tail))
 
     # ----------------------------------------------------------------- running
     def support_tensor(self, support: SupportSet) -> Tensor:
@@ -323,62 +343,157 @@ class Upscaler:
 
     def _run_tiled(
         self,
-        net: torch.nn.Module,
+        net: FoldedSRNet,
         pixels: np.ndarray,
         progress: ProgressFn | None,
         cancel: threading.Event | None,
     ) -> np.ndarray:
+        """Body on big tiles with ``overlap`` margins, tail on small pieces of the body's
+        features with ``TAIL_RADIUS`` margins; each output pixel is computed once, exactly as
+        the untiled network would."""
         height, width = pixels.shape[:2]
         s, pad = self._scale, self.overlap
+        stages = _Stages(net)
         tile = self.choose_tile(height, width)
+        tail_tile = self.choose_tail_tile(tile)
         out = np.empty((height * s, width * s, 3), np.float32)
         image = torch.from_numpy(pixels).permute(2, 0, 1).unsqueeze(0)  # a view, no copy
         queue = [(y0, y1, x0, x1) for y0, y1 in _spans(height, tile) for x0, x1 in _spans(width, tile)]
-        total, done = len(queue), 0
-        log.debug("upscaling %dx%d in %d tile(s) of %d (+%d margin) on %s",
-                  width, height, total, tile, pad, self.device)
+        done = 0
+        total = sum(stages.units(q, tail_tile) for q in queue)
+        log.debug("upscaling %dx%d in %d tile(s) of %d (+%d margin), tail pieces of %d, on %s",
+                  width, height, len(queue), tile, pad, tail_tile, self.device)
+
+        def step() -> None:
+            nonlocal done
+            _check_cancel(cancel)
+            done += 1
+            if progress:
+                progress(done, total)
+
         if progress:
             progress(0, total)
         while queue:
             _check_cancel(cancel)
             y0, y1, x0, x1 = queue[0]
-            py0, py1 = max(0, y0 - pad), min(height, y1 + pad)
-            px0, px1 = max(0, x0 - pad), min(width, x1 + pad)
-            piece = image[:, :, py0:py1, px0:px1].to(self.device, self.dtype)
+            done_before = done
             try:
-                result = net(piece)
+                self._run_tile(stages, image, out, (y0, y1, x0, x1), tail_tile, step)
+                failed = False
             except Exception as exc:
                 if not _is_oom(exc):
                     raise
-                result = None  # handled below, once the traceback's tensors are released
-            if result is None:
-                del piece
+                failed = True  # handled below, once the traceback's tensors are released
+            if failed:
                 _empty_cache(self.device)
                 failed_tile = max(y1 - y0, x1 - x0)
-                new_tile = failed_tile // 2
-                if new_tile < MIN_TILE // 2:
+                tile = failed_tile // 2
+                tail_tile = max(MIN_TILE // 2, min(tile, tail_tile // 2))
+                if tile < MIN_TILE // 2:
                     raise CmdsrError(
                         f"out of memory on {self.device} even with {failed_tile}-pixel tiles; "
                         "close other programs or use --device cpu"
                     )
                 log.warning("out of memory on %s with %d-pixel tiles: freed the cache, "
-                            "retrying with %d-pixel tiles", self.device, failed_tile, new_tile)
-                tile = new_tile
+                            "retrying with %d-pixel tiles", self.device, failed_tile, tile)
                 # Split the failed tile and everything still queued to the new size.
                 queue = [(qy0 + a, qy0 + b, qx0 + c, qx0 + d)
                          for (qy0, qy1, qx0, qx1) in queue
                          for a, b in _spans(qy1 - qy0, tile)
                          for c, d in _spans(qx1 - qx0, tile)]
-                total = done + len(queue)
+                done = done_before
+                total = done + sum(stages.units(q, tail_tile) for q in queue)
                 continue
-            core = result[0, :, (y0 - py0) * s:(y1 - py0) * s, (x0 - px0) * s:(x1 - px0) * s]
-            out[y0 * s:y1 * s, x0 * s:x1 * s] = core.permute(1, 2, 0).float().cpu().numpy()
-            del result, piece
             queue.pop(0)
-            done += 1
-            if progress:
-                progress(done, total)
         return out
+
+    def _run_tile(
+        self,
+        stages: _Stages,
+        image: Tensor,
+        out: np.ndarray,
+        core: tuple[int, int, int, int],
+        tail_tile: int,
+        step: Callable[[], None],
+    ) -> None:
+        height, width = image.shape[-2:]
+        s, pad = self._scale, self.overlap
+        y0, y1, x0, x1 = core
+        py0, py1 = max(0, y0 - pad), min(height, y1 + pad)
+        px0, px1 = max(0, x0 - pad), min(width, x1 + pad)
+        piece = image[:, :, py0:py1, px0:px1].to(self.device, self.dtype)
+        features = stages.body(piece, step)
+        del piece
+        r = TAIL_RADIUS
+        for sy0, sy1 in _spans(y1 - y0, tail_tile):
+            for sx0, sx1 in _spans(x1 - x0, tail_tile):
+                # absolute input coordinates of this output piece, then its feature window
+                ay0, ay1, ax0, ax1 = y0 + sy0, y0 + sy1, x0 + sx0, x0 + sx1
+                fy0, fy1 = max(py0, ay0 - r), min(py1, ay1 + r)
+                fx0, fx1 = max(px0, ax0 - r), min(px1, ax1 + r)
+                window = features[:, :, fy0 - py0:fy1 - py0, fx0 - px0:fx1 - px0]
+                result = stages.tail(window)
+                crop = result[0, :, (ay0 - fy0) * s:(ay1 - fy0) * s, (ax0 - fx0) * s:(ax1 - fx0) * s]
+                out[ay0 * s:ay1 * s, ax0 * s:ax1 * s] = crop.permute(1, 2, 0).float().cpu().numpy()
+                del result, crop, window
+                step()
+
+
+# Input pixels the upsampling tail looks at around an output pixel: its first conv works at
+# input resolution (1), the later ones at 2x/3x/4x (a fraction each).
+TAIL_RADIUS = 2
+
+
+class _Stages:
+    """A folded network run as two stages with very different memory needs: the body
+    (input conv, residual blocks, global skip) holds about 4 feature maps of C channels at
+    input resolution; the tail (upsampler, output conv) holds maps at s x s the resolution,
+    ~10x more per input pixel. Running the tail on small pieces of the body's features lets
+    the body take large tiles, so little work is repeated in tile margins.
+
+    Mirrors ``FoldedSRNet.forward`` with plain convolutions (checked against the model's own
+    forward by the tests); ``step`` is called after each block, so Cancel stays prompt.
+    """
+
+    def __init__(self, net: FoldedSRNet) -> None:
+        self.net = net
+        self.blocks = net.blocks
+        self.n_convs = net.n_convs
+        self.residual_lr = net.residual_lr
+        self.factor = 3 if net.scale == 3 else 2
+
+    def units(self, core: tuple[int, int, int, int], tail_tile: int) -> int:
+        """Progress units of one tile: one per block, one per tail piece."""
+        y0, y1, x0, x1 = core
+        return self.blocks + len(_spans(y1 - y0, tail_tile)) * len(_spans(x1 - x0, tail_tile))
+
+    def _conv(self, i: int, x: Tensor) -> Tensor:
+        return F.conv2d(x, getattr(self.net, f"w{i}"), getattr(self.net, f"b{i}"), padding=1)
+
+    @staticmethod
+    def _layout(x: Tensor) -> Tensor:
+        # channels_last is what oneDNN's fast CPU convolutions want
+        return x.contiguous(memory_format=torch.channels_last) if x.device.type == "cpu" else x
+
+    def body(self, lr: Tensor, step: Callable[[], None]) -> Tensor:
+        rl = self.residual_lr
+        x = self._conv(0, self._layout(lr))
+        feat = x
+        for k in range(self.blocks):
+            res = F.relu(self._conv(2 * k + 1, x), inplace=True)
+            res = self._conv(2 * k + 2, res)
+            x = x + res if rl == 1 else x + res * rl
+            del res
+            step()
+        return feat + x if rl == 1 else feat * rl + x
+
+    def tail(self, features: Tensor) -> Tensor:
+        x = self._layout(features)
+        i = 2 * self.blocks + 1
+        while i < self.n_convs - 1:
+            x = self._layout(F.pixel_shuffle(self._conv(i, x), self.factor))
+            i += 1
+        return self._conv(i, x)
 
 
 def _check_cancel(cancel: threading.Event | None) -> None:
