@@ -50,6 +50,8 @@ from cmdsr_app.training_state import (
     describe_progress,
     list_checkpoints,
     new_run_dir,
+    read_bicubic_psnr,
+    read_run_summary,
     run_engine,
 )
 
@@ -113,6 +115,14 @@ class TrainingWorker(QObject):
         from engine import CancelledError, CmdsrError
 
         try:
+            if self.request.preset == "reference" and not self.request.resume:
+                import torch
+
+                if not torch.cuda.is_available():
+                    self.message.emit(
+                        "No CUDA GPU found: the GPU (reference) setup will run on the CPU and "
+                        "take a very long time. The CPU setup is made for this machine."
+                    )
             result = self._train_fn(self.request, self._on_progress, self._cancel)
         except CancelledError:
             self.cancelled.emit()
@@ -172,6 +182,10 @@ class TrainingTab(QWidget):
     logMessage = Signal(str)  # noqa: N815
     errorOccurred = Signal(str)  # noqa: N815
     runningChanged = Signal(bool)  # noqa: N815
+    # Every engine progress report (a TrainProgress), e.g. for a status bar.
+    progressed = Signal(object)
+    # The job's thread has ended: "finished", "paused", "stopped" or "failed".
+    jobEnded = Signal(str)  # noqa: N815
 
     def __init__(
         self,
@@ -195,6 +209,8 @@ class TrainingTab(QWidget):
         self._last_progress: Any = None
         self._dirty: set[str] = set()
         self._checkpoints: list[CheckpointEntry] = []
+        self._bicubic: float | None = None
+        self._started_at = 0.0
 
         self._redraw = QTimer(self)
         self._redraw.setSingleShot(True)
@@ -282,6 +298,8 @@ class TrainingTab(QWidget):
         self.progress_bar.setFormat("%v / %m steps")
         self.status_label = QLabel("Choose a folder of photos, then press Start.")
         self.status_label.setWordWrap(True)
+        # Room for two lines, so a wrapped message is never cut off by the list below.
+        self.status_label.setMinimumHeight(2 * self.status_label.fontMetrics().lineSpacing() + 4)
         self.status_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.eta_label = QLabel("ETA --")
 
@@ -324,6 +342,7 @@ class TrainingTab(QWidget):
         self.charts["distances"].add_series("d_inner", "#009E73")
         self.charts["distances"].add_series("d_cross", "#CC79A7")
         self.charts["val_psnr"].add_series("PSNR", "#0072B2")
+        self.charts["val_psnr"].add_series("bicubic", "#999999")
         self.charts["distances"].setToolTip(
             "d_inner: distance between condition vectors of the same photo and degradation "
             "(should shrink). d_cross: between different ones (should stay large)."
@@ -399,14 +418,35 @@ class TrainingTab(QWidget):
     def _on_run_dir_edited(self) -> None:
         before = self.state.run_dir
         self._read_ui_settings()
-        if self.state.run_dir != before and not self.phase.busy:
-            self.metrics.clear()
-            self._last_progress = None
-            if self.state.run_dir and self.metrics.load_log(self.state.run_dir):
-                self._dirty.update(self.metrics.series)
-            self._flush_view()
-            self._refresh_checkpoints()
+        if self.state.run_dir != before and not self.is_running:
+            self._show_run(self.state.run_dir)
+            if self.phase is Phase.PAUSED:
+                self.phase = Phase.IDLE
             self._update_buttons()
+
+    def _show_run(self, run_dir: str) -> None:
+        """Display an existing run: its settings in the form (what Resume will use), its
+        curves and its checkpoints. A new folder just clears the view."""
+        self.metrics.clear()
+        self._last_progress = None
+        self._bicubic = None
+        summary = read_run_summary(run_dir) if run_dir else None
+        if summary is not None:
+            self.steps_spin.blockSignals(True)
+            self.steps_spin.setValue(summary.steps)
+            self.steps_spin.blockSignals(False)
+            if summary.degradation is not None:
+                self.degradation_combo.setCurrentIndex(
+                    max(0, self.degradation_combo.findData(summary.degradation))
+                )
+            if summary.data_dir:
+                self.hr_edit.setText(summary.data_dir)
+            self.val_edit.setText(summary.val_dir or "")
+            self._read_ui_settings()
+            self.metrics.load_log(run_dir)
+        self._dirty.update(self.metrics.series)
+        self._flush_view()
+        self._refresh_checkpoints()
 
     def settings_dict(self) -> dict[str, Any]:
         """A copy of the tab's persisted settings."""
@@ -424,10 +464,12 @@ class TrainingTab(QWidget):
         self._update_buttons()
 
     def choose_new_run_dir(self) -> Path:
-        root = self._runs_root
-        if root is None:
-            current = Path(self.state.run_dir) if self.state.run_dir else None
-            root = current.parent if current is not None and current.name else default_runs_root()
+        """Fill in a fresh folder: beside the current run folder, else under the runs root."""
+        current = Path(self.state.run_dir) if self.state.run_dir else None
+        if current is not None and current.name:
+            root = current.parent
+        else:
+            root = self._runs_root if self._runs_root is not None else default_runs_root()
         path = new_run_dir(root)
         self.run_edit.setText(str(path))
         self._on_run_dir_edited()
@@ -442,15 +484,17 @@ class TrainingTab(QWidget):
             self.run_edit.setText(last)
             self._read_ui_settings()
         if Path(self.state.run_dir) == Path(last):
-            if self.metrics.load_log(last):
-                self._dirty.update(self.metrics.series)
-                self._flush_view()
-            self._refresh_checkpoints()
+            self._show_run(last)
             latest = self._checkpoints[-1] if self._checkpoints else None
-            where = f" at step {latest.step:,}" if latest and latest.step is not None else ""
+            step = latest.step if latest is not None else None
+            if step is not None and step >= self.state.steps:
+                self._set_status("Your last run finished. Its checkpoints are listed below; "
+                                 "raise Steps and press Resume to train it further.")
+                return
+            where = f" at step {step:,}" if step is not None else ""
             self.phase = Phase.PAUSED
             self._set_status(
-                f"The last run ({last}) stopped{where}. Press Resume to continue it, or "
+                f"Your last training run stopped{where}. Press Resume to continue it, or "
                 "choose a new run folder and press Start."
             )
 
@@ -468,12 +512,19 @@ class TrainingTab(QWidget):
         self._read_ui_settings()
         if not self.state.run_dir:
             self.choose_new_run_dir()
+        elif list_checkpoints(self.state.run_dir):
+            # Never overwrite a run: a new one goes into a fresh folder beside it.
+            earlier = self.state.run_dir
+            self.choose_new_run_dir()
+            self.logMessage.emit(f"{earlier} holds an earlier run; the new run goes into "
+                                 f"{self.state.run_dir}")
         problems = self.state.problems(resume=False)
         if problems:
             self._report_error(" ".join(problems))
             return False
         self.metrics.clear()
         self._last_progress = None
+        self._bicubic = None
         self._dirty.update(self.metrics.series)
         self._flush_view()
         return self._launch(resume=False)
@@ -488,8 +539,8 @@ class TrainingTab(QWidget):
             self._report_error(" ".join(problems))
             return False
         if not any(len(s) for s in self.metrics.series.values()):
-            if self.metrics.load_log(self.state.run_dir):
-                self._dirty.update(self.metrics.series)
+            self.metrics.load_log(self.state.run_dir)
+            self._dirty.update(self.metrics.series)
         return self._launch(resume=True)
 
     def pause(self) -> None:
@@ -550,7 +601,7 @@ class TrainingTab(QWidget):
         self.phase = Phase.RUNNING
         self._started_at = time.monotonic()
         verb = "Resuming" if resume else "Starting"
-        self._set_status(f"{verb} training in {request.run_dir}…")
+        self._set_status(f"{verb} training (loading the photos)…")
         self.logMessage.emit(
             f"{verb} training: {request.preset} preset, {request.steps:,} steps, "
             f"{request.degradation} degradations, run folder {request.run_dir}"
@@ -567,10 +618,17 @@ class TrainingTab(QWidget):
             return  # a late signal from a job already settled by shutdown()
         self._last_progress = progress
         self._dirty.update(self.metrics.add(progress))
+        if getattr(progress, "val_psnr", None) is not None:
+            if self._bicubic is None:
+                self._bicubic = read_bicubic_psnr(self.state.run_dir)
+            if self._bicubic is not None:
+                self.metrics.series["bicubic_psnr"].append(progress.step, self._bicubic)
+                self._dirty.add("bicubic_psnr")
         if getattr(progress, "checkpoint", None) is not None:
             self._refresh_checkpoints()
         if not self._redraw.isActive():
             self._redraw.start()
+        self.progressed.emit(progress)
 
     @Slot(object)
     def _on_finished(self, result: Any) -> None:
@@ -578,7 +636,7 @@ class TrainingTab(QWidget):
             return
         where = f" The final model is {result}." if result else ""
         self.logMessage.emit(f"Training finished.{where}")
-        self._settle(Phase.FINISHED, f"Training finished.{where} Select a checkpoint and press "
+        self._settle(Phase.FINISHED, "Training finished. Select a checkpoint and press "
                      "“Use this model” to upscale with it.")
         if self._checkpoints:
             self.checkpoint_list.setCurrentRow(self.checkpoint_list.count() - 1)
@@ -609,6 +667,9 @@ class TrainingTab(QWidget):
         if self.sender() is self._thread:
             self._cleanup_thread()
             self._update_buttons()
+            ended = {Phase.FINISHED: "finished", Phase.PAUSED: "paused", Phase.IDLE: "stopped",
+                     Phase.FAILED: "failed"}.get(self.phase, self.phase.value)
+            self.jobEnded.emit(ended)
 
     def _settle(self, phase: Phase, status: str) -> None:
         self.phase = phase
@@ -641,6 +702,8 @@ class TrainingTab(QWidget):
             charts["distances"].set_points("d_cross", self.metrics.points("d_cross"))
         if "val_psnr" in dirty:
             charts["val_psnr"].set_points("PSNR", self.metrics.points("val_psnr"))
+        if "bicubic_psnr" in dirty:
+            charts["val_psnr"].set_points("bicubic", self.metrics.points("bicubic_psnr"))
         p = self._last_progress
         if p is not None:
             total = int(getattr(p, "total_steps", 0) or 0)
@@ -650,7 +713,7 @@ class TrainingTab(QWidget):
             line = describe_progress(p)
             self.eta_label.setText(line)
             if self.phase is Phase.RUNNING:
-                self.status_label.setText(f"Training in {self.state.run_dir}")
+                self.status_label.setText("Training… Pause keeps your progress.")
 
     def _refresh_checkpoints(self) -> None:
         selected = self.selected_checkpoint()

@@ -1,0 +1,327 @@
+"""The Training tab with the real engine on a tiny network: charts fill, Pause/Resume continue
+the run, a run interrupted by closing the app resumes next time, bad data is reported."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from cmdsr_app.training_state import (
+    MetricSeries,
+    Phase,
+    RunMetrics,
+    TrainingSettings,
+    describe_progress,
+    format_eta,
+    list_checkpoints,
+    new_run_dir,
+)
+
+# A network and batch small enough for a step to take milliseconds on one CPU core.
+TINY = (
+    "sr_patches_per_task=2",
+    "model.channels=8",
+    "model.blocks=2",
+    "model.support_size=3",
+    "model.cond_channels=8",
+    "tasks_per_batch=2",
+    "lr_patch=8",
+    "cond_every=1",
+    "log_every=1",
+    "checkpoint_every=25",
+    "val_every=3",
+    "val_crop=0",
+    "val_images=2",
+    "cache_crops_per_image=0",
+    "num_workers=0",
+    # One thread: two OpenMP threads on a busy 2-core CI machine spin against each other
+    # (measured: 10x slower).
+    "threads=1",
+)
+TIMEOUT_MS = 30_000
+
+
+def _write_photos(folder: Path, rng: np.random.Generator, count: int = 4) -> Path:
+    folder.mkdir(parents=True)
+    for i in range(count):
+        img = (rng.random((64, 72, 3)) * 255).astype(np.uint8)
+        cv2.imwrite(str(folder / f"photo{i}.png"), cv2.GaussianBlur(img, (5, 5), 1.5))
+    return folder
+
+
+@pytest.fixture
+def photos(tmp_path: Path, rng: np.random.Generator) -> Path:
+    return _write_photos(tmp_path / "hr", rng)
+
+
+@pytest.fixture
+def make_tab(qtbot, tmp_path: Path):
+    """A TrainingTab on isolated settings (a plain dict) and a runs folder inside tmp_path."""
+    from cmdsr_app.training_tab import TrainingTab
+
+    tabs = []
+
+    def make(settings: dict, **kwargs):
+        tab = TrainingTab(settings=settings, runs_root=tmp_path / "runs",
+                          config_overrides=TINY, **kwargs)
+        qtbot.addWidget(tab)
+        tabs.append(tab)
+        return tab
+
+    threads = torch.get_num_threads()
+    yield make
+    for tab in tabs:
+        assert tab.shutdown(10_000)
+    torch.set_num_threads(threads)  # the engine applied threads=1 process-wide
+
+
+def _run_to_end(qtbot, tab, action) -> str:
+    with qtbot.waitSignal(tab.jobEnded, timeout=TIMEOUT_MS) as ended:
+        assert action()
+    assert not tab.is_running
+    return ended.args[0]
+
+
+# -- the real engine through the widget ----------------------------------------------------
+def test_three_training_steps_fill_the_charts(qtbot, make_tab, photos, tmp_path) -> None:
+    settings = {"hr_dir": str(photos), "val_dir": str(photos), "steps": 3,
+                "run_dir": str(tmp_path / "run")}
+    tab = make_tab(settings)
+    reports = []
+    tab.progressed.connect(reports.append)
+    assert _run_to_end(qtbot, tab, tab.start) == "finished"
+
+    assert [p.step for p in reports] == [1, 2, 3]
+    assert tab.phase is Phase.FINISHED
+    assert [x for x, _ in tab.charts["l1"].points("L1")] == [1, 2, 3]
+    assert all(y > 0 for _, y in tab.charts["l1"].points("L1"))
+    assert len(tab.charts["contrastive"].points("contrastive")) == 3
+    assert len(tab.charts["distances"].points("d_inner")) == 3
+    assert len(tab.charts["distances"].points("d_cross")) == 3
+    psnr = tab.charts["val_psnr"].points("PSNR")
+    assert [x for x, _ in psnr] == [3] and 0 < psnr[0][1] < 100
+    assert len(tab.charts["val_psnr"].points("bicubic")) == 1
+    assert tab.progress_bar.value() == 3 and tab.progress_bar.maximum() == 3
+    assert "Step 3 of 3" in tab.eta_label.text()
+
+    ckpts = tab.checkpoints()
+    assert ckpts and ckpts[-1].step == 3 and ckpts[-1].path.parent.name == "checkpoints"
+    assert all(c.path.name != "latest.pt" for c in ckpts)
+    assert tab.use_button.isEnabled()
+    with qtbot.waitSignal(tab.modelChosen, timeout=1000) as chosen:
+        tab.use_button.click()
+    from engine import load_model
+
+    model = load_model(chosen.args[0])
+    assert model.config.channels == 8 and Path(chosen.args[0]) == ckpts[-1].path
+    assert settings["last_run_dir"] == str(tmp_path / "run")
+
+
+def test_pause_then_resume_continues_the_run(qtbot, make_tab, photos, tmp_path) -> None:
+    tab = make_tab({"hr_dir": str(photos), "steps": 40, "run_dir": str(tmp_path / "run")})
+    steps: list[int] = []
+    tab.progressed.connect(lambda p: steps.append(p.step))
+    with qtbot.waitSignal(tab.jobEnded, timeout=TIMEOUT_MS) as ended:
+        with qtbot.waitSignal(tab.progressed, timeout=TIMEOUT_MS):
+            assert tab.start()
+        assert tab.pause_button.isEnabled() and not tab.start_button.isEnabled()
+        tab.pause_button.click()
+        assert tab.phase is Phase.PAUSING and not tab.pause_button.isEnabled()
+    assert ended.args == ["paused"]
+    paused_at = steps[-1]
+    assert 1 <= paused_at < 40
+    assert tab.phase is Phase.PAUSED and tab.resume_button.isEnabled()
+    assert tab.checkpoints()[-1].step == paused_at  # the pause wrote a checkpoint
+    assert f"step {paused_at}" in tab.status_label.text()
+
+    assert _run_to_end(qtbot, tab, tab.resume) == "finished"
+    assert steps[len(steps) - (40 - paused_at)] == paused_at + 1  # continued, not restarted
+    assert steps[-1] == 40
+    xs = [x for x, _ in tab.charts["l1"].points("L1")]
+    assert xs == sorted(xs) and xs[-1] == 40 and len(xs) == 40
+    assert tab.checkpoints()[-1].step == 40
+
+
+def test_stop_ends_the_run_and_start_never_overwrites_it(qtbot, make_tab, photos, tmp_path) -> None:
+    run = tmp_path / "run"
+    tab = make_tab({"hr_dir": str(photos), "steps": 1000, "run_dir": str(run)})
+    with qtbot.waitSignal(tab.jobEnded, timeout=TIMEOUT_MS) as ended:
+        with qtbot.waitSignal(tab.progressed, timeout=TIMEOUT_MS):
+            tab.start()
+        tab.stop()
+    assert ended.args == ["stopped"] and tab.phase is Phase.IDLE
+    assert list_checkpoints(run) and tab.resume_button.isEnabled()
+
+    tab.apply_settings({"steps": 2})
+    assert _run_to_end(qtbot, tab, tab.start) == "finished"
+    assert Path(tab.state.run_dir) != run and Path(tab.state.run_dir).parent == run.parent
+    assert list_checkpoints(run)[-1].step < 1000  # the earlier run is untouched
+
+
+def test_run_interrupted_by_closing_resumes_next_time(qtbot, make_tab, photos, tmp_path) -> None:
+    settings: dict = {"hr_dir": str(photos), "steps": 30, "run_dir": str(tmp_path / "run")}
+    first = make_tab(settings)
+    with qtbot.waitSignal(first.progressed, timeout=TIMEOUT_MS):
+        first.start()
+    assert first.is_running
+    assert first.shutdown(20_000)  # what the main window does when the user closes it
+    assert not first.is_running
+    stopped_at = list_checkpoints(tmp_path / "run")[-1].step
+    assert stopped_at is not None and stopped_at < 30
+
+    # Next session: same persisted settings, but the form was left pointing elsewhere.
+    saved = json.loads(json.dumps(settings))
+    saved["run_dir"] = ""
+    second = make_tab(saved)
+    assert second.state.run_dir == str(tmp_path / "run")
+    assert second.phase is Phase.PAUSED and second.resume_button.isEnabled()
+    assert "Resume" in second.status_label.text()
+    assert second.steps_spin.value() == 30
+    assert len(second.charts["l1"].points("L1")) == stopped_at  # history from metrics.jsonl
+    assert _run_to_end(qtbot, second, second.resume) == "finished"
+    assert list_checkpoints(tmp_path / "run")[-1].step == 30
+    assert second.charts["l1"].points("L1")[-1][0] == 30
+
+
+def test_bad_data_folder_shows_an_error(qtbot, make_tab, tmp_path) -> None:
+    junk = tmp_path / "junk"
+    junk.mkdir()
+    (junk / "notes.txt").write_text("not a photo")
+    (junk / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n garbage")
+    tab = make_tab({"hr_dir": str(junk), "steps": 3, "run_dir": str(tmp_path / "run")})
+    logs: list[str] = []
+    tab.logMessage.connect(logs.append)
+    with qtbot.waitSignal(tab.errorOccurred, timeout=TIMEOUT_MS) as error:
+        with qtbot.waitSignal(tab.jobEnded, timeout=TIMEOUT_MS):
+            tab.start()
+    assert str(junk) in error.args[0]
+    assert tab.phase is Phase.FAILED and tab.start_button.isEnabled()
+    assert any("Traceback" in line for line in logs)  # details go to the log, not the dialog
+    assert "Traceback" not in error.args[0]
+
+    # A folder that does not exist is refused before any thread starts.
+    tab.apply_settings({"hr_dir": str(tmp_path / "missing")})
+    with qtbot.waitSignal(tab.errorOccurred, timeout=1000) as error:
+        assert not tab.start()
+    assert "does not exist" in error.args[0] and not tab.is_running
+
+
+def _crash(request, progress, cancel):
+    raise RuntimeError("CUDA error: out of memory")
+
+
+def _cancel_then_return(request, progress, cancel):
+    cancel.set()  # as if the user pressed Pause during the first step
+    return Path("run/checkpoints/step_0000000.pt")
+
+
+@pytest.mark.parametrize("fn, expect", [(_crash, "failed"), (_cancel_then_return, "cancelled")])
+def test_worker_reports_failure_and_cancel_never_finishes(qtbot, fn, expect) -> None:
+    from PySide6.QtCore import QThread
+
+    from cmdsr_app.training_state import TrainRequest
+    from cmdsr_app.training_tab import TrainingWorker
+
+    worker = TrainingWorker(TrainRequest(Path("run"), None, None, "cpu", 5, "paper"), fn)
+    thread = QThread()
+    worker.moveToThread(thread)
+    thread.started.connect(worker.run)
+    with qtbot.assertNotEmitted(worker.finished), qtbot.waitSignal(
+        getattr(worker, expect), timeout=5000
+    ) as blocker, qtbot.waitSignal(thread.finished, timeout=5000):
+        thread.start()
+    if expect == "failed":
+        assert "out of memory" in blocker.args[0] and "CPU preset" in blocker.args[0]
+
+
+# -- Qt-free state -------------------------------------------------------------------------
+def test_settings_round_trip_and_tolerate_junk(tmp_path) -> None:
+    s = TrainingSettings(hr_dir=str(tmp_path), steps=123, preset="reference", degradation="real")
+    assert TrainingSettings.from_dict(s.to_dict()) == s
+    junk = TrainingSettings.from_dict({"steps": -4, "preset": "gpu9000", "degradation": 7,
+                                       "hr_dir": None})
+    assert junk == TrainingSettings()
+    assert TrainingSettings.from_dict(None) == TrainingSettings()
+    problems = TrainingSettings(run_dir="").problems()
+    assert any("photos" in p for p in problems) and any("run folder" in p for p in problems)
+    assert TrainingSettings(hr_dir=str(tmp_path), run_dir=str(tmp_path / "r")).problems() == []
+    assert "no checkpoint" in " ".join(
+        TrainingSettings(run_dir=str(tmp_path / "r")).problems(resume=True)
+    )
+
+
+def test_checkpoint_listing(tmp_path) -> None:
+    run = tmp_path / "run"
+    (run / "checkpoints").mkdir(parents=True)
+    for step in (1000, 500, 1500):
+        (run / "checkpoints" / f"step_{step:07d}.pt").write_bytes(b"w" * 10)
+    (run / "checkpoints" / ".step_0002000.pt.abc.tmp").write_bytes(b"partial")
+    (run / "checkpoints" / "empty_0003000.pt").write_bytes(b"")
+    (run / "latest.pt").write_bytes(b"w" * 10)
+    (run / "notes.txt").write_text("x")
+    entries = list_checkpoints(run)
+    assert [e.step for e in entries] == [500, 1000, 1500]
+    assert "step 1,500" in entries[-1].label()
+    (run / "checkpoints").rename(tmp_path / "elsewhere")
+    assert [e.path.name for e in list_checkpoints(run)] == ["latest.pt"]
+    assert list_checkpoints(tmp_path / "nothing") == []
+
+
+def test_metric_series_stays_bounded_and_continues_after_resume() -> None:
+    s = MetricSeries(max_points=64)
+    for step in range(1, 100_001):
+        s.append(step, 1.0 + 1.0 / step)
+    pts = s.points()
+    assert 32 <= len(pts) <= 64
+    assert pts[0][0] < 2000 and pts[-1][0] > 98_000
+    assert all(a[0] < b[0] for a, b in zip(pts, pts[1:], strict=False))
+    s2 = MetricSeries()
+    for step in range(1, 11):
+        s2.append(step, float(step))
+    s2.append(6, 60.0)  # resumed from a checkpoint at step 5
+    s2.append(7, math.nan)
+    assert [p[0] for p in s2.points()] == [1, 2, 3, 4, 5, 6]
+    assert s2.last() == (6, 60.0)
+
+
+def test_run_metrics_read_the_engine_log(tmp_path) -> None:
+    records = [
+        {"kind": "train", "step": 20, "l1": 12.0, "contrastive": 1.3, "d_inner": 0.1,
+         "d_cross": 0.5, "lr": 2e-4},
+        {"kind": "val", "step": 20, "val_psnr": 24.5, "val_ssim": 0.7, "bicubic_psnr": 23.0},
+        {"kind": "train", "step": 40, "l1": 10.0, "contrastive": math.nan},
+    ]
+    text = "".join(json.dumps(r) + "\n" for r in records) + '{"kind": "train", "st'
+    (tmp_path / "metrics.jsonl").write_text(text)
+    m = RunMetrics()
+    assert m.load_log(tmp_path) == 3
+    assert m.points("l1") == [(20, 12.0), (40, 10.0)]
+    assert m.points("contrastive") == [(20, 1.3)]
+    assert m.points("val_psnr") == [(20, 24.5)] and m.points("bicubic_psnr") == [(20, 23.0)]
+    assert RunMetrics().load_log(tmp_path / "none") == 0
+
+
+def test_status_text() -> None:
+    assert format_eta(3725) == "1 h 02 min"
+    assert format_eta(250) == "4 min 10 s"
+    assert format_eta(math.inf) == "--" and format_eta(None) == "--"
+
+    class P:
+        step, total_steps, l1, steps_per_s, eta_s, val_psnr = 1200, 200_000, 8.25, 3.3, 60.0, 25.5
+
+    line = describe_progress(P())
+    assert "1,200 of 200,000" in line and "3.30 steps/s" in line and "ETA 1 min 00 s" in line
+    assert "25.50 dB" in line
+
+
+def test_new_run_dir_is_fresh(tmp_path) -> None:
+    first = new_run_dir(tmp_path, now=0)
+    first.mkdir()
+    second = new_run_dir(tmp_path, now=0)
+    assert second != first and second.parent == tmp_path and not second.exists()
