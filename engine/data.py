@@ -1,0 +1,510 @@
+"""Training tasks from a folder of HR photos: one task = one photo + one degradation.
+
+A task holds 2*S aligned (LR, HR) patch pairs cut from the same photo and degraded the same
+way (S = support size); the first half feeds the BaseNet and its own support set, both halves
+feed the task contrastive loss. Task ``t`` of step ``b`` is drawn from a generator seeded
+with ``(seed, b, t)``, so the data stream depends on nothing but the seed and the step: a
+resumed run sees exactly the batches an uninterrupted one would, whatever the worker count.
+
+Decoding large photos is by far the costliest part of making a task, so by default each photo
+is decoded once, up front, into a pool of random HR crops stored in a memory-mapped ``.npy``
+file that the DataLoader worker processes share (see ``build_crop_cache``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from engine.degrade import (
+    DegradationConfig,
+    DegradationParams,
+    crop_to_multiple,
+    degrade,
+    gaussian_kernel,
+    sample_degradation,
+)
+from engine.errors import ConfigError, ImageReadError
+
+log = logging.getLogger(__name__)
+
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp")
+
+
+def read_rgb(path: str | Path) -> np.ndarray:
+    """Decode an image file to HxWx3 uint8 RGB (gray expanded, alpha dropped, 16-bit scaled)."""
+    path = Path(path)
+    try:
+        buf = np.fromfile(path, dtype=np.uint8)  # np.fromfile: non-ASCII paths work on Windows
+    except OSError as exc:
+        raise ImageReadError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    if buf.size == 0:
+        raise ImageReadError(f"{path}: the file is empty")
+    img = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
+    if img is None:
+        raise ImageReadError(f"{path}: not a readable image")
+    if img.dtype == np.uint16:
+        img = (img.astype(np.float32) / 257.0 + 0.5).astype(np.uint8)
+    elif img.dtype != np.uint8:
+        raise ImageReadError(f"{path}: unsupported pixel type {img.dtype}")
+    if img.ndim == 2:
+        img = cv2.cvtColor(img, cv2.COLOR_GRAY2RGB)
+    elif img.shape[2] == 4:
+        img = cv2.cvtColor(img, cv2.COLOR_BGRA2RGB)
+    elif img.shape[2] == 3:
+        img = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+    else:
+        raise ImageReadError(f"{path}: unsupported channel count {img.shape[2]}")
+    return np.ascontiguousarray(img)
+
+
+def scan_images(root: str | Path) -> list[Path]:
+    """Image files under ``root`` (recursive, sorted, hidden files skipped)."""
+    root = Path(root)
+    if not root.is_dir():
+        raise ConfigError(f"{root}: not a folder of images")
+    return sorted(
+        p
+        for p in root.rglob("*")
+        if p.suffix.lower() in IMAGE_EXTENSIONS
+        and p.is_file()
+        and not any(part.startswith(".") for part in p.relative_to(root).parts)
+    )
+
+
+def _image_size(path: Path, decode: bool) -> tuple[int, int]:
+    """(h, w) from the file header (Pillow, cheap) or, with ``decode``, from a full decode."""
+    if not decode:
+        try:
+            from PIL import Image
+
+            with Image.open(path) as im:
+                w, h = im.size
+            return h, w
+        except Exception:  # Pillow cannot read it: let OpenCV decide below
+            pass
+    h, w = read_rgb(path).shape[:2]
+    return h, w
+
+
+def usable_images(
+    root: str | Path, min_size: int, decode: bool = False
+) -> list[tuple[Path, tuple[int, int]]]:
+    """(path, (h, w)) of the photos under ``root`` that open and are at least ``min_size``
+    on both sides; each skipped file gets one warning. No usable photo is a ConfigError.
+    ``decode`` decodes each file fully instead of trusting its header."""
+    found = scan_images(root)
+    out: list[tuple[Path, tuple[int, int]]] = []
+    for path in found:
+        try:
+            h, w = _image_size(path, decode)
+        except ImageReadError as exc:
+            log.warning("skipping %s", exc)
+            continue
+        if min(h, w) < min_size:
+            log.warning("skipping %s: %dx%d is smaller than %d pixels", path, w, h, min_size)
+            continue
+        out.append((path, (h, w)))
+    if not out:
+        raise ConfigError(
+            f"{root}: no usable training photos ({len(found)} image files found; each must "
+            f"decode and be at least {min_size}x{min_size} pixels)"
+        )
+    return out
+
+
+# ----------------------------------------------------------------------------- HR sources
+
+
+def _cache_key(paths: Sequence[Path], crop: int, per_image: int, seed: int) -> str:
+    h = hashlib.sha1()
+    for p in paths:
+        st = p.stat()
+        h.update(f"{p.resolve()}|{st.st_size}|{st.st_mtime_ns}\n".encode())
+    h.update(f"{crop}|{per_image}|{seed}".encode())
+    return h.hexdigest()[:16]
+
+
+def build_crop_cache(
+    paths: Sequence[Path],
+    crop: int,
+    per_image: int,
+    cache_dir: str | Path,
+    seed: int = 0,
+) -> tuple[Path, list[Path]]:
+    """Decode each photo once and store ``per_image`` random ``crop x crop`` regions of it in
+    ``cache_dir/hr_crops_<key>.npy`` (uint8 [N*per_image, crop, crop, 3], crops of photo i at
+    rows i*per_image...). The key covers the files, their sizes/dates, crop and seed, so a
+    resumed run reuses the same file and a changed folder gets a fresh one. Photos that fail
+    to decode or are too small are skipped with a warning; returns (cache file, photos kept)."""
+    cache_dir = Path(cache_dir)
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    key = _cache_key(paths, crop, per_image, seed)
+    path = cache_dir / f"hr_crops_{key}.npy"
+    index = cache_dir / f"hr_crops_{key}.json"
+    if path.exists() and index.exists():
+        try:
+            kept = [Path(p) for p in json.loads(index.read_text(encoding="utf-8"))]
+            arr = np.load(path, mmap_mode="r")
+            if arr.shape == (len(kept) * per_image, crop, crop, 3):
+                log.info("reusing HR crop cache %s (%d photos)", path, len(kept))
+                return path, kept
+        except (OSError, ValueError):
+            pass
+    tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp.npy")
+    size_mb = len(paths) * per_image * crop * crop * 3 / 2**20
+    log.info("decoding %d photos into %d HR crops of %d px (%.0f MB cache)",
+             len(paths), len(paths) * per_image, crop, size_mb)
+    out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8,
+                                    shape=(len(paths) * per_image, crop, crop, 3))
+    kept: list[Path] = []
+    try:
+        for i, p in enumerate(paths):
+            try:
+                img = read_rgb(p)
+            except ImageReadError as exc:
+                log.warning("skipping %s", exc)
+                continue
+            h, w = img.shape[:2]
+            if min(h, w) < crop:
+                log.warning("skipping %s: %dx%d is smaller than %d pixels", p, w, h, crop)
+                continue
+            rng = np.random.default_rng([seed, i])
+            row = len(kept) * per_image
+            for j in range(per_image):
+                y = int(rng.integers(0, h - crop + 1))
+                x = int(rng.integers(0, w - crop + 1))
+                out[row + j] = img[y : y + crop, x : x + crop]
+            kept.append(p)
+        if not kept:
+            raise ConfigError("no training photo could be decoded")
+        out.flush()
+        if len(kept) < len(paths):  # rare: rewrite without the empty tail
+            final = np.array(out[: len(kept) * per_image])
+            del out
+            np.save(tmp, final)
+        else:
+            del out
+        os.replace(tmp, path)
+        index.write_text(json.dumps([str(p) for p in kept]), encoding="utf-8")
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return path, kept
+
+
+class CropCacheSource:
+    """HR patches cut from the shared crop cache (no decoding during training)."""
+
+    def __init__(self, cache_path: Path, per_image: int) -> None:
+        self.cache_path = Path(cache_path)
+        self.per_image = per_image
+        arr = np.load(self.cache_path, mmap_mode="r")
+        self.num_images = arr.shape[0] // per_image
+        self.crop = arr.shape[1]
+        self._arr: np.ndarray | None = None  # opened lazily in each worker process
+
+    def __getstate__(self) -> dict[str, object]:
+        state = dict(self.__dict__)
+        state["_arr"] = None  # never pickle the mapped data into spawned workers
+        return state
+
+    def patches(self, image: int, size: int, count: int, rng: np.random.Generator) -> list[np.ndarray]:
+        if self._arr is None:
+            self._arr = np.load(self.cache_path, mmap_mode="r")
+        out = []
+        for _ in range(count):
+            c = image * self.per_image + int(rng.integers(0, self.per_image))
+            y = int(rng.integers(0, self.crop - size + 1))
+            x = int(rng.integers(0, self.crop - size + 1))
+            out.append(np.asarray(self._arr[c, y : y + size, x : x + size]))
+        return out
+
+
+class DiskSource:
+    """HR patches cut from photos decoded on demand (for large corpora and many workers)."""
+
+    def __init__(self, paths: Sequence[Path]) -> None:
+        self.paths = list(paths)
+        self.num_images = len(self.paths)
+
+    def patches(self, image: int, size: int, count: int, rng: np.random.Generator) -> list[np.ndarray]:
+        img = read_rgb(self.paths[image])
+        h, w = img.shape[:2]
+        out = []
+        for _ in range(count):
+            y = int(rng.integers(0, h - size + 1))
+            x = int(rng.integers(0, w - size + 1))
+            out.append(img[y : y + size, x : x + size])
+        return out
+
+
+HRSource = CropCacheSource | DiskSource
+
+
+# ----------------------------------------------------------------------------- tasks
+
+
+def augment(patch: np.ndarray, code: int) -> np.ndarray:
+    """One of the 8 flips/transposes of an HxWxC patch (bit 0: horizontal flip, bit 1:
+    vertical flip, bit 2: transpose)."""
+    if code & 1:
+        patch = patch[:, ::-1]
+    if code & 2:
+        patch = patch[::-1]
+    if code & 4:
+        patch = patch.transpose(1, 0, 2)
+    return np.ascontiguousarray(patch)
+
+
+@dataclass(frozen=True)
+class Task:
+    """One task: ``lr`` uint8 [2S, h, w, 3], ``hr`` uint8 [2S, h*s, w*s, 3], its photo index
+    and the degradation used."""
+
+    lr: np.ndarray
+    hr: np.ndarray
+    image: int
+    params: DegradationParams
+
+
+def make_task(
+    source: HRSource,
+    cfg: DegradationConfig,
+    scale: int,
+    lr_patch: int,
+    patches: int,
+    rng: np.random.Generator,
+) -> Task:
+    """Draw a photo and a degradation, cut ``patches`` HR patches of ``lr_patch*scale`` pixels
+    with random flips/transposes and degrade each one with the task's degradation."""
+    image = int(rng.integers(0, source.num_images))
+    params = sample_degradation(cfg, rng)
+    kernel = gaussian_kernel(params)
+    hr_size = lr_patch * scale
+    hrs = [augment(p, int(rng.integers(0, 8))) for p in source.patches(image, hr_size, patches, rng)]
+    lrs = [degrade(p, params, scale, rng, kernel=kernel).astype(np.uint8) for p in hrs]
+    return Task(np.stack(lrs), np.stack(hrs), image, params)
+
+
+class TaskBatches(Dataset):
+    """Item ``b`` = the batch of training step ``b``: T tasks as uint8 tensors
+    ``lr`` [T, 2S, 3, h, w], ``hr`` [T, 2S, 3, h*s, w*s], plus ``sigma``/``noise`` [T]."""
+
+    def __init__(
+        self,
+        source: HRSource,
+        cfg: DegradationConfig,
+        scale: int,
+        lr_patch: int,
+        support_size: int,
+        tasks_per_batch: int,
+        seed: int,
+        length: int,
+    ) -> None:
+        self.source = source
+        self.cfg = cfg
+        self.scale = scale
+        self.lr_patch = lr_patch
+        self.patches = 2 * support_size
+        self.tasks = tasks_per_batch
+        self.seed = seed
+        self.length = length
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __getitem__(self, step: int) -> dict[str, torch.Tensor]:
+        tasks = [
+            make_task(self.source, self.cfg, self.scale, self.lr_patch, self.patches,
+                      np.random.default_rng([self.seed, int(step), t]))
+            for t in range(self.tasks)
+        ]
+        lr = np.stack([t.lr for t in tasks]).transpose(0, 1, 4, 2, 3)
+        hr = np.stack([t.hr for t in tasks]).transpose(0, 1, 4, 2, 3)
+        return {
+            "lr": torch.from_numpy(np.ascontiguousarray(lr)),
+            "hr": torch.from_numpy(np.ascontiguousarray(hr)),
+            "sigma": torch.tensor([t.params.sigma_x for t in tasks]),
+            "noise": torch.tensor([t.params.noise_std for t in tasks]),
+        }
+
+
+class _StepRange(torch.utils.data.Sampler[int]):
+    def __init__(self, start: int, stop: int) -> None:
+        self.start, self.stop = start, stop
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        return iter(range(self.start, self.stop))
+
+    def __len__(self) -> int:
+        return max(0, self.stop - self.start)
+
+
+def resolve_workers(num_workers: int) -> int:
+    """``-1`` = automatic: one worker per spare core, at least one, at most four."""
+    if num_workers >= 0:
+        return num_workers
+    cores = os.cpu_count() or 1
+    return max(1, min(4, cores - 1))
+
+
+def make_loader(dataset: TaskBatches, start_step: int, stop_step: int, num_workers: int,
+                pin_memory: bool = False) -> DataLoader:
+    """Batches for steps ``start_step..stop_step-1`` in order (each item is a whole batch)."""
+    workers = resolve_workers(num_workers)
+    return DataLoader(
+        dataset,
+        batch_size=None,
+        sampler=_StepRange(start_step, stop_step),
+        num_workers=workers,
+        pin_memory=pin_memory,
+        prefetch_factor=2 if workers else None,
+        persistent_workers=False,
+    )
+
+
+def open_training_source(
+    data_dir: str | Path,
+    hr_patch: int,
+    cache_dir: str | Path | None,
+    crops_per_image: int,
+    crop_size: int,
+    seed: int,
+) -> HRSource:
+    """The HR photos under ``data_dir`` as a patch source: a crop cache when
+    ``crops_per_image`` > 0 (crops of ``max(crop_size, hr_patch)``), otherwise the files."""
+    use_cache = crops_per_image > 0 and cache_dir is not None
+    crop = max(crop_size, hr_patch) if use_cache else hr_patch
+    paths = [p for p, _ in usable_images(data_dir, crop, decode=not use_cache)]
+    if not use_cache:
+        log.info("%d usable training photos in %s (decoded on demand)", len(paths), data_dir)
+        return DiskSource(paths)
+    assert cache_dir is not None
+    cache, kept = build_crop_cache(paths, crop, crops_per_image, cache_dir, seed)
+    log.info("%d usable training photos in %s", len(kept), data_dir)
+    return CropCacheSource(cache, crops_per_image)
+
+
+# ----------------------------------------------------------------------------- validation
+
+
+def random_support(lr: np.ndarray, count: int, patch: int, rng: np.random.Generator) -> np.ndarray:
+    """``count`` random ``patch x patch`` crops of an HxWx3 LR image (test-time support, as the
+    reference picks it); the patch shrinks to the image's short side if needed.
+    Returns float32 [count, 3, p, p] in 0..255."""
+    h, w = lr.shape[:2]
+    p = min(patch, h, w)
+    out = np.empty((count, 3, p, p), dtype=np.float32)
+    for i in range(count):
+        y = int(rng.integers(0, h - p + 1))
+        x = int(rng.integers(0, w - p + 1))
+        out[i] = lr[y : y + p, x : x + p].transpose(2, 0, 1)
+    return out
+
+
+@dataclass(frozen=True)
+class ValItem:
+    """One validation photo: HR uint8 (cropped to a multiple of the scale), its fixed LR
+    (float32 0..255), a fixed random support [S, 3, p, p] and the degradation used."""
+
+    name: str
+    hr: np.ndarray
+    lr: np.ndarray
+    support: np.ndarray
+    params: DegradationParams
+
+
+def load_validation(
+    val_dir: str | Path,
+    cfg: DegradationConfig,
+    scale: int,
+    support_size: int,
+    support_patch: int = 32,
+    crop: int = 0,
+    max_images: int = 0,
+    seed: int = 0,
+) -> list[ValItem]:
+    """Validation photos with fixed degradations (drawn from ``cfg`` with ``seed``): the same
+    LR and support at every validation of a run. ``crop`` > 0 keeps a central crop of that
+    HR size so validation stays quick on a CPU; ``max_images`` > 0 keeps the first ones."""
+    paths = scan_images(val_dir)
+    items: list[ValItem] = []
+    for i, path in enumerate(paths):
+        if max_images and len(items) >= max_images:
+            break
+        try:
+            hr = read_rgb(path)
+        except ImageReadError as exc:
+            log.warning("skipping validation %s", exc)
+            continue
+        if crop > 0:
+            h, w = hr.shape[:2]
+            c = min(crop, h, w)
+            y, x = (h - c) // 2, (w - c) // 2
+            hr = hr[y : y + c, x : x + c]
+        hr = crop_to_multiple(hr, scale)
+        if min(hr.shape[:2]) < max(4 * scale, 16):
+            log.warning("skipping validation %s: too small", path)
+            continue
+        rng = np.random.default_rng([seed, i])
+        params = sample_degradation(cfg, rng)
+        lr = degrade(hr, params, scale, rng)
+        support = random_support(lr, support_size, support_patch, rng)
+        items.append(ValItem(path.name, np.ascontiguousarray(hr), lr, support, params))
+    if not items:
+        raise ConfigError(f"{val_dir}: no usable validation photos")
+    return items
+
+
+def write_manifest_json(path: Path, rows: list[dict[str, object]]) -> None:
+    path.write_text(json.dumps(rows, indent=2) + "\n", encoding="utf-8")
+
+
+def synthetic_photo(rng: np.random.Generator, height: int, width: int) -> np.ndarray:
+    """A photo-like HxWx3 uint8 test image: smooth colour gradients, soft blobs, sharp-edged
+    shapes and fine texture, so blur and noise are visible in it. For tests and benchmarks
+    where no real photos may be used."""
+    yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
+    img = np.zeros((height, width, 3), np.float32)
+    for c in range(3):
+        a, b = rng.uniform(-1, 1, 2)
+        img[..., c] = 128 + 60 * (a * xx / width + b * yy / height)
+    for _ in range(6):
+        cy, cx = rng.uniform(0, height), rng.uniform(0, width)
+        r = rng.uniform(0.05, 0.3) * min(height, width)
+        blob = np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / (2 * r * r))
+        img += blob[..., None] * rng.uniform(-80, 80, 3).astype(np.float32)
+    for _ in range(8):
+        y0, x0 = int(rng.integers(0, height)), int(rng.integers(0, width))
+        h, w = int(rng.integers(4, max(5, height // 3))), int(rng.integers(4, max(5, width // 3)))
+        img[y0 : y0 + h, x0 : x0 + w] = rng.uniform(0, 255, 3)
+    freq = rng.uniform(0.1, 0.6)
+    img += 25 * np.sin(freq * xx + 0.7 * freq * yy)[..., None]
+    img += rng.normal(0, 4, img.shape).astype(np.float32)
+    return np.clip(img, 0, 255).astype(np.uint8)
+
+
+def write_synthetic_photos(folder: str | Path, count: int, size: tuple[int, int] = (256, 320),
+                           seed: int = 0) -> list[Path]:
+    """Write ``count`` synthetic PNG photos (h, w = ``size``) into ``folder``."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    paths = []
+    for i in range(count):
+        img = synthetic_photo(rng, *size)
+        p = folder / f"photo_{i:03d}.png"
+        cv2.imwrite(str(p), img[..., ::-1])
+        paths.append(p)
+    return paths

@@ -1,0 +1,888 @@
+"""The paper's training procedure for CMDSR (and the conditioning-off BaseNet baseline).
+
+Each step takes T tasks of 2*S LR/HR patch pairs (see ``engine.data``). The BaseNet
+(``sr_net``, modulations included) is trained on L1 every step with Adam + MultiStepLR; every
+``cond_every`` steps the ConditionNet gets its own Adam step on the task contrastive loss
+between the condition vectors of the two halves of each task, plus ``cond_l1_weight`` * L1.
+
+A run folder holds everything a user needs to follow, pause and resume a run:
+``config.toml`` (the resolved config), ``run.json`` (data folders), ``metrics.jsonl``,
+``plot.png``, ``checkpoints/step_NNNNNNN.pt`` and ``latest.pt`` (the newest checkpoint; it
+loads with ``engine.load_model`` and also carries the optimiser/scheduler/RNG state that makes
+a resumed run continue exactly as an uninterrupted one would on the CPU).
+
+The pieces (model, optimisers, loader, one step, writer) are small functions so that a
+multi-process (DistributedDataParallel) variant can reuse them: only the process with
+``RunWriter(enabled=True)`` writes files.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import logging
+import math
+import os
+import shutil
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from engine.checkpoint import atomic_torch_save, checkpoint_dict, read_checkpoint
+from engine.config import dumps_toml, from_dict, load_toml, to_dict
+from engine.data import (
+    TaskBatches,
+    ValItem,
+    load_validation,
+    make_loader,
+    open_training_source,
+)
+from engine.degrade import DegradationConfig
+from engine.errors import CheckpointError, ConfigError
+from engine.metrics import bicubic_upscale, psnr_y, ssim_y
+from engine.model import CMDSR, ModelConfig, build_model
+
+log = logging.getLogger(__name__)
+
+AMP_MODES = ("off", "bf16", "fp16")
+INIT_MODES = ("reference", "identity")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Every hyper-parameter of a training run (defaults: the paper's reference setup).
+
+    Steps, milestones and intervals count BaseNet iterations. ``sr_patches_per_task`` > 0
+    sends only that many of each task's S first-half patches through the BaseNet (the support
+    set still uses all S): a CPU shortcut, 0 = all, as in the paper. ``cache_crops_per_image``
+    > 0 decodes each photo once into that many ``cache_crop_size`` crops (see
+    ``engine.data.build_crop_cache``); 0 decodes photos on demand in the loader workers.
+    """
+
+    model: ModelConfig = field(default_factory=ModelConfig)
+    degradation: DegradationConfig = field(default_factory=DegradationConfig)
+    steps: int = 1_000_000
+    tasks_per_batch: int = 8
+    lr_patch: int = 48
+    sr_patches_per_task: int = 0
+    lr_base: float = 1e-4
+    lr_cond: float = 1e-4
+    milestones: tuple[int, ...] = (500_000, 900_000)
+    gamma_base: float = 0.1
+    gamma_cond: float = 0.5
+    cond_every: int = 10
+    cond_l1_weight: float = 0.1
+    grad_clip: float = 0.0
+    checkpoint_every: int = 5000
+    keep_checkpoints: int = 3
+    log_every: int = 100
+    val_every: int = 5000
+    val_degradation: DegradationConfig = field(
+        default_factory=lambda: DegradationConfig.preset("paper-test")
+    )
+    val_crop: int = 0
+    val_images: int = 0
+    val_support_patch: int = 32
+    amp: str = "off"
+    device: str = "auto"
+    seed: int = 0
+    num_workers: int = -1
+    threads: int = 0
+    cache_crops_per_image: int = 0
+    cache_crop_size: int = 0
+    init: str = "reference"
+    init_from: str = ""
+
+    PRESETS: ClassVar[tuple[str, ...]] = ("reference", "cpu")
+
+    def __post_init__(self) -> None:
+        positive = ("steps", "tasks_per_batch", "lr_patch", "cond_every", "checkpoint_every",
+                    "keep_checkpoints", "log_every", "val_every", "val_support_patch")
+        for name in positive:
+            v = getattr(self, name)
+            if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+                raise ConfigError(f"{name} must be a positive integer, got {v!r}")
+        for name in ("sr_patches_per_task", "val_crop", "val_images", "threads",
+                     "cache_crops_per_image", "cache_crop_size", "seed"):
+            v = getattr(self, name)
+            if not isinstance(v, int) or isinstance(v, bool) or v < 0:
+                raise ConfigError(f"{name} must be an integer >= 0, got {v!r}")
+        if self.num_workers < -1:
+            raise ConfigError(f"num_workers must be >= 0 (or -1 for automatic), got {self.num_workers}")
+        if self.sr_patches_per_task > self.model.support_size:
+            raise ConfigError(
+                f"sr_patches_per_task ({self.sr_patches_per_task}) cannot exceed the support "
+                f"size ({self.model.support_size})"
+            )
+        if self.model.conditioning and self.tasks_per_batch < 2:
+            raise ConfigError("tasks_per_batch must be at least 2 for the task contrastive loss")
+        for name in ("lr_base", "lr_cond", "cond_l1_weight"):
+            if not getattr(self, name) > 0:
+                raise ConfigError(f"{name} must be positive, got {getattr(self, name)}")
+        for name in ("gamma_base", "gamma_cond"):
+            if not 0 < getattr(self, name) <= 1:
+                raise ConfigError(f"{name} must be in (0, 1], got {getattr(self, name)}")
+        if self.grad_clip < 0:
+            raise ConfigError(f"grad_clip must be >= 0 (0 = off), got {self.grad_clip}")
+        if list(self.milestones) != sorted(self.milestones) or any(m < 1 for m in self.milestones):
+            raise ConfigError(f"milestones must be increasing positive steps, got {list(self.milestones)}")
+        if self.init not in INIT_MODES:
+            raise ConfigError(f"init must be one of {', '.join(INIT_MODES)}, got {self.init!r}")
+        if self.amp not in AMP_MODES:
+            raise ConfigError(f"amp must be one of {', '.join(AMP_MODES)}, got {self.amp!r}")
+        if self.device != "auto" and not self.device.startswith(("cpu", "cuda", "mps")):
+            raise ConfigError(f"device must be auto, cpu, cuda[:N] or mps, got {self.device!r}")
+
+    @property
+    def hr_patch(self) -> int:
+        return self.lr_patch * self.model.scale
+
+    @property
+    def sr_patches(self) -> int:
+        """Patches per task that go through the BaseNet."""
+        return self.sr_patches_per_task or self.model.support_size
+
+    @classmethod
+    def preset(cls, name: str) -> TrainConfig:
+        """``reference``: the paper's setup (8 tasks x S=20, LR 48, 1M steps, decoding on
+        demand); ``cpu``: the paper's architecture trained with small batches on a
+        2-core CPU (4 tasks, LR 24 patches, 4 BaseNet patches per task, crop cache)."""
+        if name == "reference":
+            return cls()
+        if name == "cpu":
+            return cls(
+                model=ModelConfig(),
+                init="identity",
+                steps=200_000,
+                tasks_per_batch=4,
+                lr_patch=24,
+                sr_patches_per_task=4,
+                lr_base=2e-4,
+                lr_cond=2e-4,
+                milestones=(150_000, 180_000),
+                checkpoint_every=500,
+                log_every=20,
+                val_every=1000,
+                val_crop=256,
+                val_images=10,
+                num_workers=1,
+                cache_crops_per_image=24,
+                cache_crop_size=192,
+            )
+        raise ConfigError(f"unknown training preset {name!r}; choose one of {', '.join(cls.PRESETS)}")
+
+    @classmethod
+    def from_toml(cls, path: str | Path, base: TrainConfig | None = None) -> TrainConfig:
+        """Read a config file; its keys override ``base`` (default: the reference preset).
+        A top-level ``preset = "cpu"`` key picks the base preset."""
+        data = dict(load_toml(path))
+        preset = data.pop("preset", None)
+        if preset is not None:
+            base = cls.preset(str(preset))
+        merged = _merge(to_dict(base or cls()), data)
+        return from_dict(cls, merged)
+
+
+def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for k, v in over.items():
+        if isinstance(v, dict) and isinstance(out.get(k), dict):
+            out[k] = _merge(out[k], v)
+        else:
+            out[k] = v
+    return out
+
+
+@dataclass
+class TrainProgress:
+    """What the CLI bar and the GUI show after each step. ``d_inner``/``d_cross`` are the mean
+    distances between condition vectors of the same / different tasks at the last
+    ConditionNet step (NaN before the first one or with conditioning off)."""
+
+    step: int
+    total_steps: int
+    l1: float
+    contrastive: float
+    d_inner: float
+    d_cross: float
+    lr: float
+    steps_per_s: float
+    eta_s: float
+    val_psnr: float | None = None
+    checkpoint: Path | None = None
+    data_wait_share: float = 0.0
+    val_ssim: float | None = None
+
+
+# ----------------------------------------------------------------------------- building blocks
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dev = torch.device(name)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("device cuda was asked for, but no CUDA GPU is available")
+    return dev
+
+
+def build_training_model(cfg: TrainConfig, device: torch.device) -> CMDSR:
+    """A freshly initialised network (seeded by ``cfg.seed``), optionally starting from the
+    weights of ``cfg.init_from`` (e.g. a briefly trained BaseNet): parameters with matching
+    names and shapes are copied, the rest keep their fresh values."""
+    torch.manual_seed(cfg.seed)
+    model = build_model(cfg.model)
+    if cfg.init == "identity":
+        identity_init(model)
+    if cfg.init_from:
+        _, state, _ = read_checkpoint(cfg.init_from)
+        own = model.state_dict()
+        usable = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
+        model.load_state_dict(usable, strict=False)
+        log.info("initialised %d of %d tensors from %s", len(usable), len(own), cfg.init_from)
+    return model.to(device).train()
+
+
+@torch.no_grad()
+def identity_init(model: CMDSR) -> None:
+    """Start the BaseNet as nearest-neighbour upscaling instead of a random map.
+
+    With the reference init an untrained network outputs noise hundreds of levels off (L1
+    around 150-200 on 0..255) and spends its first thousands of steps learning to pass the
+    image through; on a CPU budget that is most of the run. Here the RGB input is carried in
+    feature channels 0..2, every residual branch starts at zero (second conv zeroed), the
+    upsampler convs replicate each channel into its sub-pixels and the output conv reads
+    channels 0..2 back. Other weights keep their random values, so gradients reach them
+    from the first steps.
+    """
+    net = model.sr_net
+    c = net.input_conv.weight.shape[0]
+    if c < 3:
+        raise ConfigError("init = identity needs at least 3 channels")
+
+    def set_effective(conv: Any, eff: Tensor) -> None:
+        conv.weight.copy_(eff / conv.scale)
+        conv.bias.zero_()
+
+    w_in = net.input_conv.effective_weight().clone()
+    w_in[:3] = 0
+    # The global skip adds residual_lr * input features to the backbone output (itself
+    # identity with zero residuals): this gain passes the image through at gain 1.
+    for i in range(3):
+        w_in[i, i, 1, 1] = 1.0 / (1.0 + net.residual_lr)
+    set_effective(net.input_conv, w_in)
+    for block in net.backbone:
+        block.conv2.weight.zero_()
+        block.conv2.bias.zero_()
+    for layer in net.upsampler:
+        if hasattr(layer, "effective_weight"):
+            out_ch, in_ch = layer.weight.shape[:2]
+            r2 = out_ch // in_ch  # PixelShuffle: channel k*r2+j is sub-pixel j of channel k
+            eff = torch.zeros_like(layer.weight)
+            for k in range(in_ch):
+                eff[k * r2 : (k + 1) * r2, k, 1, 1] = 1.0
+            set_effective(layer, eff)
+    eff = torch.zeros_like(net.output_conv.weight)
+    for i in range(3):
+        eff[i, i, 1, 1] = 1.0
+    set_effective(net.output_conv, eff)
+
+
+@dataclass
+class Optimisers:
+    base: torch.optim.Adam
+    base_sched: torch.optim.lr_scheduler.MultiStepLR
+    cond: torch.optim.Adam | None
+    cond_sched: torch.optim.lr_scheduler.MultiStepLR | None
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "base": self.base.state_dict(),
+            "base_sched": self.base_sched.state_dict(),
+            "cond": None if self.cond is None else self.cond.state_dict(),
+            "cond_sched": None if self.cond_sched is None else self.cond_sched.state_dict(),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.base.load_state_dict(state["base"])
+        self.base_sched.load_state_dict(state["base_sched"])
+        if self.cond is not None and self.cond_sched is not None:
+            self.cond.load_state_dict(state["cond"])
+            self.cond_sched.load_state_dict(state["cond_sched"])
+
+
+def build_optimisers(model: CMDSR, cfg: TrainConfig) -> Optimisers:
+    """Adam + MultiStepLR on the BaseNet (modulations included); a separate Adam on the
+    ConditionNet whose schedule counts its own updates (every ``cond_every`` steps)."""
+    base = torch.optim.Adam(model.sr_net.parameters(), lr=cfg.lr_base)
+    base_sched = torch.optim.lr_scheduler.MultiStepLR(base, list(cfg.milestones), cfg.gamma_base)
+    cond = cond_sched = None
+    if model.condition_net is not None:
+        cond = torch.optim.Adam(model.condition_net.parameters(), lr=cfg.lr_cond)
+        cond_sched = torch.optim.lr_scheduler.MultiStepLR(
+            cond, [max(1, m // cfg.cond_every) for m in cfg.milestones], cfg.gamma_cond
+        )
+    return Optimisers(base, base_sched, cond, cond_sched)
+
+
+def derangement(n: int, gen: torch.Generator) -> Tensor:
+    """A uniformly random permutation of 0..n-1 with no fixed point (n >= 2)."""
+    if n < 2:
+        raise ValueError("a derangement needs at least 2 elements")
+    idx = torch.arange(n)
+    while True:
+        perm = torch.randperm(n, generator=gen)
+        if not bool((perm == idx).any()):
+            return perm
+
+
+def task_contrastive_loss(a: Tensor, b: Tensor, perm: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """Task contrastive loss of condition vectors ``a``, ``b`` [T, C] (two halves of the same
+    T tasks): mean(softplus(d_in^2) + softplus(-d_x^2)) with ``d_in = |a_t - b_t|`` and
+    ``d_x = |a_t - b_perm(t)|``. Returns (loss, mean d_in, mean d_x)."""
+    d_in = (a - b).norm(dim=1)
+    d_x = (a - b[perm]).norm(dim=1)
+    loss = (F.softplus(d_in.pow(2)) + F.softplus(-d_x.pow(2))).mean()
+    return loss, d_in.detach().mean(), d_x.detach().mean()
+
+
+@dataclass
+class StepResult:
+    l1: float
+    contrastive: float | None
+    d_inner: float | None
+    d_cross: float | None
+
+
+def _autocast(device: torch.device, amp: str) -> contextlib.AbstractContextManager[Any]:
+    if amp == "off":
+        return contextlib.nullcontext()
+    dtype = torch.bfloat16 if amp == "bf16" else torch.float16
+    return torch.autocast(device_type=device.type, dtype=dtype)
+
+
+def train_step(
+    model: CMDSR,
+    opt: Optimisers,
+    batch: dict[str, Tensor],
+    step: int,
+    cfg: TrainConfig,
+    gen: torch.Generator,
+    device: torch.device,
+    scaler: torch.amp.GradScaler | None = None,
+) -> StepResult:
+    """One iteration of the paper's procedure on a batch from ``TaskBatches``."""
+    lr_all = batch["lr"].to(device, non_blocking=True).float()
+    hr_all = batch["hr"].to(device, non_blocking=True).float()
+    t, _, _, h, w = lr_all.shape
+    s = cfg.model.support_size
+    q = cfg.sr_patches
+    lr1, lr2 = lr_all[:, :s], lr_all[:, s:]
+    x = lr1[:, :q].reshape(t * q, 3, h, w)
+    y = hr_all[:, :q].reshape(t * q, 3, h * cfg.model.scale, w * cfg.model.scale)
+    cond_step = model.condition_net is not None and step % cfg.cond_every == 0
+    con = d_in = d_x = None
+    with _autocast(device, cfg.amp):
+        if model.condition_net is None:
+            sr = model(x)
+        else:
+            if cond_step:
+                c1 = model.condition(lr1)
+                c2 = model.condition(lr2)
+            else:
+                with torch.no_grad():  # the ConditionNet is not updated on this step
+                    c1 = model.condition(lr1)
+            sr = model.sr_net(x, c1)
+        l1 = F.l1_loss(sr.float(), y)
+        if cond_step:
+            con, d_in, d_x = task_contrastive_loss(c1.float(), c2.float(), derangement(t, gen))
+    opt.base.zero_grad(set_to_none=True)
+    if opt.cond is not None:
+        opt.cond.zero_grad(set_to_none=True)
+    # One backward for both optimisers: the contrastive loss does not reach the BaseNet, so
+    # the BaseNet sees dL1; the ConditionNet's grads are rescaled to d(con + w * L1).
+    wgt = cfg.cond_l1_weight
+    total = l1 + con / wgt if con is not None else l1
+    (scaler.scale(total) if scaler is not None else total).backward()
+    if con is not None and model.condition_net is not None:
+        for p in model.condition_net.parameters():
+            if p.grad is not None:
+                p.grad.mul_(wgt)
+    if cfg.grad_clip > 0:
+        if scaler is not None:
+            scaler.unscale_(opt.base)
+        torch.nn.utils.clip_grad_norm_(model.sr_net.parameters(), cfg.grad_clip)
+    if scaler is not None:
+        scaler.step(opt.base)
+        if cond_step and opt.cond is not None:
+            scaler.step(opt.cond)
+        scaler.update()
+    else:
+        opt.base.step()
+        if cond_step and opt.cond is not None:
+            opt.cond.step()
+    opt.base_sched.step()
+    if cond_step and opt.cond_sched is not None:
+        opt.cond_sched.step()
+    return StepResult(
+        float(l1.detach()),
+        None if con is None else float(con.detach()),
+        None if d_in is None else float(d_in),
+        None if d_x is None else float(d_x),
+    )
+
+
+# ----------------------------------------------------------------------------- validation
+
+
+@torch.inference_mode()
+def super_resolve(model: CMDSR, lr: np.ndarray, support: np.ndarray | None, device: torch.device) -> np.ndarray:
+    """SR of one HxWx3 float LR image (0..255) with a support [S, 3, p, p]; returns the
+    rounded, clipped HxWx3 float32 result as it would be saved."""
+    x = torch.from_numpy(np.ascontiguousarray(lr.transpose(2, 0, 1)))[None].float().to(device)
+    sup = None
+    if model.condition_net is not None:
+        if support is None:
+            raise ValueError("this model is conditioned: a support set is required")
+        sup = torch.from_numpy(support)[None].float().to(device)
+    was_training = model.training
+    model.eval()
+    try:
+        out = model.fold(sup)(x)
+    finally:
+        model.train(was_training)
+    return out[0].clamp(0, 255).round().permute(1, 2, 0).cpu().numpy().astype(np.float32)
+
+
+def validate(model: CMDSR, items: list[ValItem], device: torch.device) -> tuple[float, float]:
+    """Mean PSNR-Y / SSIM-Y of ``model`` over the fixed validation items."""
+    scale = model.scale
+    ps, ss = [], []
+    for it in items:
+        sr = super_resolve(model, it.lr, it.support, device)
+        ps.append(psnr_y(sr, it.hr, scale))
+        ss.append(ssim_y(sr, it.hr, scale))
+    return float(np.mean(ps)), float(np.mean(ss))
+
+
+def bicubic_baseline(items: list[ValItem], scale: int) -> tuple[float, float]:
+    ps = [psnr_y(bicubic_upscale(it.lr, scale), it.hr, scale) for it in items]
+    ss = [ssim_y(bicubic_upscale(it.lr, scale), it.hr, scale) for it in items]
+    return float(np.mean(ps)), float(np.mean(ss))
+
+
+# ----------------------------------------------------------------------------- run folder
+
+
+class RunWriter:
+    """Every file a run writes goes through here (only one process writes in a
+    multi-process run: the others get ``enabled=False``)."""
+
+    CONFIG = "config.toml"
+    RUN_INFO = "run.json"
+    METRICS = "metrics.jsonl"
+    PLOT = "plot.png"
+    LATEST = "latest.pt"
+    CHECKPOINTS = "checkpoints"
+
+    def __init__(self, run_dir: str | Path, enabled: bool = True, keep: int = 3) -> None:
+        self.run_dir = Path(run_dir)
+        self.enabled = enabled
+        self.keep = keep
+        if enabled:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+
+    @property
+    def latest_path(self) -> Path:
+        return self.run_dir / self.LATEST
+
+    @property
+    def metrics_path(self) -> Path:
+        return self.run_dir / self.METRICS
+
+    def write_config(self, cfg: TrainConfig, info: dict[str, Any]) -> None:
+        if not self.enabled:
+            return
+        header = "# Resolved training config of this run (cmdsr train --resume reads it).\n"
+        _atomic_text(self.run_dir / self.CONFIG, header + dumps_toml(cfg))
+        _atomic_text(self.run_dir / self.RUN_INFO, json.dumps(info, indent=2) + "\n")
+
+    def log(self, record: dict[str, Any]) -> None:
+        if not self.enabled:
+            return
+        with self.metrics_path.open("a", encoding="utf-8") as fh:
+            fh.write(json.dumps(record) + "\n")
+
+    def truncate_metrics(self, after_step: int) -> None:
+        """Drop log lines past the resumed step (written after the last checkpoint)."""
+        if not self.enabled or not self.metrics_path.exists():
+            return
+        keep = [r for r in read_metrics(self.metrics_path) if r.get("step", 0) <= after_step]
+        _atomic_text(self.metrics_path, "".join(json.dumps(r) + "\n" for r in keep))
+
+    def save_checkpoint(self, obj: dict[str, Any], step: int) -> Path:
+        path = self.run_dir / self.CHECKPOINTS / f"step_{step:07d}.pt"
+        if not self.enabled:
+            return path
+        atomic_torch_save(obj, path)
+        _atomic_link(path, self.latest_path)
+        old = sorted((self.run_dir / self.CHECKPOINTS).glob("step_*.pt"))[: -self.keep]
+        for p in old:
+            p.unlink(missing_ok=True)
+        return path
+
+    def write_plot(self) -> None:
+        if not self.enabled or not self.metrics_path.exists():
+            return
+        try:
+            draw_plot(read_metrics(self.metrics_path), self.run_dir / self.PLOT)
+        except Exception as exc:  # a plot must never stop a training run
+            log.warning("could not draw %s: %s", self.PLOT, exc)
+
+
+def _atomic_text(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _atomic_link(src: Path, dst: Path) -> None:
+    """Make ``dst`` the same file as ``src`` (hard link; a copy where links are refused)."""
+    tmp = dst.with_name(f".{dst.name}.{os.getpid()}.tmp")
+    tmp.unlink(missing_ok=True)
+    try:
+        os.link(src, tmp)
+    except OSError:
+        shutil.copyfile(src, tmp)
+    os.replace(tmp, dst)
+
+
+def read_metrics(path: str | Path) -> list[dict[str, Any]]:
+    """The records of a ``metrics.jsonl`` (a torn last line is ignored)."""
+    out = []
+    for line in Path(path).read_text(encoding="utf-8").splitlines():
+        try:
+            out.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return out
+
+
+def draw_plot(records: list[dict[str, Any]], path: Path, width: int = 900, height: int = 560) -> None:
+    """Training L1 (log scale) and validation PSNR-Y against step, drawn with Pillow."""
+    from PIL import Image, ImageDraw
+
+    img = Image.new("RGB", (width, height), "white")
+    d = ImageDraw.Draw(img)
+    train = [(r["step"], r["l1"]) for r in records if r.get("kind") == "train" and r.get("l1", 0) > 0]
+    val = [(r["step"], r["val_psnr"]) for r in records if r.get("kind") == "val"]
+    bic = [r["bicubic_psnr"] for r in records if r.get("kind") == "val" and "bicubic_psnr" in r]
+    max_step = max([s for s, _ in train + val] + [1])
+    panels = [
+        ("training L1 (log)", [(s, math.log10(v)) for s, v in train], None, (30, 90, 200)),
+        ("validation PSNR-Y (dB)", val, bic[-1] if bic else None, (200, 60, 30)),
+    ]
+    ph = (height - 20) // 2
+    for i, (title, pts, ref, color) in enumerate(panels):
+        top = 10 + i * ph
+        x0, y0, x1, y1 = 70, top + 22, width - 20, top + ph - 28
+        d.rectangle([x0, y0, x1, y1], outline=(150, 150, 150))
+        d.text((x0, top + 4), title, fill=(0, 0, 0))
+        if not pts:
+            d.text((x0 + 10, y0 + 10), "no data yet", fill=(120, 120, 120))
+            continue
+        vals = [v for _, v in pts] + ([ref] if ref is not None else [])
+        lo, hi = min(vals), max(vals)
+        if hi - lo < 1e-9:
+            lo, hi = lo - 0.5, hi + 0.5
+
+        def xy(s: float, v: float, lo: float = lo, hi: float = hi,
+               x0: int = x0, x1: int = x1, y0: int = y0, y1: int = y1) -> tuple[float, float]:
+            return x0 + (x1 - x0) * s / max_step, y1 - (y1 - y0) * (v - lo) / (hi - lo)
+
+        for frac in (0.0, 0.5, 1.0):
+            v = lo + (hi - lo) * frac
+            label = f"{10 ** v:.3g}" if i == 0 else f"{v:.2f}"
+            d.text((4, xy(0, v)[1] - 6), label, fill=(80, 80, 80))
+        d.text((x1 - 80, y1 + 6), f"step {max_step}", fill=(80, 80, 80))
+        if ref is not None:
+            yy = xy(0, ref)[1]
+            d.line([x0, yy, x1, yy], fill=(160, 160, 160), width=1)
+            d.text((x0 + 4, yy - 12), f"bicubic {ref:.2f}", fill=(120, 120, 120))
+        line = [xy(s, v) for s, v in pts]
+        if len(line) > 1:
+            d.line(line, fill=color, width=2)
+        for p in line[-1:] if len(line) > 1 else line:
+            d.ellipse([p[0] - 3, p[1] - 3, p[0] + 3, p[1] + 3], fill=color)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp.png")
+    img.save(tmp)
+    os.replace(tmp, path)
+
+
+def load_run_config(run_dir: str | Path) -> TrainConfig:
+    """The resolved config saved in a run folder."""
+    path = Path(run_dir) / RunWriter.CONFIG
+    if not path.exists():
+        raise ConfigError(f"{run_dir}: not a training run folder (no {RunWriter.CONFIG})")
+    return from_dict(TrainConfig, load_toml(path))
+
+
+def load_run_info(run_dir: str | Path) -> dict[str, Any]:
+    path = Path(run_dir) / RunWriter.RUN_INFO
+    if not path.exists():
+        return {}
+    try:
+        info = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ConfigError(f"{path}: unreadable run information ({exc})") from None
+    return info if isinstance(info, dict) else {}
+
+
+# ----------------------------------------------------------------------------- the loop
+
+
+class _Rate:
+    """Steps/s and data-wait share, smoothed so the ETA does not jump around."""
+
+    def __init__(self) -> None:
+        self.steps_per_s = 0.0
+        self.wait_share = 0.0
+        self.n = 0
+
+    def update(self, step_s: float, wait_s: float) -> None:
+        a = 0.3 if self.n < 10 else 0.05
+        self.n += 1
+        sps = 1.0 / max(step_s, 1e-9)
+        share = wait_s / max(step_s, 1e-9)
+        if self.n == 1:
+            self.steps_per_s, self.wait_share = sps, share
+        else:
+            self.steps_per_s += a * (sps - self.steps_per_s)
+            self.wait_share += a * (share - self.wait_share)
+
+
+def _iterate(loader: Any) -> Iterator[tuple[dict[str, Tensor], float]]:
+    """Yields (batch, seconds spent waiting for it)."""
+    it = iter(loader)
+    while True:
+        t0 = time.perf_counter()
+        try:
+            batch = next(it)
+        except StopIteration:
+            return
+        yield batch, time.perf_counter() - t0
+
+
+def train(
+    cfg: TrainConfig,
+    run_dir: str | Path,
+    data_dir: str | Path | None = None,
+    val_dir: str | Path | None = None,
+    resume: bool = False,
+    progress: Callable[[TrainProgress], None] | None = None,
+    cancel: threading.Event | None = None,
+    cache_dir: str | Path | None = None,
+) -> Path:
+    """Train (or, with ``resume``, continue) a run in ``run_dir``; returns the path of the
+    last checkpoint written.
+
+    ``data_dir``: folder of HR photos (on resume, defaults to the one the run started with).
+    ``val_dir``: optional folder of HR photos validated every ``cfg.val_every`` steps with
+    the fixed ``cfg.val_degradation``. ``progress`` is called after every step; setting
+    ``cancel`` stops the run after the current step and writes a checkpoint first, so
+    ``train(..., resume=True)`` continues it. ``cache_dir``: where the HR crop cache lives
+    (default ``run_dir/cache``).
+    """
+    run_dir = Path(run_dir)
+    writer = RunWriter(run_dir, keep=cfg.keep_checkpoints)
+    info = load_run_info(run_dir) if resume else {}
+    if resume:
+        if not writer.latest_path.exists():
+            raise ConfigError(f"{run_dir}: no checkpoint to resume from ({RunWriter.LATEST} missing)")
+        data_dir = data_dir if data_dir is not None else info.get("data_dir")
+        val_dir = val_dir if val_dir is not None else info.get("val_dir")
+    elif writer.latest_path.exists():
+        raise ConfigError(f"{run_dir}: already holds a training run; resume it or choose a new folder")
+    if data_dir is None:
+        raise ConfigError("no training data folder given")
+    data_dir = Path(data_dir)
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    device = resolve_device(cfg.device)
+    if cfg.amp == "fp16" and device.type != "cuda":
+        raise ConfigError("amp = fp16 needs a CUDA GPU; use bf16 or off on this machine")
+
+    model = build_training_model(cfg, device)
+    opt = build_optimisers(model, cfg)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    scaler = torch.amp.GradScaler("cuda") if cfg.amp == "fp16" else None
+    start = 0
+    if resume:
+        start = _restore(writer.latest_path, cfg, model, opt, gen, scaler)
+        writer.truncate_metrics(start)
+        log.info("resuming %s at step %d of %d", run_dir, start, cfg.steps)
+    writer.write_config(cfg, {
+        "data_dir": str(data_dir.resolve()),
+        "val_dir": None if val_dir is None else str(Path(val_dir).resolve()),
+    })
+
+    source = open_training_source(
+        data_dir, cfg.hr_patch, Path(cache_dir) if cache_dir else run_dir / "cache",
+        cfg.cache_crops_per_image, cfg.cache_crop_size, cfg.seed,
+    )
+    dataset = TaskBatches(source, cfg.degradation, cfg.model.scale, cfg.lr_patch,
+                          cfg.model.support_size, cfg.tasks_per_batch, cfg.seed, cfg.steps)
+    val_items = (
+        load_validation(val_dir, cfg.val_degradation, cfg.model.scale, cfg.model.support_size,
+                        cfg.val_support_patch, cfg.val_crop, cfg.val_images, cfg.seed)
+        if val_dir is not None else []
+    )
+    bicubic = bicubic_baseline(val_items, cfg.model.scale) if val_items else None
+
+    def save(step: int) -> Path:
+        state = {
+            "optimisers": opt.state_dict(),
+            "torch_rng": torch.get_rng_state(),
+            "generator": gen.get_state(),
+            "scaler": None if scaler is None else scaler.state_dict(),
+        }
+        obj = checkpoint_dict(model, step=step, extra={"train_state": state, "train_config": to_dict(cfg)})
+        path = writer.save_checkpoint(obj, step)
+        writer.write_plot()
+        log.info("checkpoint %s", path)
+        return path
+
+    last_ckpt: Path | None = writer.latest_path if resume else None
+    saved_step = start if resume else -1
+    if start >= cfg.steps:
+        log.info("run already at step %d of %d: nothing to do", start, cfg.steps)
+        return _resolve_latest(last_ckpt, writer) if last_ckpt is not None else save(start)
+
+    rate = _Rate()
+    acc: dict[str, list[float]] = {"l1": [], "contrastive": [], "wait": [], "time": []}
+    last_d: tuple[float, float] = (math.nan, math.nan)
+    last_con = math.nan
+    step = start
+    loader = make_loader(dataset, start, cfg.steps, cfg.num_workers, pin_memory=device.type == "cuda")
+    t_prev = time.perf_counter()
+    try:
+        for batch, wait in _iterate(loader):
+            if cancel is not None and cancel.is_set():
+                break
+            res = train_step(model, opt, batch, step, cfg, gen, device, scaler)
+            if not math.isfinite(res.l1):
+                raise ConfigError(
+                    f"training diverged at step {step} (L1 = {res.l1}); lower lr_base or set grad_clip"
+                )
+            step += 1
+            now = time.perf_counter()
+            rate.update(now - t_prev, wait)
+            acc["l1"].append(res.l1)
+            acc["wait"].append(wait)
+            acc["time"].append(now - t_prev)
+            t_prev = now
+            if res.contrastive is not None:
+                last_con = res.contrastive
+                acc["contrastive"].append(res.contrastive)
+                last_d = (res.d_inner or math.nan, res.d_cross or math.nan)
+            ckpt = None
+            val: tuple[float, float] | None = None
+            if step % cfg.log_every == 0 or step == cfg.steps:
+                writer.log(_train_record(step, acc, last_d, opt))
+                acc = {k: [] for k in acc}
+            if val_items and (step % cfg.val_every == 0 or step == cfg.steps):
+                val = validate(model, val_items, device)
+                rec = {"kind": "val", "step": step, "val_psnr": val[0], "val_ssim": val[1]}
+                if bicubic is not None:
+                    rec.update(bicubic_psnr=bicubic[0], bicubic_ssim=bicubic[1])
+                writer.log(rec)
+                log.info("step %d: validation PSNR-Y %.2f dB, SSIM-Y %.4f", step, *val)
+                t_prev = time.perf_counter()  # validation time is not training speed
+            if step % cfg.checkpoint_every == 0 or step == cfg.steps:
+                ckpt = last_ckpt = save(step)
+                saved_step = step
+                t_prev = time.perf_counter()
+            if progress is not None:
+                remaining = cfg.steps - step
+                progress(TrainProgress(
+                    step=step, total_steps=cfg.steps, l1=res.l1, contrastive=last_con,
+                    d_inner=last_d[0], d_cross=last_d[1], lr=opt.base.param_groups[0]["lr"],
+                    steps_per_s=rate.steps_per_s,
+                    eta_s=remaining / rate.steps_per_s if rate.steps_per_s > 0 else math.inf,
+                    val_psnr=None if val is None else val[0], checkpoint=ckpt,
+                    data_wait_share=rate.wait_share,
+                    val_ssim=None if val is None else val[1],
+                ))
+            if cancel is not None and cancel.is_set():
+                break
+    finally:
+        del loader  # stops the worker processes
+    if last_ckpt is None or step > saved_step:
+        if acc["l1"]:
+            writer.log(_train_record(step, acc, last_d, opt))
+        last_ckpt = save(step)
+    if step < cfg.steps:
+        log.info("training paused at step %d of %d", step, cfg.steps)
+    return _resolve_latest(last_ckpt, writer)
+
+
+def _resolve_latest(path: Path, writer: RunWriter) -> Path:
+    """The step_N file behind ``latest.pt`` (what the caller should keep)."""
+    if path.name != RunWriter.LATEST:
+        return path
+    files = sorted((writer.run_dir / RunWriter.CHECKPOINTS).glob("step_*.pt"))
+    return files[-1] if files else path
+
+
+def _train_record(step: int, acc: dict[str, list[float]], d: tuple[float, float], opt: Optimisers) -> dict[str, Any]:
+    total = sum(acc["time"]) or 1e-9
+    rec: dict[str, Any] = {
+        "kind": "train",
+        "step": step,
+        "l1": float(np.mean(acc["l1"])) if acc["l1"] else math.nan,
+        "lr": opt.base.param_groups[0]["lr"],
+        "steps_per_s": len(acc["time"]) / total,
+        "data_wait_share": sum(acc["wait"]) / total,
+        "time": time.time(),
+    }
+    if acc["contrastive"]:
+        rec["contrastive"] = float(np.mean(acc["contrastive"]))
+    if math.isfinite(d[0]):
+        rec["d_inner"], rec["d_cross"] = d
+    return rec
+
+
+def _restore(
+    path: Path,
+    cfg: TrainConfig,
+    model: CMDSR,
+    opt: Optimisers,
+    gen: torch.Generator,
+    scaler: torch.amp.GradScaler | None,
+) -> int:
+    """Load model, optimisers, schedulers and RNG states; returns the step to continue at."""
+    saved_cfg, state, meta = read_checkpoint(path)
+    if saved_cfg != cfg.model:
+        raise ConfigError(
+            f"{path}: the run's model ({dataclasses.asdict(saved_cfg)}) differs from the config "
+            f"({dataclasses.asdict(cfg.model)}); model settings cannot change on resume"
+        )
+    ts = meta.get("train_state")
+    if not isinstance(ts, dict):
+        raise CheckpointError(f"{path}: has no training state to resume from")
+    model.load_state_dict(state, strict=True)
+    opt.load_state_dict(ts["optimisers"])
+    torch.set_rng_state(ts["torch_rng"])
+    gen.set_state(ts["generator"])
+    if scaler is not None and ts.get("scaler"):
+        scaler.load_state_dict(ts["scaler"])
+    return int(meta.get("step", 0))
