@@ -58,6 +58,9 @@ from cmdsr_app.training_state import (
 log = logging.getLogger(__name__)
 
 TrainFn = Callable[[TrainRequest, Callable[[Any], None], threading.Event], Any]
+# Training threads still running, with their workers: a tab closed before its thread ended
+# (shutdown timed out) must never free a QThread whose thread runs, which aborts the process.
+_LIVE_THREADS: dict[QThread, QObject] = {}
 # The charts redraw at most this often; the engine may report hundreds of steps a second.
 REDRAW_INTERVAL_MS = 150
 
@@ -587,7 +590,7 @@ class TrainingTab(QWidget):
         self.state.last_run_dir = self.state.run_dir
         self._settings_store.update(self.state.to_dict())
         worker = TrainingWorker(request, self._train_fn)
-        thread = QThread(self)
+        thread = QThread()
         thread.setObjectName("cmdsr-training")
         worker.moveToThread(thread)
         thread.started.connect(worker.run)
@@ -608,6 +611,7 @@ class TrainingTab(QWidget):
         )
         self._update_buttons()
         self.runningChanged.emit(True)
+        _LIVE_THREADS[thread] = worker
         thread.start()
         return True
 
@@ -679,11 +683,13 @@ class TrainingTab(QWidget):
         self._update_buttons()
 
     def _cleanup_thread(self) -> None:
+        """Drop the finished job's thread and worker (only once the thread has ended)."""
         thread, worker = self._thread, self._worker
         self._thread = self._worker = None
         if worker is not None:
             worker.deleteLater()
         if thread is not None:
+            _LIVE_THREADS.pop(thread, None)
             thread.deleteLater()
             self.runningChanged.emit(False)
 

@@ -189,6 +189,30 @@ def test_run_interrupted_by_closing_resumes_next_time(qtbot, make_tab, photos, t
     assert second.charts["l1"].points("L1")[-1][0] == 30
 
 
+def test_shutdown_that_times_out_keeps_the_thread_safe(qtbot, make_tab, tmp_path) -> None:
+    """An engine stuck in a step it cannot interrupt: shutdown reports False, the thread
+    object stays alive, and the job still settles once the step ends."""
+    import threading
+
+    release = threading.Event()
+
+    def stuck(request, progress, cancel):
+        release.wait(20)
+        return None
+
+    photos = tmp_path / "hr"
+    photos.mkdir()
+    tab = make_tab({"hr_dir": str(photos), "steps": 5, "run_dir": str(tmp_path / "run")},
+                   train_fn=stuck)
+    tab.start()
+    assert tab.is_running
+    assert tab.shutdown(50) is False
+    assert tab.is_running
+    with qtbot.waitSignal(tab.jobEnded, timeout=TIMEOUT_MS) as ended:
+        release.set()
+    assert ended.args == ["paused"] and not tab.is_running
+
+
 def test_bad_data_folder_shows_an_error(qtbot, make_tab, tmp_path) -> None:
     junk = tmp_path / "junk"
     junk.mkdir()
