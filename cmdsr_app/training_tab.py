@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import Property, QObject, Qt, QThread, QTimer, Signal, Slot
+from PySide6.QtCore import QObject, Qt, QThread, QTimer, Signal, Slot
 from PySide6.QtWidgets import (
     QComboBox,
     QFileDialog,
@@ -163,12 +163,19 @@ class TrainingWorker(QObject):
                 thread.quit()
 
 
-def _browse_row(edit: QLineEdit, button: QToolButton) -> QWidget:
+def _tool_button(text: str) -> QToolButton:
+    button = QToolButton()
+    button.setText(text)
+    return button
+
+
+def _browse_row(edit: QLineEdit, *buttons: QToolButton) -> QWidget:
     row = QWidget()
     lay = QHBoxLayout(row)
     lay.setContentsMargins(0, 0, 0, 0)
     lay.addWidget(edit, 1)
-    lay.addWidget(button)
+    for button in buttons:
+        lay.addWidget(button)
     return row
 
 
@@ -234,14 +241,14 @@ class TrainingTab(QWidget):
             "The photos the model learns from. Degraded copies are made from them on the fly; "
             "use sharp, clean photos (several dozen or more)."
         )
-        self.hr_browse = QToolButton(text="…")
+        self.hr_browse = _tool_button("…")
         self.val_edit = QLineEdit()
         self.val_edit.setPlaceholderText("Optional: photos kept apart to measure progress")
         self.val_edit.setToolTip(
             "Optional. A few photos not used for training; their PSNR is charted at each "
             "validation so you can see whether the model still improves."
         )
-        self.val_browse = QToolButton(text="…")
+        self.val_browse = _tool_button("…")
         self.degradation_combo = QComboBox()
         for key, label in DEGRADATION_PRESETS:
             self.degradation_combo.addItem(label, key)
@@ -267,8 +274,8 @@ class TrainingTab(QWidget):
             "Where the run keeps its settings, metrics and checkpoints. Point it at an "
             "earlier run's folder and press Resume to continue that run."
         )
-        self.run_browse = QToolButton(text="…")
-        self.run_new = QToolButton(text="New")
+        self.run_browse = _tool_button("…")
+        self.run_new = _tool_button("New")
         self.run_new.setToolTip("Pick a fresh, empty folder for a new run")
 
         form = QFormLayout()
@@ -277,9 +284,7 @@ class TrainingTab(QWidget):
         form.addRow("Degradations:", self.degradation_combo)
         form.addRow("Setup:", self.preset_combo)
         form.addRow("Steps:", self.steps_spin)
-        run_row = _browse_row(self.run_edit, self.run_browse)
-        run_row.layout().addWidget(self.run_new)
-        form.addRow("Run folder:", run_row)
+        form.addRow("Run folder:", _browse_row(self.run_edit, self.run_browse, self.run_new))
         settings_box = QGroupBox("Training data and settings")
         settings_box.setLayout(form)
 
@@ -310,7 +315,7 @@ class TrainingTab(QWidget):
         self.checkpoint_list.setToolTip("Model files saved by this run (double-click to use one)")
         self.use_button = QPushButton("Use this model")
         self.use_button.setToolTip("Upscale with the selected checkpoint")
-        self.refresh_button = QToolButton(text="Refresh")
+        self.refresh_button = _tool_button("Refresh")
         ck_buttons = QHBoxLayout()
         ck_buttons.addWidget(self.use_button)
         ck_buttons.addStretch(1)
@@ -502,7 +507,7 @@ class TrainingTab(QWidget):
             )
 
     # -- job control ----------------------------------------------------------------------
-    @Property(bool)
+    @property
     def is_running(self) -> bool:
         """True while a training thread is alive (including while it writes its checkpoint)."""
         return self._thread is not None
