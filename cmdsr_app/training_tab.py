@@ -484,27 +484,30 @@ class TrainingTab(QWidget):
         return path
 
     def _offer_resume_of_last_run(self) -> None:
-        """After a restart, point at the run the app was training and offer Resume."""
+        """At start-up: show the chosen run folder's run, and if it is the run the app was
+        training when it closed, offer Resume."""
         last = self.state.last_run_dir
-        if not last or not list_checkpoints(last):
-            return
-        if not self.state.run_dir:
+        if not self.state.run_dir and last and list_checkpoints(last):
             self.run_edit.setText(last)
             self._read_ui_settings()
-        if Path(self.state.run_dir) == Path(last):
-            self._show_run(last)
-            latest = self._checkpoints[-1] if self._checkpoints else None
-            step = latest.step if latest is not None else None
-            if step is not None and step >= self.state.steps:
-                self._set_status("Your last run finished. Its checkpoints are listed below; "
-                                 "raise Steps and press Resume to train it further.")
-                return
-            where = f" at step {step:,}" if step is not None else ""
+        if not self.state.run_dir or not list_checkpoints(self.state.run_dir):
+            return
+        self._show_run(self.state.run_dir)
+        latest = self._checkpoints[-1] if self._checkpoints else None
+        step = latest.step if latest is not None else None
+        if step is not None and step >= self.state.steps:
+            self._set_status("This run has finished. Its checkpoints are listed below; "
+                             "raise Steps and press Resume to train it further.")
+            return
+        where = f" at step {step:,}" if step is not None else ""
+        if last and Path(self.state.run_dir) == Path(last):
             self.phase = Phase.PAUSED
             self._set_status(
                 f"Your last training run stopped{where}. Press Resume to continue it, or "
                 "choose a new run folder and press Start."
             )
+        else:
+            self._set_status(f"This run stopped{where}. Press Resume to continue it.")
 
     # -- job control ----------------------------------------------------------------------
     @property
