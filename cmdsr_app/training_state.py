@@ -32,7 +32,9 @@ TRAIN_PRESETS: tuple[tuple[str, str], ...] = (
 )
 DEFAULT_STEPS = {"cpu": 2_000, "reference": 1_000_000}
 CHECKPOINT_SUFFIXES = (".pt", ".pth")
-METRIC_NAMES = ("l1", "contrastive", "d_inner", "d_cross", "val_psnr")
+LATEST_NAME = "latest.pt"
+# bicubic_psnr: the validation set upscaled with bicubic, the bar a trained model must clear.
+METRIC_NAMES = ("l1", "contrastive", "d_inner", "d_cross", "val_psnr", "bicubic_psnr")
 # A checkpoint's step from its file name: "step_000500.pt", "ckpt-500.pt", "last_500.pth".
 _STEP_IN_NAME = re.compile(r"(\d+)(?=\.pth?$)")
 
@@ -135,14 +137,9 @@ def new_run_dir(root: str | Path, now: float | None = None) -> Path:
 
 
 def run_folder_in_use(run_dir: str | Path) -> bool:
-    """True if ``run_dir`` holds checkpoints or a run's config: starting afresh there would
-    overwrite a user's earlier training."""
-    path = Path(run_dir)
-    if not path.is_dir():
-        return False
-    if list_checkpoints(path):
-        return True
-    return any((path / name).exists() for name in ("config.toml", "config.json", "train.toml"))
+    """True if ``run_dir`` holds a checkpoint: starting afresh there would overwrite a user's
+    earlier training (the engine refuses it too)."""
+    return bool(list_checkpoints(run_dir))
 
 
 # -- checkpoints ---------------------------------------------------------------------------
@@ -191,6 +188,11 @@ def list_checkpoints(run_dir: str | Path) -> list[CheckpointEntry]:
         # Named files without a step ("last.pt", "final.pt") sort by time among the rest.
         return (e.step if e.step is not None else -1, e.mtime, e.path.name)
 
+    # The engine's latest.pt is a hard link to the newest step file: list it only when it is
+    # all there is (a run copied without its checkpoints/ folder).
+    latest = root / LATEST_NAME
+    if latest in found and len(found) > 1:
+        del found[latest]
     return sorted(found.values(), key=order)
 
 
@@ -331,6 +333,44 @@ def _flatten(record: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+def read_bicubic_psnr(run_dir: str | Path) -> float | None:
+    """The bicubic PSNR the engine logged beside its first validation, if any."""
+    path = find_metrics_log(run_dir)
+    if path is None:
+        return None
+    try:
+        with path.open(encoding="utf-8") as fh:
+            for line in fh:
+                if '"bicubic_psnr"' not in line:
+                    continue
+                try:
+                    value = _number(json.loads(line).get("bicubic_psnr"))
+                except (ValueError, AttributeError):
+                    continue
+                if value is not None:
+                    return value
+    except OSError:
+        return None
+    return None
+
+
+def smooth(points: list[tuple[float, float]], window: int = 20) -> list[tuple[float, float]]:
+    """Exponential moving average of a noisy curve (each step draws a new degradation, so
+    the raw loss jumps around); ``window`` is the average's span in points. The first
+    points are bias-corrected so the trend starts at the data, not at zero."""
+    if not points:
+        return []
+    alpha = 2.0 / (max(1, window) + 1)
+    out: list[tuple[float, float]] = []
+    avg = 0.0
+    weight = 0.0
+    for x, y in points:
+        avg = (1 - alpha) * avg + alpha * y
+        weight = (1 - alpha) * weight + alpha
+        out.append((x, avg / weight))
+    return out
+
+
 def find_metrics_log(run_dir: str | Path) -> Path | None:
     root = Path(run_dir)
     for name in ("metrics.jsonl", "metrics.json", "log.jsonl"):
@@ -410,27 +450,31 @@ class TrainRequest:
 
 
 def build_train_config(request: TrainRequest) -> Any:
-    """The engine's ``TrainConfig`` for a request: the preset, then the user's steps and
-    degradation preset, then the overrides."""
+    """The engine's ``TrainConfig`` for a request.
+
+    A new run: the preset, then the user's steps and degradation preset, then the overrides.
+    A resumed run: the config saved in its folder (the model cannot change mid-run), with the
+    user's step count so a finished run can be extended.
+    """
     import dataclasses
 
     from engine.config import apply_overrides
     from engine.degrade import DegradationConfig
-    from engine.train import TrainConfig
+    from engine.train import TrainConfig, load_run_config
 
+    if request.resume:
+        cfg = load_run_config(request.run_dir)
+        return dataclasses.replace(cfg, steps=request.steps)
     cfg = TrainConfig.preset(request.preset)
-    names = {f.name for f in dataclasses.fields(cfg)}
-    changes: dict[str, Any] = {}
-    if "steps" in names:
-        changes["steps"] = request.steps
-    if "degradation" in names:
-        changes["degradation"] = DegradationConfig.preset(request.degradation)
-    cfg = dataclasses.replace(cfg, **changes)
+    cfg = dataclasses.replace(
+        cfg, steps=request.steps, degradation=DegradationConfig.preset(request.degradation)
+    )
     return apply_overrides(cfg, request.overrides)
 
 
 def run_engine(request: TrainRequest, progress: Any, cancel: Any) -> Any:
-    """Run (or resume) the engine's training loop for ``request``; blocks until it ends."""
+    """Run (or resume) the engine's training loop for ``request``; blocks until it ends and
+    returns the last checkpoint written (also when cancelled: the engine saves one first)."""
     from engine.train import train
 
     cfg = build_train_config(request)
@@ -442,4 +486,40 @@ def run_engine(request: TrainRequest, progress: Any, cancel: Any) -> Any:
         resume=request.resume,
         progress=progress,
         cancel=cancel,
+    )
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """What a run folder says about itself, to fill the form when the user returns to it."""
+
+    steps: int
+    degradation: str | None  # preset name, or None for a custom distribution
+    data_dir: str | None
+    val_dir: str | None
+
+
+def read_run_summary(run_dir: str | Path) -> RunSummary | None:
+    """The saved config of an engine run folder, or None if it holds none (or it is
+    unreadable: the folder is then treated as a new run)."""
+    path = Path(run_dir)
+    if not (path / "config.toml").is_file():
+        return None
+    try:
+        from engine.errors import CmdsrError
+        from engine.train import load_run_config, load_run_info
+
+        cfg = load_run_config(path)
+        info = load_run_info(path)
+    except (CmdsrError, OSError) as exc:
+        log.warning("cannot read the run folder %s: %s", path, exc)
+        return None
+    name = cfg.degradation.preset_name()
+    data = info.get("data_dir")
+    val = info.get("val_dir")
+    return RunSummary(
+        steps=int(cfg.steps),
+        degradation=None if name == "custom" else name,
+        data_dir=data if isinstance(data, str) else None,
+        val_dir=val if isinstance(val, str) else None,
     )

@@ -53,6 +53,7 @@ from cmdsr_app.training_state import (
     read_bicubic_psnr,
     read_run_summary,
     run_engine,
+    smooth,
 )
 
 log = logging.getLogger(__name__)
@@ -316,9 +317,12 @@ class TrainingTab(QWidget):
         self.use_button = QPushButton("Use this model")
         self.use_button.setToolTip("Upscale with the selected checkpoint")
         self.refresh_button = _tool_button("Refresh")
+        self.open_folder_button = _tool_button("Open folder")
+        self.open_folder_button.setToolTip("Show the run folder (config, metrics, plot) in the file manager")
         ck_buttons = QHBoxLayout()
         ck_buttons.addWidget(self.use_button)
         ck_buttons.addStretch(1)
+        ck_buttons.addWidget(self.open_folder_button)
         ck_buttons.addWidget(self.refresh_button)
         ck_box = QGroupBox("Checkpoints of this run")
         ck_lay = QVBoxLayout(ck_box)
@@ -345,7 +349,8 @@ class TrainingTab(QWidget):
                 "Validation PSNR", y_label="dB", empty_text="Choose a validation folder to see it"
             ),
         }
-        self.charts["l1"].add_series("L1")
+        self.charts["l1"].add_series("L1", "#9DC3E6")
+        self.charts["l1"].add_series("trend", "#0072B2")
         self.charts["contrastive"].add_series("contrastive", "#D55E00")
         self.charts["distances"].add_series("d_inner", "#009E73")
         self.charts["distances"].add_series("d_cross", "#CC79A7")
@@ -394,6 +399,7 @@ class TrainingTab(QWidget):
         self.stop_button.clicked.connect(self.stop)
         self.use_button.clicked.connect(self.use_selected_model)
         self.refresh_button.clicked.connect(self._refresh_checkpoints)
+        self.open_folder_button.clicked.connect(self.open_run_folder)
         self.checkpoint_list.itemDoubleClicked.connect(lambda _item: self.use_selected_model())
         self.checkpoint_list.currentRowChanged.connect(lambda _row: self._update_buttons())
 
@@ -707,7 +713,9 @@ class TrainingTab(QWidget):
         charts = self.charts
         dirty, self._dirty = self._dirty, set()
         if "l1" in dirty:
-            charts["l1"].set_points("L1", self.metrics.points("l1"))
+            l1 = self.metrics.points("l1")
+            charts["l1"].set_points("L1", l1)
+            charts["l1"].set_points("trend", smooth(l1))
         if "contrastive" in dirty:
             charts["contrastive"].set_points("contrastive", self.metrics.points("contrastive"))
         if "d_inner" in dirty:
@@ -766,6 +774,16 @@ class TrainingTab(QWidget):
         self.logMessage.emit(f"Using the trained model {path}")
         self.modelChosen.emit(str(path))
 
+    def open_run_folder(self) -> None:
+        folder = Path(self.state.run_dir) if self.state.run_dir else None
+        if folder is None or not folder.is_dir():
+            self._report_error("The run folder does not exist yet: it is made when a run starts.")
+            return
+        from PySide6.QtCore import QUrl
+        from PySide6.QtGui import QDesktopServices
+
+        QDesktopServices.openUrl(QUrl.fromLocalFile(str(folder)))
+
     def _set_status(self, text: str) -> None:
         self.status_label.setText(text)
 
@@ -783,6 +801,7 @@ class TrainingTab(QWidget):
         self.stop_button.setEnabled((busy and phase in (Phase.RUNNING, Phase.PAUSING))
                                     or (not busy and phase is Phase.PAUSED))
         self.use_button.setEnabled(has_ckpt)
+        self.open_folder_button.setEnabled(bool(self.state.run_dir) and Path(self.state.run_dir).is_dir())
         for w in (self.hr_edit, self.hr_browse, self.val_edit, self.val_browse,
                   self.degradation_combo, self.preset_combo, self.steps_spin,
                   self.run_edit, self.run_browse, self.run_new):

@@ -21,6 +21,7 @@ from cmdsr_app.training_state import (
     format_eta,
     list_checkpoints,
     new_run_dir,
+    smooth,
 )
 
 # A network and batch small enough for a step to take milliseconds on one CPU core.
@@ -101,6 +102,7 @@ def test_three_training_steps_fill_the_charts(qtbot, make_tab, photos, tmp_path)
     assert tab.phase is Phase.FINISHED
     assert [x for x, _ in tab.charts["l1"].points("L1")] == [1, 2, 3]
     assert all(y > 0 for _, y in tab.charts["l1"].points("L1"))
+    assert len(tab.charts["l1"].points("trend")) == 3
     assert len(tab.charts["contrastive"].points("contrastive")) == 3
     assert len(tab.charts["distances"].points("d_inner")) == 3
     assert len(tab.charts["distances"].points("d_cross")) == 3
@@ -349,3 +351,13 @@ def test_new_run_dir_is_fresh(tmp_path) -> None:
     first.mkdir()
     second = new_run_dir(tmp_path, now=0)
     assert second != first and second.parent == tmp_path and not second.exists()
+
+
+def test_smooth_follows_the_trend() -> None:
+    rng = np.random.default_rng(0)
+    pts = [(float(i), 10.0 - i / 100 + rng.normal(0, 2)) for i in range(500)]
+    out = smooth(pts, window=50)
+    assert [x for x, _ in out] == [x for x, _ in pts]
+    assert out[0][1] == pts[0][1]  # bias-corrected start
+    residual = [abs(y - (10.0 - x / 100)) for x, y in out[100:]]
+    assert max(residual) < 1.5 and smooth([]) == []
