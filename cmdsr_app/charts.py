@@ -194,7 +194,7 @@ class LineChart(QWidget):
 
         bounds = self.data_bounds()
         left = fm.horizontalAdvance("00.000") + 12
-        plot = QRectF(left, line_h + 10, self.width() - left - 10, self.height() - 2 * line_h - 16)
+        plot = QRectF(left, line_h + 10, self.width() - left - 16, self.height() - 2 * line_h - 16)
         if plot.width() < 20 or plot.height() < 20:
             return
 
