@@ -107,13 +107,15 @@ class TrainingSettings:
             if not self.hr_dir.strip():
                 out.append("Choose a folder of high-resolution photos to train on.")
             elif not Path(self.hr_dir).is_dir():
-                out.append(f"The photo folder {self.hr_dir} does not exist.")
+                out.append(f"The photo folder {self.hr_dir} {_missing(self.hr_dir)}.")
         if self.val_dir.strip() and not Path(self.val_dir).is_dir():
-            out.append(f"The validation folder {self.val_dir} does not exist.")
+            out.append(f"The validation folder {self.val_dir} {_missing(self.val_dir)}.")
         if self.steps < 1:
             out.append("The number of steps must be at least 1.")
         if not self.run_dir.strip():
             out.append("Choose a run folder for the checkpoints.")
+        elif Path(self.run_dir).exists() and not Path(self.run_dir).is_dir():
+            out.append(f"The run folder {self.run_dir} is a file; choose a folder.")
         elif resume and not list_checkpoints(self.run_dir):
             out.append(f"{self.run_dir} holds no checkpoint to resume from.")
         elif not resume and run_folder_in_use(self.run_dir):
@@ -122,6 +124,10 @@ class TrainingSettings:
                 "or choose a new run folder."
             )
         return out
+
+
+def _missing(path: str) -> str:
+    return "is a file, not a folder" if Path(path).exists() else "does not exist"
 
 
 def new_run_dir(root: str | Path, now: float | None = None) -> Path:
@@ -403,6 +409,10 @@ def describe_progress(progress: Any) -> str:
     if rate is not None and rate > 0:
         parts.append(f"{rate:.2f} steps/s" if rate < 10 else f"{rate:.0f} steps/s")
     parts.append(f"ETA {format_eta(_number(_get(progress, 'eta_s')))}")
+    wait = _number(_get(progress, "data_wait_share"))
+    if wait is not None and wait > 0.3:
+        # Tells the user the photos (decoding, disk), not the network, set the pace.
+        parts.append(f"{wait:.0%} waiting for photos")
     l1 = _number(_get(progress, "l1"))
     if l1 is not None:
         parts.append(f"L1 {l1:.3g}")

@@ -277,6 +277,9 @@ def test_settings_round_trip_and_tolerate_junk(tmp_path) -> None:
     problems = TrainingSettings(run_dir="").problems()
     assert any("photos" in p for p in problems) and any("run folder" in p for p in problems)
     assert TrainingSettings(hr_dir=str(tmp_path), run_dir=str(tmp_path / "r")).problems() == []
+    (tmp_path / "file.txt").write_text("x")
+    on_file = TrainingSettings(hr_dir=str(tmp_path / "file.txt"), run_dir=str(tmp_path / "file.txt"))
+    assert "is a file" in " ".join(on_file.problems()) and len(on_file.problems()) == 2
     assert "no checkpoint" in " ".join(
         TrainingSettings(run_dir=str(tmp_path / "r")).problems(resume=True)
     )
@@ -340,10 +343,11 @@ def test_status_text() -> None:
 
     class P:
         step, total_steps, l1, steps_per_s, eta_s, val_psnr = 1200, 200_000, 8.25, 3.3, 60.0, 25.5
+        data_wait_share = 0.5
 
     line = describe_progress(P())
     assert "1,200 of 200,000" in line and "3.30 steps/s" in line and "ETA 1 min 00 s" in line
-    assert "25.50 dB" in line
+    assert "25.50 dB" in line and "50% waiting for photos" in line
 
 
 def test_new_run_dir_is_fresh(tmp_path) -> None:
