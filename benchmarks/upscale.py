@@ -6,9 +6,12 @@ memory is reported too when the device is a GPU. Configurations are interleaved 
 ...) so drifting load on a shared machine hits them alike; medians and ratios are reported.
 
 Configurations:
-  tiled    engine Upscaler with automatic tiles (the default everyone gets)
-  untiled  one tile covering the whole image
-  cli      the whole ``cmdsr upscale`` path: read a PNG, upscale (auto tiles), write a PNG
+  tiled     engine Upscaler with automatic tiles (the default everyone gets): the body on
+            large tiles, the upsampling tail on small pieces of its features
+  onestage  the simple alternative: the whole folded network per tile, tiles sized to the
+            same memory budget (CPU only; shows what the two-stage split buys)
+  untiled   the whole image through the folded network at once
+  cli       the whole ``cmdsr upscale`` path: read a PNG, upscale (auto tiles), write a PNG
 
     python benchmarks/upscale.py                          # 256, 512, 1000; tiled/untiled/cli
     python benchmarks/upscale.py --sizes 1000 --configs tiled cli --reps 3
@@ -71,20 +74,57 @@ def child(args: argparse.Namespace) -> None:
             wall = time.perf_counter() - t0
             if code != 0:
                 raise SystemExit(f"cmdsr upscale failed with exit code {code}")
+    elif args.config == "untiled":
+        # The whole image through the folded network at once: the reference tiling must match.
+        from engine.support import select_support
+
+        support = select_support(pixels, count=model.support_size, seed=0)
+        sup = torch.from_numpy(support.patches).permute(0, 3, 1, 2)[None]
+        lr = torch.from_numpy(pixels).permute(2, 0, 1)[None]
+        t0 = time.perf_counter()
+        with torch.inference_mode():
+            out = model.fold(sup)(lr).clamp_(0, 255)[0].permute(1, 2, 0).numpy()
+        wall = time.perf_counter() - t0
+        result["tile"] = "none"
+    elif args.config == "onestage":
+        # The simple alternative: whole network per tile, tile sized to the same memory budget.
+        import math
+
+        from engine.infer import CPU_TILE_BUDGET, _spans, _tail_bytes_per_pixel, receptive_radius
+        from engine.support import select_support
+
+        pad = receptive_radius(model)
+        side = int(math.sqrt(CPU_TILE_BUDGET / _tail_bytes_per_pixel(model, torch.float32)))
+        tile = (side - 2 * pad) // 16 * 16
+        support = select_support(pixels, count=model.support_size, seed=0)
+        sup = torch.from_numpy(support.patches).permute(0, 3, 1, 2)[None]
+        lr = torch.from_numpy(pixels).permute(2, 0, 1)[None]
+        h = w = args.size
+        out = np.empty((h * 4, w * 4, 3), np.float32)
+        t0 = time.perf_counter()
+        with torch.inference_mode():
+            net = model.fold(sup)
+            for y0, y1 in _spans(h, tile):
+                for x0, x1 in _spans(w, tile):
+                    py0, px0 = max(0, y0 - pad), max(0, x0 - pad)
+                    res = net(lr[:, :, py0:min(h, y1 + pad), px0:min(w, x1 + pad)])
+                    out[y0 * 4:y1 * 4, x0 * 4:x1 * 4] = res[
+                        0, :, (y0 - py0) * 4:(y1 - py0) * 4, (x0 - px0) * 4:(x1 - px0) * 4
+                    ].permute(1, 2, 0).numpy()
+        wall = time.perf_counter() - t0
+        result["tile"] = f"{tile}+{pad}"
     else:
-        tile = TileConfig(tile=args.size if args.config == "untiled" else 0)
-        up = Upscaler(model, device=args.device, tile=tile)
-        result["tile"] = up.choose_tile(args.size, args.size)
-        tiles: list[int] = []
+        up = Upscaler(model, device=args.device, tile=TileConfig())
+        tile = up.choose_tile(args.size, args.size)
+        result["tile"] = f"{tile}+{up.overlap}, tail {up.choose_tail_tile(tile)}"
         if up.device.type == "cuda":
             torch.cuda.reset_peak_memory_stats()
         t0 = time.perf_counter()
-        out = up.upscale(pixels, progress=lambda d, t: tiles.append(t))
+        out = up.upscale(pixels)
         if up.device.type == "cuda":
             torch.cuda.synchronize()
             result["cuda_max_mb"] = torch.cuda.max_memory_allocated() / 2**20
         wall = time.perf_counter() - t0
-        result["tiles"] = tiles[-1]
         assert out.shape == (args.size * 4, args.size * 4, 3)
     result.update(wall_s=wall, rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
                   rss_before_mb=rss_before)
@@ -108,8 +148,8 @@ def run_one(args: argparse.Namespace, size: int, config: str) -> dict[str, objec
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[256, 512, 1000])
-    parser.add_argument("--configs", nargs="+", default=["tiled", "untiled", "cli"],
-                        choices=["tiled", "untiled", "cli"])
+    parser.add_argument("--configs", nargs="+", default=["tiled", "onestage", "untiled", "cli"],
+                        choices=["tiled", "onestage", "untiled", "cli"])
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--device", default="cpu")
@@ -125,7 +165,8 @@ def main() -> None:
         child(args)
         return
     plan = [(s, c) for s in args.sizes for c in args.configs
-            if not (c == "untiled" and s > args.max_untiled)]
+            if not (c == "untiled" and s > args.max_untiled)
+            and not (c == "onestage" and args.device != "cpu")]
     runs: dict[tuple[int, str], list[dict[str, object]]] = {key: [] for key in plan}
     for rep in range(args.reps):
         for size, config in plan:  # interleaved: A, B, C, A, B, C, ...
@@ -134,9 +175,9 @@ def main() -> None:
             print(f"rep {rep + 1} {size}x{size} {config}: {res}", file=sys.stderr, flush=True)
     print(f"\nx4 on {args.device}, {args.threads} thread(s), {args.reps} interleaved rep(s), "
           f"model: {args.model or 'paper-size (64 ch, 10 blocks), random weights'}\n")
-    print("| input | config | tile | tiles | wall s (median) | peak RSS MB (median) | "
+    print("| input | config | tile (+margin) | wall s (median) | peak RSS MB (median) | "
           "RSS before MB | CUDA max MB | time / tiled | RSS / tiled |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|")
     for size in args.sizes:
         base = runs.get((size, "tiled"), [])
         base_ok = [r for r in base if "error" not in r]
@@ -146,7 +187,7 @@ def main() -> None:
             got = [r for r in runs.get((size, config), []) if "error" not in r]
             if not got:
                 errors = [r.get("error") for r in runs.get((size, config), [])]
-                print(f"| {size}x{size} | {config} | - | - | - | - | - | - | - | - |"
+                print(f"| {size}x{size} | {config} | - | - | - | - | - | - | - |"
                       + (f" <!-- {errors[0]} -->" if errors else " (skipped)"))
                 continue
             wall = statistics.median(r["wall_s"] for r in got)
@@ -157,7 +198,7 @@ def main() -> None:
             ratio_t = f"{wall / base_wall:.2f}" if base_wall else "-"
             ratio_m = f"{rss / base_rss:.2f}" if base_rss else "-"
             print(f"| {size}x{size} | {config} | {got[0].get('tile', 'auto')} | "
-                  f"{got[0].get('tiles', '-')} | {wall:.1f} | {rss:.0f} | {before:.0f} | "
+                  f"{wall:.1f} | {rss:.0f} | {before:.0f} | "
                   f"{cuda_txt} | {ratio_t} | {ratio_m} |")
     if args.json:
         args.json.write_text(json.dumps({f"{s}/{c}": v for (s, c), v in runs.items()}, indent=1))

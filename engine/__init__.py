@@ -15,11 +15,26 @@ from engine.errors import (
     ImageWriteError,
     SupportRegionError,
 )
+from engine.imageio import Image, read_image, write_image
+from engine.infer import TileConfig, Upscaler, available_devices, resolve_device, upscale_image
 from engine.model import CMDSR, SUPPORTED_SCALES, FoldedSRNet, ModelConfig, build_model
 from engine.resources import default_baseline_path, default_model_path, sample_image_path
+from engine.support import Box, SupportSet, select_support, validate_regions
 
 __all__ = [
     "CMDSR",
+    "Box",
+    "Image",
+    "SupportSet",
+    "TileConfig",
+    "Upscaler",
+    "available_devices",
+    "read_image",
+    "resolve_device",
+    "select_support",
+    "upscale_image",
+    "validate_regions",
+    "write_image",
     "SUPPORTED_SCALES",
     "CancelledError",
     "CheckpointError",
