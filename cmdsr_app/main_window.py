@@ -548,15 +548,16 @@ class MainWindow(QMainWindow):
         if entry is None or entry.path != path:
             return  # the user moved on
         image, qimage = result
-        self._image, self._image_path = image, path
         index = self.queue.current
         assert index is not None
         if entry.status in (EntryStatus.LOADING, EntryStatus.PENDING):
             self.queue.set_status(index, EntryStatus.READY)
         self.canvas.set_image(qimage)
-        # Judge the regions against this image before showing them.
+        # Judge the regions against this image before showing them; only then do region
+        # edits count as this entry's (see _on_regions_changed).
         self.regions.set_context((image.height, image.width), PATCH_SIZE)
         self.regions.set_regions(entry.regions)
+        self._image, self._image_path = image, path
         self.canvas.set_patch_boxes(entry.preview_boxes)
         self.compare.set_input(qimage, self._scale())
         self.setWindowTitle(f"{path.name} — {APP_TITLE}")
@@ -1035,9 +1036,10 @@ class MainWindow(QMainWindow):
 
     # ================================================================== closing
     def is_busy(self) -> bool:
-        training = False
+        training = self._training_running
         if self.training_tab is not None:
-            training = bool(getattr(self.training_tab, "is_running", lambda: self._training_running)())
+            running = getattr(self.training_tab, "is_running", training)
+            training = bool(running() if callable(running) else running)
         return self.heavy.busy or training
 
     def confirm_close(self) -> bool:

@@ -1,0 +1,309 @@
+"""The main window end to end, offscreen, with a tiny model: open, draw regions, upscale and
+compare, cancel, a bad model, a batch with a broken file, saving, settings, closing mid-job."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+from PySide6.QtCore import QPoint, QPointF, Qt, QTimer
+
+from cmdsr_app.state import EntryStatus, Region
+
+LEFT = Qt.MouseButton.LeftButton
+
+
+def open_image(qtbot, window, path: Path) -> None:
+    with qtbot.waitSignal(window.imageLoaded, timeout=15000):
+        window.open_paths([path])
+
+
+def drag(qtbot, widget, start: tuple[int, int], end: tuple[int, int]) -> None:
+    qtbot.mousePress(widget, LEFT, pos=QPoint(*start))
+    qtbot.mouseMove(widget, QPoint((start[0] + end[0]) // 2, (start[1] + end[1]) // 2))
+    qtbot.mouseMove(widget, QPoint(*end))
+    qtbot.mouseRelease(widget, LEFT, pos=QPoint(*end))
+
+
+def set_tile(window, tile: int) -> None:
+    combo = window.settings_panel.tile_combo
+    if combo.findData(tile) < 0:
+        combo.addItem(f"{tile} px", tile)
+    combo.setCurrentIndex(combo.findData(tile))
+
+
+def slow_tiles(monkeypatch, seconds: float) -> list[int]:
+    """Make each tile take a little longer (in the worker thread), so a test can act mid-run."""
+    import cmdsr_app.main_window as mw
+
+    real = mw.upscale_with
+    seen: list[int] = []
+
+    def slow(image, method, settings, choice, cache, progress=None, cancel=None):
+        def report(done: int, total: int) -> None:
+            seen.append(done)
+            if progress:
+                progress(done, total)
+            time.sleep(seconds)
+
+        return real(image, method, settings, choice, cache, report, cancel)
+
+    monkeypatch.setattr(mw, "upscale_with", slow)
+    return seen
+
+
+def test_open_draw_region_run_compare_and_save(qtbot, window, make_photo, tmp_path: Path) -> None:
+    from engine.imageio import read_image
+
+    path = make_photo("photo.png", 72, 96)
+    open_image(qtbot, window, path)
+    assert window.canvas.image().width() == 96
+    assert window.queue[0].status is EntryStatus.READY
+    # Draw a region with the mouse: 2 screen pixels per image pixel.
+    window.tabs.setCurrentIndex(0)
+    canvas = window.canvas
+    canvas.set_view(2.0, QPointF(0, 0))
+    drag(qtbot, canvas, (10, 10), (100, 90))
+    assert window.regions.regions == [Region(5, 5, 45, 40)]
+    assert window.region_panel.list.item(0).text() == "1: x 5, y 5, 45 × 40"
+    assert window.settings_panel.support_mode == "regions"  # drawing says "use my regions"
+    # Edit it: move right by 10 image pixels.
+    drag(qtbot, canvas, (50, 50), (70, 50))
+    assert window.regions[0] == Region(15, 5, 45, 40)
+    # Run; the result shows in the compare view at 4x.
+    with qtbot.waitSignal(window.upscaleFinished, timeout=60000,
+                          check_params_cb=lambda method: method == "bicubic"):
+        window.run_action.trigger()
+    result = window.compare.result("cmdsr")
+    assert (result.width(), result.height()) == (384, 288)
+    assert window.compare.result("bicubic") is not None
+    assert window.tabs.currentWidget() is window.compare
+    assert window.compare.split_canvas.right_layer.label == "CMDSR"
+    assert window.queue[0].status is EntryStatus.DONE
+    # The patches came from inside the region, and they are drawn on the input.
+    boxes = window.canvas.patch_boxes
+    assert len(boxes) == 20
+    assert all(15 <= x and x + w <= 60 and 5 <= y and y + h <= 45 for x, y, w, h in boxes)
+    # Save the result and a side-by-side comparison.
+    with qtbot.waitSignal(window.saved, timeout=15000):
+        window.save_result(tmp_path / "out.png")
+    assert read_image(tmp_path / "out.png").pixels.shape == (288, 384, 3)
+    with qtbot.waitSignal(window.saved, timeout=15000):
+        window.save_comparison(tmp_path / "compare.jpg")
+    compare = read_image(tmp_path / "compare.jpg")
+    assert compare.pixels.shape == (288, 384 * 2 + 8, 3)
+    assert window.last_error is None
+
+
+def test_regions_are_kept_per_image_in_the_session(qtbot, window, make_photo) -> None:
+    a, b = make_photo("a.png", 64, 64), make_photo("b.png", 64, 80, seed=1)
+    open_image(qtbot, window, a)
+    window.regions.add(Region(0, 0, 40, 40))
+    with qtbot.waitSignal(window.imageLoaded, timeout=15000):
+        window.open_paths([b])
+    assert len(window.regions) == 0
+    with qtbot.waitSignal(window.imageLoaded, timeout=15000):
+        window.queue_panel.list.setCurrentRow(0)
+    assert window.regions.regions == [Region(0, 0, 40, 40)]
+
+
+def test_invalid_region_blocks_the_run_with_a_reason(qtbot, window, make_photo) -> None:
+    open_image(qtbot, window, make_photo("p.png", 64, 64))
+    window.regions.add(Region(0, 0, 10, 10))
+    assert "smaller than a 32x32 patch" in window.region_panel.list.item(0).text()
+    with qtbot.waitSignal(window.errorShown, timeout=5000) as blocker:
+        window.run_upscale()
+    assert "Region 1" in blocker.args[0] and "smaller" in blocker.args[0]
+    assert not window.heavy.busy
+
+
+def test_auto_and_random_preview_patches(qtbot, window, make_photo) -> None:
+    open_image(qtbot, window, make_photo("p.png", 80, 120))
+    with qtbot.waitSignal(window.previewReady, timeout=15000):
+        window.region_panel.auto_button.click()
+    auto = window.canvas.patch_boxes
+    assert len(auto) == 20 and all(w == 32 and h == 32 for _, _, w, h in auto)
+    with qtbot.waitSignal(window.previewReady, timeout=15000):
+        window.region_panel.random_button.click()
+    assert window.canvas.patch_boxes != auto
+
+
+def test_cancel_mid_run_stops_within_a_tile(qtbot, window, make_photo, monkeypatch) -> None:
+    open_image(qtbot, window, make_photo("big.png", 128, 160))
+    set_tile(window, 32)  # 4 x 5 = 20 tiles
+    import cmdsr_app.main_window as mw
+
+    real = mw.upscale_with
+    seen = slow_tiles(monkeypatch, 0.05)
+    finished: list[str] = []
+    window.upscaleFinished.connect(finished.append)
+    window.run_upscale()
+    qtbot.waitUntil(lambda: window.settings_panel.tile_bar.value() >= 2, timeout=30000)
+    start = time.perf_counter()
+    with qtbot.waitSignal(window.jobCancelled, timeout=10000):
+        window.cancel_action.trigger()
+    latency = time.perf_counter() - start
+    print(f"cancel took effect after {latency * 1000:.0f} ms")
+    qtbot.waitUntil(lambda: not window.heavy.busy, timeout=10000)
+    assert max(seen) < 20
+    assert finished == [] and window.compare.result("cmdsr") is None
+    assert window.queue[0].status is EntryStatus.CANCELLED
+    assert window.settings_panel.run_button.isEnabled()
+    assert latency < 2.0
+    # A new run after the cancel works.
+    monkeypatch.setattr(mw, "upscale_with", real)
+    with qtbot.waitSignal(window.upscaleFinished, timeout=60000):
+        window.run_upscale()
+    assert window.compare.result("cmdsr") is not None
+
+
+def test_event_loop_stays_responsive_during_a_run(qtbot, window, make_photo) -> None:
+    open_image(qtbot, window, make_photo("big.png", 128, 128))
+    set_tile(window, 32)
+    ticks: list[float] = []
+    probe = QTimer()
+    probe.setInterval(10)
+    probe.timeout.connect(lambda: ticks.append(time.perf_counter()))
+    probe.start()
+    with qtbot.waitSignal(window.upscaleFinished, timeout=60000):
+        window.run_upscale()
+    probe.stop()
+    gaps = np.diff(ticks)
+    print(f"run: {ticks[-1] - ticks[0]:.2f} s, {len(ticks)} ticks, largest event-loop gap "
+          f"{gaps.max() * 1000:.0f} ms, 99th percentile {np.percentile(gaps, 99) * 1000:.0f} ms")
+    assert ticks[-1] - ticks[0] > 0.2
+    assert gaps.max() < 0.100
+
+
+def test_a_bad_model_shows_an_error_and_keeps_the_previous_one(qtbot, window, tmp_path: Path) -> None:
+    bad = tmp_path / "CMDSR_model.pth"
+    bad.write_text("this is not a network")
+    with qtbot.waitSignal(window.errorShown, timeout=15000) as blocker:
+        window.choose_model(str(bad))
+    title, message = window.last_error
+    assert title == "Cannot use this model"
+    assert "CMDSR_model.pth" in blocker.args[0]
+    assert "Traceback" not in message
+    assert window.error_dialog is not None and window.error_dialog.isVisible()
+    assert window.settings_panel.model_path == ""  # still the default
+    assert "Could not load CMDSR_model.pth" in window.settings_panel.model_info.text()
+    log_text = window.log_panel.plain_text()
+    assert "Traceback" in log_text and "Cannot use this model" in log_text
+
+
+def test_a_good_checkpoint_and_the_training_tab_feed_the_model_selector(
+    qtbot, window, tiny_model_path: Path, tmp_path: Path
+) -> None:
+    import shutil
+
+    copy = tmp_path / "trained_step100.pt"
+    shutil.copy(tiny_model_path, copy)
+    if window.training_tab is not None:
+        with qtbot.waitSignal(window.modelReady, timeout=15000):
+            window.training_tab.modelChosen.emit(str(copy))
+    else:
+        with qtbot.waitSignal(window.modelReady, timeout=15000):
+            window.use_trained_model(str(copy))
+    combo = window.settings_panel.model_combo
+    assert combo.currentData() == str(copy)
+    assert window.settings.recent_models[0] == str(copy)
+    assert "x4" in window.settings_panel.model_info.text()
+
+
+def test_batch_with_a_broken_file_lists_it_and_goes_on(qtbot, window, make_photo, tmp_path: Path) -> None:
+    a = make_photo("a.png", 40, 48)
+    b = make_photo("b.png", 36, 44, seed=1)
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(b"\x89PNG\r\n\x1a\n" + b"not really a png" * 4)
+    with qtbot.waitSignal(window.imageLoaded, timeout=15000):
+        window.open_paths([a, broken, b])
+    out = tmp_path / "out"
+    window.batch_panel.folder_edit.setText(str(out))
+    with qtbot.waitSignal(window.batchFinished, timeout=60000) as blocker:
+        window.batch_action.trigger()
+    report = blocker.args[0]
+    assert [item.ok for item in report.items] == [True, False, True]
+    assert "broken.png" in report.items[1].error
+    assert sorted(p.name for p in out.iterdir()) == ["a_x4.png", "b_x4.png"]
+    assert window.batch_panel.result_text(1)[0] == "failed"
+    assert "broken.png" in window.batch_panel.result_text(1)[1]
+    assert window.batch_panel.result_text(0) == ("done", str(out / "a_x4.png"))
+    assert [e.status for e in window.queue] == [EntryStatus.DONE, EntryStatus.FAILED, EntryStatus.DONE]
+    assert "2 of 3" in window.batch_panel.summary_label.text()
+    assert window.last_error is None  # per-image failures are listed, not a dialog each
+
+
+def test_settings_persist_between_windows(qtbot, window, make_photo, isolated_settings: Path) -> None:
+    from cmdsr_app.main_window import MainWindow
+
+    path = make_photo("p.png", 48, 48)
+    open_image(qtbot, window, path)
+    set_tile(window, 256)
+    window.settings_panel.format_combo.setCurrentIndex(window.settings_panel.format_combo.findData("jpg"))
+    window.regions.add(Region(0, 0, 40, 40))
+    window.close()
+    assert (isolated_settings / "settings.json").exists()
+    second = MainWindow()
+    qtbot.addWidget(second)
+    try:
+        assert second.settings_panel.tile == 256
+        assert second.settings_panel.output_format == "jpg"
+        assert second.settings.recent_files[0] == str(path)
+        with qtbot.waitSignal(second.imageLoaded, timeout=15000):
+            second.open_paths([path])
+        assert second.regions.regions == [Region(0, 0, 40, 40)]  # remembered for this photo
+    finally:
+        second.confirm_close = lambda: True
+        second.close()
+
+
+def test_fresh_settings_per_test(window) -> None:
+    # Whatever earlier tests chose, this one starts from the defaults.
+    assert window.settings_panel.tile == 0
+    assert window.settings_panel.output_format == "png"
+    assert window.settings.recent_files == []
+
+
+def test_closing_during_a_run_asks_cancels_and_waits(qtbot, window, make_photo, monkeypatch) -> None:
+    open_image(qtbot, window, make_photo("big.png", 128, 160))
+    set_tile(window, 32)
+    slow_tiles(monkeypatch, 0.05)
+    asked: list[bool] = []
+    window.confirm_close = lambda: asked.append(True) or False  # first: the user says no
+    window.run_upscale()
+    qtbot.waitUntil(lambda: window.settings_panel.tile_bar.value() >= 1, timeout=30000)
+    window.close()
+    assert asked == [True] and window.isVisible() and window.heavy.busy
+    window.confirm_close = lambda: True
+    window.close()
+    assert not window.isVisible()
+    assert not window.heavy.busy or window.heavy.wait(0)
+
+
+def test_missing_baseline_disables_that_choice(qtbot, tiny_model_path: Path, monkeypatch, tmp_path: Path) -> None:
+    import engine
+
+    monkeypatch.setattr(engine, "default_model_path", lambda: tiny_model_path)
+    monkeypatch.setattr(engine, "default_baseline_path", lambda: tmp_path / "basenet_x4.pt")
+    from cmdsr_app.main_window import MainWindow
+
+    win = MainWindow(with_training=False)
+    qtbot.addWidget(win)
+    reason = win.compare.source_disabled_reason("baseline")
+    assert reason is not None and "basenet_x4.pt" in reason
+    index = win.compare.right_combo.findData("baseline")
+    assert not win.compare.right_combo.model().item(index).isEnabled()
+    win.close()
+
+
+def test_baseline_and_other_support_are_computed_on_demand(qtbot, window, make_photo) -> None:
+    open_image(qtbot, window, make_photo("p.png", 48, 64))
+    with qtbot.waitSignal(window.upscaleFinished, timeout=60000,
+                          check_params_cb=lambda m: m == "baseline"):
+        window.compare.set_sources("input", "baseline")
+    assert window.compare.result("baseline").width() == 256
+    with qtbot.waitSignal(window.upscaleFinished, timeout=60000,
+                          check_params_cb=lambda m: m == "cmdsr_alt"):
+        window.compare.set_sources("cmdsr_alt", "baseline")
+    assert window.compare.result("cmdsr_alt").height() == 192
