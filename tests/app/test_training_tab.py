@@ -126,7 +126,7 @@ def test_three_training_steps_fill_the_charts(qtbot, make_tab, photos, tmp_path)
 
 
 def test_pause_then_resume_continues_the_run(qtbot, make_tab, photos, tmp_path) -> None:
-    tab = make_tab({"hr_dir": str(photos), "steps": 40, "run_dir": str(tmp_path / "run")})
+    tab = make_tab({"hr_dir": str(photos), "steps": 60, "run_dir": str(tmp_path / "run")})
     steps: list[int] = []
     tab.progressed.connect(lambda p: steps.append(p.step))
     with qtbot.waitSignal(tab.jobEnded, timeout=TIMEOUT_MS) as ended:
@@ -137,17 +137,17 @@ def test_pause_then_resume_continues_the_run(qtbot, make_tab, photos, tmp_path) 
         assert tab.phase is Phase.PAUSING and not tab.pause_button.isEnabled()
     assert ended.args == ["paused"]
     paused_at = steps[-1]
-    assert 1 <= paused_at < 40
+    assert 1 <= paused_at < 60
     assert tab.phase is Phase.PAUSED and tab.resume_button.isEnabled()
     assert tab.checkpoints()[-1].step == paused_at  # the pause wrote a checkpoint
     assert f"step {paused_at}" in tab.status_label.text()
 
     assert _run_to_end(qtbot, tab, tab.resume) == "finished"
-    assert steps[len(steps) - (40 - paused_at)] == paused_at + 1  # continued, not restarted
-    assert steps[-1] == 40
+    assert steps[len(steps) - (60 - paused_at)] == paused_at + 1  # continued, not restarted
+    assert steps[-1] == 60
     xs = [x for x, _ in tab.charts["l1"].points("L1")]
-    assert xs == sorted(xs) and xs[-1] == 40 and len(xs) == 40
-    assert tab.checkpoints()[-1].step == 40
+    assert xs == sorted(xs) and xs[-1] == 60 and len(xs) == 60
+    assert tab.checkpoints()[-1].step == 60
 
 
 def test_stop_ends_the_run_and_start_never_overwrites_it(qtbot, make_tab, photos, tmp_path) -> None:
