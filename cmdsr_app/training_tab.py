@@ -138,6 +138,13 @@ class TrainingWorker(QObject):
             self.failed.emit(
                 "Training ran out of memory. Choose the CPU preset, or close other programs."
             )
+        except OSError as exc:  # a full disk or a read-only run folder, typically
+            self.message.emit(traceback.format_exc())
+            where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
+            self.failed.emit(
+                f"Training stopped: {exc.strerror or exc}{where}. Check that the run folder "
+                "is writable and the disk has space; Resume continues from the last checkpoint."
+            )
         except Exception as exc:  # any engine bug must reach the user, not kill the thread
             self.message.emit(traceback.format_exc())
             text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""

@@ -247,7 +247,14 @@ def _cancel_then_return(request, progress, cancel):
     return Path("run/checkpoints/step_0000000.pt")
 
 
-@pytest.mark.parametrize("fn, expect", [(_crash, "failed"), (_cancel_then_return, "cancelled")])
+def _disk_full(request, progress, cancel):
+    raise OSError(28, "No space left on device", "run/checkpoints/step_0000010.pt")
+
+
+@pytest.mark.parametrize(
+    "fn, expect",
+    [(_crash, "failed"), (_disk_full, "failed"), (_cancel_then_return, "cancelled")],
+)
 def test_worker_reports_failure_and_cancel_never_finishes(qtbot, fn, expect) -> None:
     from PySide6.QtCore import QThread
 
@@ -262,8 +269,10 @@ def test_worker_reports_failure_and_cancel_never_finishes(qtbot, fn, expect) -> 
         getattr(worker, expect), timeout=5000
     ) as blocker, qtbot.waitSignal(thread.finished, timeout=5000):
         thread.start()
-    if expect == "failed":
+    if fn is _crash:
         assert "out of memory" in blocker.args[0] and "CPU preset" in blocker.args[0]
+    if fn is _disk_full:
+        assert "No space left" in blocker.args[0] and "step_0000010.pt" in blocker.args[0]
 
 
 # -- Qt-free state -------------------------------------------------------------------------
