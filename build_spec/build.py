@@ -163,52 +163,7 @@ def png_size(path: Path) -> int | None:
     return width if width == height else None
 
 
-DESKTOP_ENTRY = f"""[Desktop Entry]
-Type=Application
-Name={DISPLAY_NAME}
-GenericName=Photo Upscaler
-Comment=Blind super-resolution of degraded photos that adapts to each image
-Exec={APP_NAME} %F
-Icon={APP_NAME}
-Terminal=false
-Categories=Graphics;RasterGraphics;Photography;Qt;
-MimeType=image/png;image/jpeg;image/webp;image/tiff;image/bmp;
-Keywords=upscale;super-resolution;enhance;photo;
-StartupWMClass={APP_NAME}
-"""
-
-# Resolves the bundle relative to itself, so the launcher also works from a package unpacked
-# with `dpkg -x` into another root (as the packaging test does).
-LAUNCHER = f"""#!/bin/sh
-# CMDSR Studio launcher: starts the bundle installed under /opt/{APP_NAME}.
-here="$(dirname "$(readlink -f "$0")")"
-exec "$here/../../opt/{APP_NAME}/{APP_NAME}" "$@"
-"""
-
-# Libraries the bundled Qt and torch load from the system (PyInstaller leaves the base
-# graphics and font stack to the distribution, like any desktop program).
-DEB_DEPENDS = [
-    "libc6 (>= 2.28)", "libstdc++6", "libgl1", "libegl1", "libfontconfig1", "libfreetype6",
-    "libdbus-1-3", "libglib2.0-0", "libx11-6", "libx11-xcb1", "libxkbcommon0",
-    "libxkbcommon-x11-0", "libxcb1", "libxcb-cursor0", "libxcb-icccm4", "libxcb-image0",
-    "libxcb-keysyms1", "libxcb-randr0", "libxcb-render-util0", "libxcb-shape0",
-    "libxcb-xfixes0", "libxcb-xkb1", "libxrender1", "libxext6",
-]
-
-POSTINST = """#!/bin/sh
-set -e
-if [ "$1" = "configure" ]; then
-    command -v update-desktop-database >/dev/null 2>&1 && update-desktop-database -q || true
-    command -v gtk-update-icon-cache >/dev/null 2>&1 && gtk-update-icon-cache -q -t /usr/share/icons/hicolor || true
-fi
-exit 0
-"""
-
-POSTRM = """#!/bin/sh
-set -e
-command -v update-desktop-database >/dev/null 2>&1 && update-desktop-database -q || true
-exit 0
-"""
+LINUX_DIR = SPEC_DIR / "linux"  # .desktop entry, launcher, DEBIAN control and scripts
 
 
 def deb_arch() -> str:
@@ -240,11 +195,11 @@ def build_deb(bundle: Path, icon: Path, dist: Path, work: Path, version: str,
     link_or_copy_tree(bundle, stage / "opt" / APP_NAME)
     launcher = stage / "usr" / "bin" / APP_NAME
     launcher.parent.mkdir(parents=True)
-    launcher.write_text(LAUNCHER)
+    shutil.copyfile(LINUX_DIR / "launcher.sh", launcher)
     launcher.chmod(0o755)
     apps = stage / "usr" / "share" / "applications"
     apps.mkdir(parents=True)
-    (apps / f"{APP_NAME}.desktop").write_text(DESKTOP_ENTRY)
+    shutil.copyfile(LINUX_DIR / f"{APP_NAME}.desktop", apps / f"{APP_NAME}.desktop")
     if icon.suffix == ".png":
         size = png_size(icon)
         size_dir = f"{size}x{size}" if size in (16, 22, 24, 32, 48, 64, 128, 256, 512) else None
@@ -257,22 +212,12 @@ def build_deb(bundle: Path, icon: Path, dist: Path, work: Path, version: str,
     debian = stage / "DEBIAN"
     debian.mkdir()
     installed_kib = (tree_size(stage) + 1023) // 1024
-    (debian / "control").write_text(
-        f"Package: {APP_NAME}\n"
-        f"Version: {version}\n"
-        "Section: graphics\n"
-        "Priority: optional\n"
-        f"Architecture: {arch}\n"
-        f"Installed-Size: {installed_kib}\n"
-        f"Depends: {', '.join(DEB_DEPENDS)}\n"
-        "Maintainer: CMDSR Studio developers <cmdsr-studio@users.noreply.github.com>\n"
-        f"Description: {DISPLAY_NAME}: blind super-resolution for degraded photos\n"
-        " Upscales photos x4 with CMDSR, a network that adapts to each image's own\n"
-        " degradation from a few patches of it. Desktop application and bundled model;\n"
-        " no Python installation needed.\n"
-    )
-    for name, text in (("postinst", POSTINST), ("postrm", POSTRM)):
-        (debian / name).write_text(text)
+    control = (LINUX_DIR / "control").read_text()
+    for key, value in (("VERSION", version), ("ARCH", arch), ("INSTALLED_SIZE", installed_kib)):
+        control = control.replace(f"@{key}@", str(value))
+    (debian / "control").write_text(control)
+    for name in ("postinst", "postrm"):
+        shutil.copyfile(LINUX_DIR / name, debian / name)
         (debian / name).chmod(0o755)
     normalise_permissions(stage)
     deb = dist / f"{APP_NAME}_{version}_{arch}.deb"
@@ -286,12 +231,11 @@ def build_tar(bundle: Path, icon: Path, dist: Path, version: str, level: int) ->
     """The bundle folder as a portable archive (unpack anywhere, run cmdsr-studio inside)."""
     arch = platform.machine()
     tar_path = dist / f"{APP_NAME}-{version}-linux-{arch}.tar.gz"
-    extras = bundle / f"{APP_NAME}.desktop"
-    extras.write_text(DESKTOP_ENTRY)  # for users who link cmdsr-studio into their PATH
+    extras = bundle / f"{APP_NAME}.desktop"  # for users who put cmdsr-studio on their PATH
+    shutil.copyfile(LINUX_DIR / f"{APP_NAME}.desktop", extras)
     shutil.copyfile(icon, bundle / f"{APP_NAME}{icon.suffix}")
     try:
-        env = dict(os.environ, GZIP=f"-{level}")
-        run(["tar", "-C", bundle.parent, "-czf", tar_path, bundle.name], env=env)
+        run(["tar", "-C", bundle.parent, "-I", f"gzip -{level}", "-cf", tar_path, bundle.name])
     finally:
         extras.unlink()
         (bundle / f"{APP_NAME}{icon.suffix}").unlink()

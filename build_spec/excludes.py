@@ -79,6 +79,9 @@ EXCLUDES = DEV_TOOLS + UNUSED_PACKAGES + TORCH_PARTS + QT_PARTS
 # self-test. eglfs, linuxfb and vnc are for embedded devices.
 QT_PLATFORMS_KEPT = ("xcb", "wayland", "offscreen", "minimal", "windows", "cocoa")
 QT_PLUGIN_DIRS_DROPPED = ("egldeviceintegrations",)
+# The GTK theme plugin would load the system's GTK against the bundle's own GLib and Cairo,
+# a known cause of crashes; Qt's Fusion style and the XDG portal theme are used instead.
+QT_PLUGINS_DROPPED = ("libqgtk3.so",)
 
 
 def drop_from_bundle(dest: str) -> bool:
@@ -89,7 +92,7 @@ def drop_from_bundle(dest: str) -> bool:
     if "plugins" in parts:
         i = parts.index("plugins")
         group = parts[i + 1] if len(parts) > i + 1 else ""
-        if group in QT_PLUGIN_DIRS_DROPPED:
+        if group in QT_PLUGIN_DIRS_DROPPED or parts[-1] in QT_PLUGINS_DROPPED:
             return True
         if group == "platforms" and len(parts) > i + 2:
             name = parts[i + 2].lower()

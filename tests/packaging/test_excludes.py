@@ -70,10 +70,12 @@ def test_bundle_filter_keeps_desktop_platforms_and_drops_embedded_ones() -> None
     plugins = "PySide6/Qt/plugins"
     for kept in ("platforms/libqxcb.so", "platforms/libqoffscreen.so", "platforms/libqminimal.so",
                  "platforms/libqwayland-egl.so", "platforms/qwindows.dll",
-                 "platforms/libqcocoa.dylib", "imageformats/libqjpeg.so", "xcbglintegrations/x.so"):
+                 "platforms/libqcocoa.dylib", "imageformats/libqjpeg.so", "xcbglintegrations/x.so",
+                 "platformthemes/libqxdgdesktopportal.so"):
         assert not drop(f"{plugins}/{kept}"), kept
     for dropped in ("platforms/libqeglfs.so", "platforms/libqlinuxfb.so", "platforms/libqvnc.so",
-                    "egldeviceintegrations/libqeglfs-kms-integration.so"):
+                    "egldeviceintegrations/libqeglfs-kms-integration.so",
+                    "platformthemes/libqgtk3.so"):
         assert drop(f"{plugins}/{dropped}"), dropped
     assert drop("PySide6/Qt/translations/qtbase_de.qm")
     assert not drop("torch/lib/libtorch_cpu.so")
