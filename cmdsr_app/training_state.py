@@ -50,10 +50,6 @@ class Phase(enum.Enum):
     FINISHED = "finished"
     FAILED = "failed"
 
-    @property
-    def busy(self) -> bool:
-        return self in (Phase.RUNNING, Phase.PAUSING, Phase.STOPPING)
-
 
 def _as_str(value: Any, default: str) -> str:
     return value if isinstance(value, str) else default
@@ -420,11 +416,6 @@ def describe_progress(progress: Any) -> str:
     if psnr is not None:
         parts.append(f"PSNR {psnr:.2f} dB")
     return " · ".join(parts)
-
-
-def latest_checkpoint(entries: Iterable[CheckpointEntry]) -> CheckpointEntry | None:
-    items = list(entries)
-    return items[-1] if items else None
 
 
 # -- the job -------------------------------------------------------------------------------

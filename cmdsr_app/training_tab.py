@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 import traceback
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
@@ -228,7 +227,6 @@ class TrainingTab(QWidget):
         self._dirty: set[str] = set()
         self._checkpoints: list[CheckpointEntry] = []
         self._bicubic: float | None = None
-        self._started_at = 0.0
 
         self._redraw = QTimer(self)
         self._redraw.setSingleShot(True)
@@ -623,7 +621,6 @@ class TrainingTab(QWidget):
         thread.finished.connect(self._on_thread_finished)
         self._worker, self._thread = worker, thread
         self.phase = Phase.RUNNING
-        self._started_at = time.monotonic()
         verb = "Resuming" if resume else "Starting"
         self._set_status(f"{verb} training (loading the photos)…")
         self.logMessage.emit(
