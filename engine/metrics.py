@@ -178,27 +178,30 @@ def evaluate(
     progress: Callable[[int, int], None] | None = None,
     cancel: object | None = None,
 ) -> list[EvalRow]:
-    """Degrade every HR image with every setting (fixed seed per image and setting), run
-    every method on the LR and average PSNR/SSIM-Y over the images.
+    """Degrade every HR image with every setting, run every method on the LR and average
+    PSNR/SSIM-Y over the images.
 
     ``images``: (name, HxWx3 uint8/float 0..255) pairs; ``settings``: (label,
-    ``DegradationParams``); ``methods``: (name, fn(lr float32 HxWx3 0..255, rng) -> SR
-    HxWx3 0..255, already rounded). The rng handed to a method (e.g. for random support
-    positions) is seeded from the image and setting, so every method sees the same draw.
-    ``cancel`` is an optional ``threading.Event`` checked between images.
+    ``DegradationParams``) for a fixed degradation or (label, ``DegradationConfig``) to draw
+    one per image; ``methods``: (name, fn(lr float32 HxWx3 0..255, rng) -> SR HxWx3 0..255,
+    rounded as saved). Draws are seeded from (seed, setting, image), so a rerun, and every
+    method within a run, sees the same LR and the same rng. ``cancel`` is an optional
+    ``threading.Event`` checked between images.
     """
-    from engine.degrade import crop_to_multiple, degrade
+    from engine.degrade import DegradationConfig, crop_to_multiple, degrade, sample_degradation
     from engine.errors import CancelledError
 
     meter = MeanMeter()
     total = len(images) * len(settings)
     done = 0
-    for si, (label, params) in enumerate(settings):
+    for si, (label, spec) in enumerate(settings):
         for ii, (name, hr) in enumerate(images):
             if cancel is not None and getattr(cancel, "is_set", lambda: False)():
                 raise CancelledError("evaluation cancelled")
             hr_c = crop_to_multiple(hr, scale).astype(np.float32)
-            lr = degrade(hr_c, params, scale, np.random.default_rng([seed, si, ii]))  # type: ignore[arg-type]
+            rng = np.random.default_rng([seed, si, ii])
+            params = sample_degradation(spec, rng) if isinstance(spec, DegradationConfig) else spec
+            lr = degrade(hr_c, params, scale, rng)  # type: ignore[arg-type]
             for method, fn in methods:
                 sr = fn(lr, np.random.default_rng([seed, si, ii, 1]))
                 meter.add(label, method, name, psnr_y(sr, hr_c, scale), ssim_y(sr, hr_c, scale))
