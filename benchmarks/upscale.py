@@ -37,6 +37,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def _cpu_seconds() -> float:
+    """User + system CPU time of this process: steadier than wall time on a shared machine."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def child(args: argparse.Namespace) -> None:
     import numpy as np
     import torch
@@ -56,6 +62,7 @@ def child(args: argparse.Namespace) -> None:
     pixels = cv2.resize(small, (args.size, args.size), interpolation=cv2.INTER_CUBIC)
     pixels = np.clip(pixels + rng.normal(0, 8, pixels.shape), 0, 255).astype(np.float32)
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    cpu_before = _cpu_seconds()
     result: dict[str, object] = {}
     if args.config == "cli":
         from PIL import Image as PILImage
@@ -68,6 +75,7 @@ def child(args: argparse.Namespace) -> None:
             model_path = Path(args.model) if args.model else save_model(model, Path(tmp) / "m.pt")
             del model
             rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+            cpu_before = _cpu_seconds()
             t0 = time.perf_counter()
             code = main(["upscale", str(src), "-o", str(Path(tmp) / "out"), "--model",
                          str(model_path), "--device", args.device, "-q"])
@@ -126,7 +134,8 @@ def child(args: argparse.Namespace) -> None:
             result["cuda_max_mb"] = torch.cuda.max_memory_allocated() / 2**20
         wall = time.perf_counter() - t0
         assert out.shape == (args.size * 4, args.size * 4, 3)
-    result.update(wall_s=wall, rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    result.update(wall_s=wall, cpu_s=_cpu_seconds() - cpu_before,
+                  rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
                   rss_before_mb=rss_before)
     print("RESULT " + json.dumps(result))
 
@@ -173,32 +182,35 @@ def main() -> None:
             res = run_one(args, size, config)
             runs[(size, config)].append(res)
             print(f"rep {rep + 1} {size}x{size} {config}: {res}", file=sys.stderr, flush=True)
-    print(f"\nx4 on {args.device}, {args.threads} thread(s), {args.reps} interleaved rep(s), "
+    print("\nMedians over interleaved reps; CPU s = user+system time of the work (steadier than "
+          "wall time on a shared machine); peak RSS of the whole process.")
+    print(f"x4 on {args.device}, {args.threads} thread(s), {args.reps} interleaved rep(s), "
           f"model: {args.model or 'paper-size (64 ch, 10 blocks), random weights'}\n")
-    print("| input | config | tile (+margin) | wall s (median) | peak RSS MB (median) | "
-          "RSS before MB | CUDA max MB | time / tiled | RSS / tiled |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("| input | config | tile (+margin) | wall s | CPU s | peak RSS MB | RSS before MB | "
+          "CUDA max MB | CPU time / tiled | RSS / tiled |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for size in args.sizes:
         base = runs.get((size, "tiled"), [])
         base_ok = [r for r in base if "error" not in r]
-        base_wall = statistics.median(r["wall_s"] for r in base_ok) if base_ok else None
+        base_cpu = statistics.median(r["cpu_s"] for r in base_ok) if base_ok else None
         base_rss = statistics.median(r["rss_mb"] for r in base_ok) if base_ok else None
         for config in args.configs:
             got = [r for r in runs.get((size, config), []) if "error" not in r]
             if not got:
                 errors = [r.get("error") for r in runs.get((size, config), [])]
-                print(f"| {size}x{size} | {config} | - | - | - | - | - | - | - |"
+                print(f"| {size}x{size} | {config} | - | - | - | - | - | - | - | - |"
                       + (f" <!-- {errors[0]} -->" if errors else " (skipped)"))
                 continue
             wall = statistics.median(r["wall_s"] for r in got)
+            cpu = statistics.median(r["cpu_s"] for r in got)
             rss = statistics.median(r["rss_mb"] for r in got)
             before = statistics.median(r["rss_before_mb"] for r in got)
             cuda = [r["cuda_max_mb"] for r in got if "cuda_max_mb" in r]
             cuda_txt = f"{statistics.median(cuda):.0f}" if cuda else "-"
-            ratio_t = f"{wall / base_wall:.2f}" if base_wall else "-"
+            ratio_t = f"{cpu / base_cpu:.2f}" if base_cpu else "-"
             ratio_m = f"{rss / base_rss:.2f}" if base_rss else "-"
             print(f"| {size}x{size} | {config} | {got[0].get('tile', 'auto')} | "
-                  f"{wall:.1f} | {rss:.0f} | {before:.0f} | "
+                  f"{wall:.1f} | {cpu:.1f} | {rss:.0f} | {before:.0f} | "
                   f"{cuda_txt} | {ratio_t} | {ratio_m} |")
     if args.json:
         args.json.write_text(json.dumps({f"{s}/{c}": v for (s, c), v in runs.items()}, indent=1))

@@ -330,3 +330,21 @@ def test_accepts_str_paths(tmp_path: Path, rng):
     PILImage.fromarray(_rgb8(rng)).save(path)
     out = write_image(read_image(str(path)), str(tmp_path / "t.png"))
     assert isinstance(out, Path) and out.exists()
+
+
+def test_16bit_gray_tiff(tmp_path, rng):
+    gray = rng.integers(0, 65536, (6, 9), dtype=np.uint16)
+    cv2.imwrite(str(tmp_path / "g16.tif"), gray)
+    image = read_image(tmp_path / "g16.tif")
+    assert image.bit_depth == 16
+    np.testing.assert_allclose(image.pixels[:, :, 2], gray * (255.0 / 65535.0), atol=1e-3)
+
+
+def test_16bit_orientation_is_applied(tmp_path, rng):
+    pixels = rng.uniform(0, 255, (4, 7, 3)).astype(np.float32)
+    alpha = rng.uniform(0, 255, (4, 7)).astype(np.float32)
+    turned = Image(pixels=pixels, alpha=alpha, bit_depth=16, exif=_exif(6).tobytes())
+    image = read_image(write_image(turned, tmp_path / "t16.png"))
+    assert image.bit_depth == 16 and image.pixels.shape == (7, 4, 3)
+    np.testing.assert_allclose(image.pixels, np.rot90(pixels, -1), atol=255 / 65535)
+    np.testing.assert_allclose(image.alpha, np.rot90(alpha, -1), atol=255 / 65535)
