@@ -142,7 +142,7 @@ def main() -> None:
     print("| blur, noise | auto (median) | random (median of seed means) | auto - random (mean) "
           "| auto wins | spread over random seeds (mean max-min) |")
     print("|---|---|---|---|---|---|")
-    for sigma, noise in DEGRADATIONS + (None,):
+    for sigma, noise in [*DEGRADATIONS, (None, None)]:
         sel = [r for r in rows if sigma is None or (r["sigma"], r["noise"]) == (sigma, noise)]
         auto = [r["auto"] for r in sel]
         rand = [statistics.fmean(r[f"random{s}"] for s in range(args.seeds)) for r in sel]
