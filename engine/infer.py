@@ -240,6 +240,7 @@ class Upscaler:
         if not isinstance(self.tile, TileConfig):
             raise ConfigError(f"tile must be a TileConfig, got {type(self.tile).__name__}")
         self.model: CMDSR | None = None
+        self.overlap = self.tile.overlap
         if method == "bicubic":
             self._scale = int(scale or (model.scale if model is not None else 4))
             if self._scale < 1:
@@ -320,7 +321,8 @@ class Upscaler:
         pixels = np.asarray(pixels)
         if pixels.ndim != 3 or pixels.shape[2] != 3 or min(pixels.shape[:2]) < 1:
             raise ConfigError(f"expected [H, W, 3] pixels, got {tuple(pixels.shape)}")
-        pixels = pixels.astype(np.float32, copy=False)
+        # contiguous: torch cannot view flipped/rotated numpy arrays (negative strides)
+        pixels = np.ascontiguousarray(pixels, dtype=np.float32)
         _check_cancel(cancel)
         if self.method == "bicubic":
             out = bicubic(pixels, self._scale)

@@ -235,6 +235,13 @@ def test_auto_tile_is_bounded(model):
     assert (tile + 2 * big.overlap) ** 2 * 64 * 4.5 * 4 <= 1.3 * 2**30
 
 
+def test_views_of_other_arrays_are_accepted(model, photo):
+    up = Upscaler(model, device="cpu")
+    flipped = photo[::-1, ::2]  # negative and non-unit strides, as from np.flip / slicing
+    np.testing.assert_allclose(up.upscale(flipped), up.upscale(flipped.copy()))
+    assert Upscaler(None, method="bicubic").overlap >= 0
+
+
 def test_tiny_image_smaller_than_everything(model, rng):
     pixels = rng.uniform(0, 255, (3, 5, 3)).astype(np.float32)
     out = Upscaler(model, device="cpu").upscale(pixels)
