@@ -290,7 +290,7 @@ def make_task(
     with random flips/transposes and degrade each one with the task's degradation."""
     image = int(rng.integers(0, source.num_images))
     params = sample_degradation(cfg, rng)
-    kernel = gaussian_kernel(params)
+    kernel = None if params.isotropic else gaussian_kernel(params)
     hr_size = lr_patch * scale
     hrs = [augment(p, int(rng.integers(0, 8))) for p in source.patches(image, hr_size, patches, rng)]
     lrs = [degrade(p, params, scale, rng, kernel=kernel).astype(np.uint8) for p in hrs]

@@ -211,6 +211,25 @@ def blur(img: np.ndarray, kernel: np.ndarray) -> np.ndarray:
     return cv2.filter2D(_as_float(img), cv2.CV_32F, kernel, borderType=cv2.BORDER_REFLECT_101)
 
 
+def blur_separable(img: np.ndarray, kernel_1d: np.ndarray) -> np.ndarray:
+    """``blur`` with the outer product of a 1-D kernel, done as two 1-D passes (several
+    times faster for the 15x15 isotropic kernels of training); float32 HxWx3."""
+    k = np.asarray(kernel_1d, np.float32).reshape(-1, 1)
+    return cv2.sepFilter2D(_as_float(img), cv2.CV_32F, k, k, borderType=cv2.BORDER_REFLECT_101)
+
+
+def _isotropic_1d(size: int, sigma: float) -> np.ndarray:
+    k = cv2.getGaussianKernel(size, sigma, cv2.CV_64F)
+    return (k / k.sum()).astype(np.float32)
+
+
+def blur_params(img: np.ndarray, params: DegradationParams, kernel: np.ndarray | None = None) -> np.ndarray:
+    """Blur HxWx3 with ``params``' kernel (separable passes when isotropic); float32."""
+    if params.isotropic and kernel is None:
+        return blur_separable(img, _isotropic_1d(params.kernel_size, params.sigma_x))
+    return blur(img, gaussian_kernel(params) if kernel is None else kernel)
+
+
 def crop_to_multiple(img: np.ndarray, scale: int) -> np.ndarray:
     """Crop the bottom/right so both sides are multiples of ``scale`` (the HR that matches an
     exact-scale LR)."""
@@ -266,10 +285,9 @@ def degrade(
 
     ``hr``: HxWx3 RGB, float32 or uint8, 0..255 (cropped to a multiple of ``scale``).
     Returns float32 (H//scale)x(W//scale)x3 holding integer values 0..255. ``kernel`` may
-    be passed to reuse one precomputed kernel across the patches of a task.
+    be passed to reuse one precomputed (anisotropic) kernel across the patches of a task.
     """
-    k = gaussian_kernel(params) if kernel is None else kernel
-    lr = bicubic_downsample(blur(crop_to_multiple(hr, scale), k), scale)
+    lr = bicubic_downsample(blur_params(crop_to_multiple(hr, scale), params, kernel), scale)
     lr = add_noise(lr, params.noise_std, rng, params.gray_noise)
     out = quantize(lr)
     if params.jpeg_quality is not None:

@@ -28,9 +28,9 @@ from engine.data import (
 )
 from engine.degrade import (
     DegradationConfig,
+    DegradationParams,
     bicubic_downsample,
-    blur,
-    isotropic_gaussian_kernel,
+    blur_params,
     quantize,
 )
 from engine.errors import ConfigError, ImageReadError
@@ -136,9 +136,9 @@ def test_task_pairs_are_aligned_and_augmented(photos, tmp_path, use_cache):
     task = make_task(src, cfg, 4, 8, 6, np.random.default_rng(0))
     assert task.lr.shape == (6, 8, 8, 3) and task.hr.shape == (6, 32, 32, 3)
     assert task.lr.dtype == np.uint8 and task.hr.dtype == np.uint8
-    k = isotropic_gaussian_kernel(15, 1.5)
+    params = DegradationParams(15, 1.5, 1.5, 0.0, 0.0)
     for lr, hr in zip(task.lr, task.hr, strict=True):
-        assert np.array_equal(lr, quantize(bicubic_downsample(blur(hr, k), 4)))
+        assert np.array_equal(lr, quantize(bicubic_downsample(blur_params(hr, params), 4)))
 
 
 def test_augment_gives_eight_distinct_views(rng):

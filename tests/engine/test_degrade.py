@@ -16,6 +16,7 @@ from engine.degrade import (
     anisotropic_gaussian_kernel,
     bicubic_downsample,
     blur,
+    blur_params,
     crop_to_multiple,
     degradation_grid,
     degrade,
@@ -43,6 +44,15 @@ def test_isotropic_kernel_sums_to_one_and_matches_opencv(rng, size, sigma):
     ours = blur(img, k)
     ref = cv2.GaussianBlur(img, (size, size), sigma)
     assert np.abs(ours - ref).max() < 1e-2
+
+
+def test_separable_blur_equals_the_2d_kernel(rng):
+    img = _image(rng).astype(np.float32)
+    params = DegradationParams(15, 2.2, 2.2, 0.0, 0.0)
+    fast = blur_params(img, params)
+    assert np.abs(fast - blur(img, isotropic_gaussian_kernel(15, 2.2))).max() < 1e-3
+    aniso = DegradationParams(15, 2.2, 0.8, 0.5, 0.0)
+    assert np.allclose(blur_params(img, aniso), blur(img, gaussian_kernel(aniso)))
 
 
 def test_anisotropic_kernel_orientation_and_sum():
