@@ -6,6 +6,7 @@ Pure PyTorch/NumPy/OpenCV; never imports Qt (the GUI in ``cmdsr_app`` imports fr
 from __future__ import annotations
 
 from engine.checkpoint import load_model, read_checkpoint, save_model
+from engine.degrade import DegradationConfig, DegradationParams, degrade, sample_degradation
 from engine.errors import (
     CancelledError,
     CheckpointError,
@@ -16,12 +17,23 @@ from engine.errors import (
     SupportRegionError,
 )
 from engine.imageio import Image, read_image, write_image
+from engine.metrics import psnr_y, ssim_y
 from engine.infer import TileConfig, Upscaler, available_devices, resolve_device, upscale_image
 from engine.model import CMDSR, SUPPORTED_SCALES, FoldedSRNet, ModelConfig, build_model
 from engine.resources import default_baseline_path, default_model_path, sample_image_path
 from engine.support import Box, SupportSet, select_support, validate_regions
+from engine.train import TrainConfig, TrainProgress, train
 
 __all__ = [
+    "DegradationConfig",
+    "DegradationParams",
+    "TrainConfig",
+    "TrainProgress",
+    "degrade",
+    "psnr_y",
+    "sample_degradation",
+    "ssim_y",
+    "train",
     "CMDSR",
     "Box",
     "Image",
