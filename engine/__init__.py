@@ -17,8 +17,8 @@ from engine.errors import (
     SupportRegionError,
 )
 from engine.imageio import Image, read_image, write_image
-from engine.metrics import psnr_y, ssim_y
 from engine.infer import TileConfig, Upscaler, available_devices, resolve_device, upscale_image
+from engine.metrics import psnr_y, ssim_y
 from engine.model import CMDSR, SUPPORTED_SCALES, FoldedSRNet, ModelConfig, build_model
 from engine.resources import default_baseline_path, default_model_path, sample_image_path
 from engine.support import Box, SupportSet, select_support, validate_regions
