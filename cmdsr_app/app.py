@@ -97,4 +97,9 @@ def run(argv: Sequence[str]) -> int:
     window.show()
     if args.paths:
         window.open_paths(args.paths)
-    return int(app.exec())  # type: ignore[attr-defined]
+    return _exec(app, window)
+
+
+def _exec(app, window) -> int:  # type: ignore[no-untyped-def]
+    """Run the event loop until the window closes (tests replace this)."""
+    return int(app.exec())

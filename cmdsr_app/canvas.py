@@ -551,6 +551,10 @@ class ImageCanvas(ZoomPanView):
                                metrics.horizontalAdvance(label) + 8, metrics.height() + 2)
             if text_rect.top() < 0:
                 text_rect.moveTop(rect.top() + 2)
+            if text_rect.right() > self.width():  # keep the reason readable at the edge
+                text_rect.moveRight(self.width() - 2)
+            if text_rect.left() < 0:
+                text_rect.moveLeft(2)
             painter.fillRect(text_rect, QColor(0, 0, 0, 160))
             painter.setPen(color)
             painter.drawText(text_rect, Qt.AlignmentFlag.AlignCenter, label)

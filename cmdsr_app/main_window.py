@@ -35,6 +35,7 @@ from PySide6.QtWidgets import (
     QMainWindow,
     QMessageBox,
     QScrollArea,
+    QSizePolicy,
     QSplitter,
     QTabWidget,
     QToolButton,
@@ -179,6 +180,9 @@ class MainWindow(QMainWindow):
         hint = QLabel("Drag: draw a region · drag a region: move · edges: resize · Del: delete · "
                       "right-drag or Space+drag: pan · wheel: zoom")
         hint.setStyleSheet("color: palette(mid);")
+        hint.setToolTip(hint.text())
+        # The hint may be cut on a narrow window; it must not set the window's minimum width.
+        hint.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         bar = QHBoxLayout()
         bar.setContentsMargins(4, 2, 4, 2)
         bar.addWidget(hint, 1)
@@ -200,10 +204,17 @@ class MainWindow(QMainWindow):
         self.tabs.addTab(self.compare, "Compare")
         self.tabs.addTab(self.batch_panel, "Batch")
         self.training_tab: QWidget | None = None
+        self.training_page: QWidget | None = None
         if with_training and TrainingTab is not None:
             runs_root = config_dir() / "runs" if _config_overridden() else None
             self.training_tab = TrainingTab(settings=self.settings.training, runs_root=runs_root)
-            self.tabs.addTab(self.training_tab, "Training")
+            # In a scroll area, so its charts do not set the whole window's minimum width.
+            training_scroll = QScrollArea()
+            training_scroll.setWidget(self.training_tab)
+            training_scroll.setWidgetResizable(True)
+            training_scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+            self.training_page = training_scroll
+            self.tabs.addTab(training_scroll, "Training")
         self.setCentralWidget(self.tabs)
 
         # Left: queue above regions.
@@ -224,7 +235,8 @@ class MainWindow(QMainWindow):
         scroll = QScrollArea()
         scroll.setWidget(self.settings_panel)
         scroll.setWidgetResizable(True)
-        scroll.setMinimumWidth(270)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        scroll.setMinimumWidth(self.settings_panel.sizeHint().width() + 24)
         self.right_dock = QDockWidget("Settings", self)
         self.right_dock.setObjectName("right_dock")
         self.right_dock.setWidget(scroll)
@@ -331,6 +343,7 @@ class MainWindow(QMainWindow):
         self.batch_panel.browseRequested.connect(self._browse_batch_folder)
         self._batch_bridge.item.connect(self._on_batch_item)
         self._batch_bridge.progress.connect(self._on_batch_progress)
+        self.tabs.currentChanged.connect(self._on_tab_changed)
         self.heavy.busyChanged.connect(self._on_heavy_busy)
         self.heavy.progress.connect(self._on_tile_progress)
         if self.training_tab is not None:
@@ -528,6 +541,9 @@ class MainWindow(QMainWindow):
             self.setWindowTitle(APP_TITLE)
             return
         path = entry.path
+        # Until the photo is read, no regions are shown (and edits belong to no entry).
+        self.regions.set_context((0, 0))
+        self.regions.set_regions([])
         self.canvas.set_image(None)
         self.canvas.set_placeholder(f"Loading {path.name}…")
         self.compare.set_input(None, 1)
@@ -582,6 +598,12 @@ class MainWindow(QMainWindow):
         if self.regions.regions and self.settings_panel.support_mode != "regions":
             # Drawing a region says "use these": switch the support choice to match.
             self.settings_panel.set_support_mode("regions")
+
+    def _on_tab_changed(self, _index: int) -> None:
+        # The queue, regions and upscale settings mean nothing to training: give it the room.
+        training = self.training_tab is not None and self.tabs.currentWidget() is self.training_page
+        self.left_dock.setVisible(not training)
+        self.right_dock.setVisible(not training)
 
     def _on_canvas_view(self, zoom: float, *_: Any) -> None:
         self.zoom_label.setText(f"{zoom * 100:.0f}%")
@@ -828,13 +850,9 @@ class MainWindow(QMainWindow):
         self.run_action.setEnabled(not busy)
         self.batch_action.setEnabled(not busy)
         self.batch_panel.start_button.setEnabled(not busy)
+        self.settings_panel.show_progress(busy)
         if busy:
             self._eta.restart()
-            self.settings_panel.tile_bar.setRange(0, 0)
-        else:
-            bar = self.settings_panel.tile_bar
-            bar.setRange(0, 1)
-            bar.setValue(0)
 
     def _on_tile_progress(self, done: int, total: int) -> None:
         if self.heavy.current_name == "batch":

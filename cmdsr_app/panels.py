@@ -154,6 +154,7 @@ class RegionPanel(QWidget):
         self.hint.setStyleSheet("color: palette(mid);")
         self.list = QListWidget()
         self.list.setToolTip("Support regions (x, y, width × height in input pixels)")
+        self.list.setWordWrap(True)
         self.list.currentRowChanged.connect(self._on_row_changed)
         self.delete_button = QPushButton("Delete")
         self.delete_button.setToolTip("Delete the selected region (Del)")
@@ -174,7 +175,6 @@ class RegionPanel(QWidget):
         edit_row.addWidget(self.delete_button)
         edit_row.addWidget(self.clear_button)
         preview_row = QHBoxLayout()
-        preview_row.addWidget(QLabel("Preview patches:"))
         preview_row.addWidget(self.auto_button)
         preview_row.addWidget(self.random_button)
         preview_row.addWidget(self.regions_button)
@@ -183,6 +183,7 @@ class RegionPanel(QWidget):
         layout.addWidget(self.hint)
         layout.addWidget(self.list, 1)
         layout.addLayout(edit_row)
+        layout.addWidget(QLabel("Preview the patches the engine would use:"))
         layout.addLayout(preview_row)
         self._refresh()
 
@@ -320,11 +321,9 @@ class SettingsPanel(QWidget):
         self.cancel_button.clicked.connect(self.cancelRequested)
         self.tile_bar = QProgressBar()
         self.tile_bar.setFormat("tiles %v / %m")
-        self.tile_bar.setValue(0)
         self.image_bar = QProgressBar()
         self.image_bar.setFormat("images %v / %m")
-        self.image_bar.setRange(0, 1)
-        self.image_bar.setValue(0)
+        self.show_progress(False)
         self.eta_label = QLabel("")
         run_row = QHBoxLayout()
         run_row.addWidget(self.run_button)
@@ -471,6 +470,13 @@ class SettingsPanel(QWidget):
             self.depth_combo.setCurrentIndex(0)
 
     # -- running ---------------------------------------------------------------------------
+    def show_progress(self, running: bool) -> None:
+        """Busy bars while a job runs (until its first report); empty and quiet when idle."""
+        for bar in (self.tile_bar, self.image_bar):
+            bar.setTextVisible(running)
+            bar.setRange(0, 0 if running and bar is self.tile_bar else 1)
+            bar.setValue(0)
+
     def set_running(self, running: bool) -> None:
         self.run_button.setEnabled(not running)
         self.cancel_button.setEnabled(running)
@@ -582,14 +588,15 @@ class LogPanel(QWidget):
         self.text.setMaximumBlockCount(5000)
         self.text.setFont(QFont("monospace", 9))
         clear = QToolButton(text="Clear")
+        clear.setToolTip("Empty the log panel")
         clear.clicked.connect(self.text.clear)
-        bar = QHBoxLayout()
-        bar.addStretch(1)
-        bar.addWidget(clear)
-        layout = QVBoxLayout(self)
+        side = QVBoxLayout()
+        side.addWidget(clear)
+        side.addStretch(1)
+        layout = QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.text, 1)
-        layout.addLayout(bar)
+        layout.addLayout(side)
 
     def append(self, message: str, level: int = logging.INFO) -> None:
         color = "#e06060" if level >= logging.ERROR else "#d0a040" if level >= logging.WARNING else ""

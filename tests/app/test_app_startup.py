@@ -50,33 +50,26 @@ def test_selftest_flag(headless_calls: list[str]) -> None:
 
 def test_gui_flag_opens_the_main_window(qtbot, monkeypatch: pytest.MonkeyPatch, make_photo,
                                         headless_calls: list[str]) -> None:
-    from PySide6.QtCore import QTimer
-    from PySide6.QtWidgets import QApplication
-
-    from cmdsr_app.app import run
-    from cmdsr_app.main_window import MainWindow
+    import cmdsr_app.app as app_module
 
     photo = make_photo("p.png", 40, 40)
-    seen: list[MainWindow] = []
+    seen = []
 
-    def close_windows() -> None:
-        for widget in QApplication.topLevelWidgets():
-            if isinstance(widget, MainWindow):
-                seen.append(widget)
-                widget.confirm_close = lambda: True  # type: ignore[method-assign]
-                widget.close()
-        QApplication.quit()
+    def fake_exec(app, window) -> int:
+        # Instead of a nested app.exec() (which leaves pytest-qt's loop unusable afterwards),
+        # let the window work until the photo is shown, then close it as a user would.
+        seen.append(window)
+        qtbot.addWidget(window)
+        with qtbot.waitSignal(window.imageLoaded, timeout=15000):
+            pass
+        window.confirm_close = lambda: True
+        window.close()
+        return 0
 
-    def wait_then_close() -> None:
-        windows = [w for w in QApplication.topLevelWidgets() if isinstance(w, MainWindow)]
-        if windows and windows[0].queue.current_entry is not None:
-            close_windows()
-        else:
-            QTimer.singleShot(20, wait_then_close)
-
+    monkeypatch.setattr(app_module, "_exec", fake_exec)
     monkeypatch.setenv("QT_QPA_PLATFORM", "offscreen")
-    QTimer.singleShot(0, wait_then_close)
-    assert run(["--gui", str(photo)]) == 0
+    assert app_module.run(["--gui", str(photo)]) == 0
     assert headless_calls == []
     assert seen and seen[0].queue[0].path == photo
+    assert seen[0].windowTitle().startswith("p.png")
     assert not seen[0].windowIcon().isNull()
