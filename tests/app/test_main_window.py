@@ -307,3 +307,43 @@ def test_baseline_and_other_support_are_computed_on_demand(qtbot, window, make_p
                           check_params_cb=lambda m: m == "cmdsr_alt"):
         window.compare.set_sources("cmdsr_alt", "baseline")
     assert window.compare.result("cmdsr_alt").height() == 192
+
+
+def test_paste_an_image_from_the_clipboard(qtbot, window, isolated_settings: Path) -> None:
+    from PySide6.QtGui import QGuiApplication
+
+    from cmdsr_app.imaging import to_qimage
+
+    pixels = np.zeros((40, 56, 3), np.float32)
+    pixels[:, :, 1] = 200
+    QGuiApplication.clipboard().setImage(to_qimage(pixels))
+    with qtbot.waitSignal(window.imageLoaded, timeout=15000) as blocker:
+        window.paste_action.trigger()
+    pasted = Path(blocker.args[0])
+    assert pasted.parent == isolated_settings / "pasted" and pasted.suffix == ".png"
+    assert window._image.pixels.shape == (40, 56, 3)
+    assert window._image.pixels[0, 0, 1] == 200
+
+
+def test_drop_files_and_folders_onto_the_window(qtbot, window, make_photo, tmp_path: Path) -> None:
+    from PySide6.QtCore import QMimeData, QUrl
+    from PySide6.QtGui import QDropEvent
+
+    first = make_photo("first.png", 40, 40)
+    folder = tmp_path / "more"
+    folder.mkdir()
+    for i in range(2):
+        make_photo(f"more/{i}.png", 36, 36, seed=i)
+    (folder / "notes.txt").write_text("not an image")
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(first)), QUrl.fromLocalFile(str(folder))])
+    event = QDropEvent(QPointF(50, 50), Qt.DropAction.CopyAction, mime, LEFT,
+                       Qt.KeyboardModifier.NoModifier)
+    with qtbot.waitSignal(window.imageLoaded, timeout=15000):
+        window.dropEvent(event)
+    assert [e.name for e in window.queue] == ["first.png", "0.png", "1.png"]
+    # Thumbnails are made in the background and land in the queue list.
+    qtbot.waitUntil(lambda: not window.thumbs.busy, timeout=15000)
+    icon = window.queue_panel.list.item(1).icon().pixmap(56, 56).toImage()
+    centre = icon.pixelColor(icon.width() // 2, icon.height() // 2)
+    assert (centre.red(), centre.green(), centre.blue()) != (60, 60, 66)  # not the placeholder
