@@ -76,25 +76,30 @@ def venv_python(venv: Path) -> Path:
 
 
 def ensure_venv(venv: Path, fresh: bool) -> Path:
-    """A clean environment with the runtime dependencies and the `build` extra only."""
+    """A clean environment with the runtime dependencies and the `build` extra only.
+
+    Reused while it was made for the same requirements and Python (so it can live outside
+    the checkout, shared by fresh clones); remade otherwise.
+    """
     python = venv_python(venv)
     stamp = venv / ".cmdsr-build-env"
-    pyproject = ROOT / "pyproject.toml"
-    if fresh and venv.exists():
-        shutil.rmtree(venv)
-    if python.exists() and stamp.exists() and stamp.stat().st_mtime >= pyproject.stat().st_mtime:
-        log(f"reusing build environment {venv}")
-        return python
     meta = project_metadata()
     deps = list(meta["dependencies"]) + list(meta.get("optional-dependencies", {}).get("build", []))
+    cpu_only = sys.platform.startswith("linux") and shutil.which("nvidia-smi") is None
+    wanted = "\n".join([sys.version.split()[0], CPU_TORCH if cpu_only else "", *deps]) + "\n"
+    if fresh and venv.exists():
+        shutil.rmtree(venv)
+    if python.exists() and stamp.exists() and stamp.read_text() == wanted:
+        log(f"reusing build environment {venv}")
+        return python
     if not python.exists():
         run([sys.executable, "-m", "venv", venv])
     pip = [python, "-m", "pip", "install", "-q", "--disable-pip-version-check"]
-    if sys.platform.startswith("linux") and shutil.which("nvidia-smi") is None:
+    if cpu_only:
         # A plain "torch" could pull a CUDA build of several GB into a CPU-only bundle.
         run([*pip, CPU_TORCH])
     run([*pip, *deps])
-    stamp.write_text("\n".join(deps) + "\n")
+    stamp.write_text(wanted)
     return python
 
 
@@ -245,7 +250,7 @@ def build_tar(bundle: Path, icon: Path, dist: Path, version: str, level: int) ->
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--venv", type=Path, default=ROOT / "build" / "venv",
-                        help="build environment (created if missing or older than pyproject.toml)")
+                        help="build environment (made if missing or made for other requirements)")
     parser.add_argument("--fresh-venv", action="store_true", help="recreate the build environment")
     parser.add_argument("--dist", type=Path, default=ROOT / "dist", help="output folder")
     parser.add_argument("--work", type=Path, default=ROOT / "build", help="scratch folder")
