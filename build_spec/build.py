@@ -171,6 +171,25 @@ def png_size(path: Path) -> int | None:
 LINUX_DIR = SPEC_DIR / "linux"  # .desktop entry, launcher, DEBIAN control and scripts
 
 
+HICOLOR_SIZES = (16, 22, 24, 32, 48, 64, 128, 256, 512)
+
+
+def icon_targets(icon: Path) -> list[tuple[Path, Path]]:
+    """(source, path under the package root) for the menu icon: the main PNG in pixmaps, and
+    every square PNG of a standard size beside it (e.g. 256 and 512) in the hicolor theme."""
+    pairs = []
+    if icon.suffix == ".png":
+        pairs.append((icon, Path("usr/share/pixmaps") / f"{APP_NAME}.png"))
+    sizes: dict[int, Path] = {}
+    for png in sorted(icon.parent.glob("*.png")):
+        size = png_size(png)
+        if size in HICOLOR_SIZES and (size not in sizes or png == icon):
+            sizes[size] = png
+    for size, png in sorted(sizes.items()):
+        pairs.append((png, Path("usr/share/icons/hicolor") / f"{size}x{size}" / "apps" / f"{APP_NAME}.png"))
+    return pairs
+
+
 def deb_arch() -> str:
     if shutil.which("dpkg"):
         out = subprocess.run(["dpkg", "--print-architecture"], capture_output=True, text=True)
@@ -205,15 +224,10 @@ def build_deb(bundle: Path, icon: Path, dist: Path, work: Path, version: str,
     apps = stage / "usr" / "share" / "applications"
     apps.mkdir(parents=True)
     shutil.copyfile(LINUX_DIR / f"{APP_NAME}.desktop", apps / f"{APP_NAME}.desktop")
-    if icon.suffix == ".png":
-        size = png_size(icon)
-        size_dir = f"{size}x{size}" if size in (16, 22, 24, 32, 48, 64, 128, 256, 512) else None
-        targets = [stage / "usr" / "share" / "pixmaps" / f"{APP_NAME}.png"]
-        if size_dir:
-            targets.append(stage / "usr/share/icons/hicolor" / size_dir / "apps" / f"{APP_NAME}.png")
-        for target in targets:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(icon, target)
+    for source, target in icon_targets(icon):
+        target = stage / target
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, target)
     debian = stage / "DEBIAN"
     debian.mkdir()
     installed_kib = (tree_size(stage) + 1023) // 1024
@@ -275,11 +289,15 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     try:
         t = time.perf_counter()
-        python = ensure_venv(args.venv.resolve(), args.fresh_venv)
-        resources = prepare_resources(args, python, work)
-        icon = find_icon(resources, work)
-        timings.append(("build environment", time.perf_counter() - t))
         bundle = dist / APP_NAME
+        if args.skip_bundle:
+            # Repackaging: the bundle already holds its resources; only the icon is needed.
+            icon = find_icon(args.resources.resolve(), work)
+        else:
+            python = ensure_venv(args.venv.resolve(), args.fresh_venv)
+            resources = prepare_resources(args, python, work)
+            icon = find_icon(resources, work)
+            timings.append(("build environment", time.perf_counter() - t))
         if not args.skip_bundle:
             t = time.perf_counter()
             bundle = build_bundle(python, resources, icon, dist, work)

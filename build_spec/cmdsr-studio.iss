@@ -11,7 +11,7 @@
 #define AppName "CMDSR Studio"
 #define AppExe "CMDSR Studio.exe"
 #define BundleDir "..\dist\cmdsr-studio"
-#define IconFile "..\resources\icons\cmdsr-studio.ico"
+#define IconFile "..\resources\icons\cmdsr_studio.ico"
 
 [Setup]
 ; A fixed AppId lets a newer installer upgrade an older installation in place.

@@ -1,5 +1,5 @@
 """What the frozen CMDSR Studio leaves out, kept apart from the spec so a fast test can check
-that nothing the app imports at run time is on these lists (tests/packaging/test_excludes.py).
+that nothing the app imports at run time is on these lists (tests/packaging/test_bundle_excludes.py).
 
 Leaving modules out keeps the bundle smaller and, above all, the build fast: PyInstaller
 analyses every module it can reach, and torch reaches thousands it never runs for us.

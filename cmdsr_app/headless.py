@@ -13,14 +13,18 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
+from cmdsr_app.settings import APP_AUTHOR, APP_NAME
+
+if TYPE_CHECKING:
+    from engine import CMDSR
+    from engine.imageio import Image
+
 log = logging.getLogger(__name__)
 
-# Same names as cmdsr_app.settings, so outputs sit beside the app's other per-user files.
-APP_NAME = "CMDSR Studio"
-APP_AUTHOR = "CMDSR"
 SAMPLE_OUTPUT_NAME = "sample_x{scale}.png"
 # A working model stays close to bicubic on a mildly degraded photo (about 25-35 dB); a
 # broken bundle (wrong weights, bad kernels, garbage memory) lands far below.
@@ -47,7 +51,7 @@ def psnr(a: np.ndarray, b: np.ndarray, peak: float = 255.0) -> float:
     return math.inf if mse == 0 else 10.0 * math.log10(peak * peak / mse)
 
 
-def _upscale_sample(model_path: Path, sample_path: Path):  # type: ignore[no-untyped-def]
+def _upscale_sample(model_path: Path, sample_path: Path) -> tuple[CMDSR, Image, np.ndarray]:
     """(model, input Image, output pixels) for the bundled sample with the default support."""
     from engine import load_model
     from engine.imageio import read_image
@@ -193,7 +197,7 @@ def _check_qt() -> str:
     data = QByteArray()
     buffer = QBuffer(data)
     buffer.open(QIODevice.OpenModeFlag.WriteOnly)
-    if not image.save(buffer, "JPEG") or data.size() == 0:
+    if not image.save(buffer, "JPEG") or data.size() == 0:  # type: ignore[call-overload]
         raise _Fail("Qt could not encode a JPEG")
     return f"platform {QGuiApplication.platformName()}, {len(formats)} image formats"
 
