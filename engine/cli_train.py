@@ -185,7 +185,7 @@ def _load_photos(folder: Path, crop: int, max_images: int, scale: int) -> list[t
     from engine.data import read_rgb, scan_images
     from engine.errors import ImageReadError
 
-    photos = []
+    photos: list[tuple[str, np.ndarray]] = []
     for path in scan_images(folder):
         if max_images and len(photos) >= max_images:
             break

@@ -154,11 +154,11 @@ def build_crop_cache(
     index = cache_dir / f"hr_crops_{key}.json"
     if path.exists() and index.exists():
         try:
-            kept = [Path(p) for p in json.loads(index.read_text(encoding="utf-8"))]
+            cached = [Path(p) for p in json.loads(index.read_text(encoding="utf-8"))]
             arr = np.load(path, mmap_mode="r")
-            if arr.shape == (len(kept) * per_image, crop, crop, 3):
-                log.info("reusing HR crop cache %s (%d photos)", path, len(kept))
-                return path, kept
+            if arr.shape == (len(cached) * per_image, crop, crop, 3):
+                log.info("reusing HR crop cache %s (%d photos)", path, len(cached))
+                return path, cached
         except (OSError, ValueError):
             pass
     tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp.npy")

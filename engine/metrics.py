@@ -140,8 +140,8 @@ def format_markdown(rows: Sequence[EvalRow], title: str = "") -> str:
     for s in settings:
         cells = [s]
         for m in methods:
-            r = by_key.get((s, m))
-            cells.append("" if r is None else f"{r.psnr:.2f} / {r.ssim:.4f}")
+            row = by_key.get((s, m))
+            cells.append("" if row is None else f"{row.psnr:.2f} / {row.ssim:.4f}")
         lines.append("| " + " | ".join(cells) + " |")
     if len(settings) > 1:
         cells = ["**mean**"]

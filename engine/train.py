@@ -49,7 +49,7 @@ from engine.data import (
 from engine.degrade import DegradationConfig
 from engine.errors import CheckpointError, ConfigError
 from engine.metrics import bicubic_upscale, psnr_y, ssim_y
-from engine.model import CMDSR, ModelConfig, build_model
+from engine.model import CMDSR, EqualConv2d, ModelConfig, ResBlock, build_model
 
 log = logging.getLogger(__name__)
 
@@ -281,10 +281,11 @@ def identity_init(model: CMDSR) -> None:
         w_in[i, i, 1, 1] = 1.0 / (1.0 + net.residual_lr)
     set_effective(net.input_conv, w_in)
     for block in net.backbone:
+        assert isinstance(block, ResBlock)
         block.conv2.weight.zero_()
         block.conv2.bias.zero_()
     for layer in net.upsampler:
-        if hasattr(layer, "effective_weight"):
+        if isinstance(layer, EqualConv2d):
             out_ch, in_ch = layer.weight.shape[:2]
             r2 = out_ch // in_ch  # PixelShuffle: channel k*r2+j is sub-pixel j of channel k
             eff = torch.zeros_like(layer.weight)

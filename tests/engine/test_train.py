@@ -333,3 +333,22 @@ def test_contrastive_loss_separates_two_degradations_after_short_training(data, 
     assert float(same.mean()) < 0.6 * float(diff.mean())
     # the loss's pull term is lower for same-task pairs than for pairs of different tasks
     assert float(F.softplus(same**2).mean()) < float(F.softplus(diff**2).mean())
+
+
+def test_bf16_autocast_runs_on_cpu_and_fp16_needs_cuda(data, tmp_path):
+    seen: list[TrainProgress] = []
+    train(tiny_cfg(steps=2, amp="bf16"), tmp_path / "bf16", data / "train", progress=_collect(seen))
+    assert len(seen) == 2 and all(math.isfinite(p.l1) for p in seen)
+    if not torch.cuda.is_available():
+        with pytest.raises(ConfigError, match="fp16 needs a CUDA GPU"):
+            train(tiny_cfg(steps=1, amp="fp16"), tmp_path / "fp16", data / "train")
+
+
+def test_init_from_copies_matching_weights(data, tmp_path):
+    base_cfg = tiny_cfg(model=dataclasses.replace(TINY, conditioning=False), steps=2, tasks_per_batch=1)
+    train(base_cfg, tmp_path / "base", data / "train")
+    cfg = tiny_cfg(init_from=str(tmp_path / "base" / "latest.pt"))
+    model = build_training_model(cfg, torch.device("cpu"))
+    base = load_model(tmp_path / "base" / "latest.pt")
+    assert torch.equal(model.sr_net.input_conv.weight, base.sr_net.input_conv.weight)
+    assert model.condition_net is not None  # the ConditionNet starts fresh
