@@ -598,6 +598,9 @@ class MainWindow(QMainWindow):
         if self.regions.regions and self.settings_panel.support_mode != "regions":
             # Drawing a region says "use these": switch the support choice to match.
             self.settings_panel.set_support_mode("regions")
+        elif not self.regions.regions and self.settings_panel.support_mode == "regions":
+            # The last region is gone: let the engine choose rather than refuse to run.
+            self.settings_panel.set_support_mode("auto")
 
     def _on_tab_changed(self, _index: int) -> None:
         # The queue, regions and upscale settings mean nothing to training: give it the room.

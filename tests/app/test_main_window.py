@@ -120,6 +120,32 @@ def test_saved_result_keeps_the_photo_metadata(qtbot, window, tmp_path: Path) ->
     assert saved.exif is not None and b"CMDSR test camera" in saved.exif
 
 
+def test_deleting_the_last_region_goes_back_to_auto(qtbot, window, make_photo) -> None:
+    open_image(qtbot, window, make_photo("p.png", 64, 64))
+    window.regions.add(Region(0, 0, 40, 40))
+    assert window.settings_panel.support_mode == "regions"
+    window.region_panel.clear_button.click()
+    assert window.settings_panel.support_mode == "auto"
+
+
+def test_a_remembered_model_that_is_gone_falls_back_to_the_default(
+    qtbot, tiny_model_path: Path, monkeypatch, tmp_path: Path
+) -> None:
+    import engine
+    from cmdsr_app.main_window import MainWindow
+    from cmdsr_app.settings import AppSettings, SettingsStore
+
+    monkeypatch.setattr(engine, "default_model_path", lambda: tiny_model_path)
+    SettingsStore().save(AppSettings(model_path=str(tmp_path / "deleted.pt")))
+    win = MainWindow(with_training=False)
+    qtbot.addWidget(win)
+    qtbot.waitUntil(lambda: win._model_info is not None, timeout=15000)
+    assert win.settings.model_path == ""
+    assert win._model_info.path == tiny_model_path
+    assert win.last_error is None  # no dialog at start-up for this
+    win.close()
+
+
 def test_regions_are_kept_per_image_in_the_session(qtbot, window, make_photo) -> None:
     a, b = make_photo("a.png", 64, 64), make_photo("b.png", 64, 80, seed=1)
     open_image(qtbot, window, a)
@@ -197,7 +223,10 @@ def test_event_loop_stays_responsive_during_a_run(qtbot, window, make_photo) -> 
     print(f"run: {ticks[-1] - ticks[0]:.2f} s, {len(ticks)} ticks, largest event-loop gap "
           f"{gaps.max() * 1000:.0f} ms, 99th percentile {np.percentile(gaps, 99) * 1000:.0f} ms")
     assert ticks[-1] - ticks[0] > 0.2
-    assert gaps.max() < 0.100
+    worst = int(np.argmax(gaps))
+    assert gaps.max() < 0.100, (
+        f"event loop stalled {gaps.max() * 1000:.0f} ms at {ticks[worst] - ticks[0]:.2f} s "
+        f"into a {ticks[-1] - ticks[0]:.2f} s run")
 
 
 def test_a_bad_model_shows_an_error_and_keeps_the_previous_one(qtbot, window, tmp_path: Path) -> None:
