@@ -16,7 +16,16 @@ from engine.errors import (
     ImageWriteError,
     SupportRegionError,
 )
-from engine.imageio import Image, read_image, write_image
+from engine.imageio import (
+    SUPPORTED_READ_SUFFIXES,
+    SUPPORTED_WRITE_FORMATS,
+    Image,
+    format_suffix,
+    is_supported_image,
+    normalise_format,
+    read_image,
+    write_image,
+)
 from engine.infer import TileConfig, Upscaler, available_devices, resolve_device, upscale_image
 from engine.metrics import psnr_y, ssim_y
 from engine.model import CMDSR, SUPPORTED_SCALES, FoldedSRNet, ModelConfig, build_model
@@ -37,6 +46,11 @@ __all__ = [
     "CMDSR",
     "Box",
     "Image",
+    "SUPPORTED_READ_SUFFIXES",
+    "SUPPORTED_WRITE_FORMATS",
+    "format_suffix",
+    "is_supported_image",
+    "normalise_format",
     "SupportSet",
     "TileConfig",
     "Upscaler",
