@@ -53,10 +53,16 @@ def _minimal_sample_run() -> int:  # pragma: no cover - fallback only
     from dataclasses import replace
     from pathlib import Path
 
-    from engine import CmdsrError, default_model_path, load_model, sample_image_path
-    from engine.imageio import read_image, write_image
-    from engine.infer import Upscaler
-    from engine.support import select_support
+    from engine import (
+        CmdsrError,
+        Upscaler,
+        default_model_path,
+        load_model,
+        read_image,
+        sample_image_path,
+        select_support,
+        write_image,
+    )
 
     try:
         model = load_model(default_model_path(), "cpu")

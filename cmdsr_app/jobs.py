@@ -18,6 +18,24 @@ from pathlib import Path
 import numpy as np
 
 from cmdsr_app.state import output_name
+from engine import (
+    CMDSR,
+    CancelledError,
+    CheckpointError,
+    CmdsrError,
+    Image,
+    SupportRegionError,
+    SupportSet,
+    TileConfig,
+    Upscaler,
+    format_suffix,
+    load_model,
+    read_image,
+    resolve_device,
+    select_support,
+    upscale_image,
+    write_image,
+)
 
 log = logging.getLogger(__name__)
 
@@ -45,12 +63,11 @@ class ModelCache:
     """Loaded models by (path, device, file time), so repeated runs skip the load; thread-safe."""
 
     def __init__(self, capacity: int = 3) -> None:
-        self._models: OrderedDict[tuple[str, str, float], object] = OrderedDict()
+        self._models: OrderedDict[tuple[str, str, float], CMDSR] = OrderedDict()
         self._lock = threading.Lock()
         self._capacity = capacity
 
-    def get(self, path: str | Path, device: str = "cpu"):  # type: ignore[no-untyped-def]
-        from engine import CheckpointError, load_model
+    def get(self, path: str | Path, device: str = "cpu") -> CMDSR:
 
         path = Path(path)
         try:
@@ -95,11 +112,8 @@ class SupportChoice:
         return self.mode
 
 
-def choose_support(pixels: np.ndarray, choice: SupportChoice, count: int):  # type: ignore[no-untyped-def]
+def choose_support(pixels: np.ndarray, choice: SupportChoice, count: int) -> SupportSet:
     """The engine's SupportSet for a photo; ``regions`` with no regions is a clear error."""
-    from engine import SupportRegionError
-    from engine.support import select_support
-
     if choice.mode == "regions" and not choice.regions:
         raise SupportRegionError(
             "Support mode is 'regions' but this image has none: draw at least one rectangle "
@@ -135,17 +149,14 @@ class UpscaleOutcome:
     """One method's result for one photo."""
 
     method: str  # "cmdsr", "bicubic", "baseline" or "cmdsr_alt"
-    image: object  # engine.Image at output size, metadata carried over
+    image: Image  # at output size, metadata carried over
     boxes: list[tuple[int, int, int, int]] = field(default_factory=list)
     seconds: float = 0.0
     device: str = ""
 
 
-def make_upscaler(method: str, settings: RunSettings, cache: ModelCache):  # type: ignore[no-untyped-def]
+def make_upscaler(method: str, settings: RunSettings, cache: ModelCache) -> Upscaler:
     """An engine Upscaler for a comparison method (``cmdsr_alt`` is CMDSR too)."""
-    from engine import CheckpointError
-    from engine.infer import TileConfig, Upscaler, resolve_device
-
     device = str(resolve_device(settings.device))
     tile = TileConfig(tile=settings.tile)
     if method == "bicubic":
@@ -171,7 +182,7 @@ def make_upscaler(method: str, settings: RunSettings, cache: ModelCache):  # typ
 
 
 def upscale_with(
-    image,  # engine.Image  # type: ignore[no-untyped-def]
+    image: Image,
     method: str,
     settings: RunSettings,
     choice: SupportChoice,
@@ -180,8 +191,6 @@ def upscale_with(
     cancel: threading.Event | None = None,
 ) -> UpscaleOutcome:
     """Upscale ``image`` with one comparison method, reporting per tile."""
-    from engine.infer import upscale_image
-
     start = time.perf_counter()
     upscaler = make_upscaler(method, settings, cache)
     support = None
@@ -251,9 +260,6 @@ def run_batch(
     """Upscale every path with the current settings; a failing image is recorded and the batch
     goes on. An image with its own regions uses them; the others use ``default_choice`` (with
     ``regions`` falling back to ``auto``, since they have none)."""
-    from engine import CancelledError, CmdsrError
-    from engine.imageio import format_suffix, read_image, write_image
-
     report = BatchReport()
     upscaler = make_upscaler("cmdsr", settings, cache)  # a bad model stops the batch at once
     count = len(paths)
@@ -277,8 +283,6 @@ def run_batch(
                 choice = default_choice
             image = read_image(path)
             support = choose_support(image.pixels, choice, int(upscaler.support_size))
-            from engine.infer import upscale_image
-
             result = upscale_image(image, upscaler, support, progress=tile_progress, cancel=cancel)
             name = output_name(output.pattern, Path(path), scale=upscaler.scale, method="cmdsr",
                                ext=format_suffix(output.fmt), index=index + 1)

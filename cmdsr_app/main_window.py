@@ -105,7 +105,7 @@ def app_icon() -> QIcon:
 
 
 def engine_region_problems(regions: Any, image_shape: tuple[int, int], size: int) -> list[str | None]:
-    from engine.support import validate_regions
+    from engine import validate_regions
 
     return validate_regions([r.as_tuple() for r in regions], image_shape, size)
 
@@ -358,7 +358,7 @@ class MainWindow(QMainWindow):
 
     def _restore(self) -> None:
         s = self.settings
-        from engine.infer import available_devices
+        from engine import available_devices
 
         try:
             devices = available_devices()
@@ -427,7 +427,7 @@ class MainWindow(QMainWindow):
 
     # ================================================================== opening
     def open_dialog(self) -> None:
-        from engine.imageio import SUPPORTED_READ_SUFFIXES
+        from engine import SUPPORTED_READ_SUFFIXES
 
         patterns = " ".join(f"*{s}" for s in SUPPORTED_READ_SUFFIXES)
         paths, _ = QFileDialog.getOpenFileNames(self, "Open images", self.settings.last_dir,
@@ -442,7 +442,7 @@ class MainWindow(QMainWindow):
 
     def open_paths(self, paths: list[str | Path]) -> list[int]:
         """Add files (and the images inside folders) to the queue and show the first one."""
-        from engine.imageio import is_supported_image
+        from engine import is_supported_image
 
         files: list[Path] = []
         for p in paths:
@@ -551,7 +551,7 @@ class MainWindow(QMainWindow):
             self.queue.set_status(index, EntryStatus.LOADING)  # type: ignore[arg-type]
 
         def load(_progress: Any, _cancel: threading.Event) -> tuple[Any, QImage]:
-            from engine.imageio import read_image
+            from engine import read_image
 
             image = read_image(path)
             return image, to_qimage(image.pixels)
@@ -968,7 +968,7 @@ class MainWindow(QMainWindow):
         if "cmdsr" not in self._outcomes:
             self.show_error("Nothing to save", "Run an upscale first (Ctrl+R).")
             return
-        from engine.imageio import format_suffix
+        from engine import format_suffix
 
         fmt = self.settings_panel.output_format
         stem = self._image_path.stem if self._image_path else "result"
@@ -1015,7 +1015,7 @@ class MainWindow(QMainWindow):
         self._write(composite, Path(path), "Save comparison")
 
     def _write(self, image: Any, path: Path, title: str) -> None:
-        from engine.imageio import normalise_format, write_image
+        from engine import normalise_format, write_image
 
         fmt = path.suffix.lstrip(".") or self.settings_panel.output_format
         try:
