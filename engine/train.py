@@ -807,6 +807,7 @@ def train(
                     rec.update(bicubic_psnr=bicubic[0], bicubic_ssim=bicubic[1])
                 writer.log(rec)
                 log.info("step %d: validation PSNR-Y %.2f dB, SSIM-Y %.4f", step, *val)
+                writer.write_plot()
                 t_prev = time.perf_counter()  # validation time is not training speed
             if step % cfg.checkpoint_every == 0 or step == cfg.steps:
                 ckpt = last_ckpt = save(step)
