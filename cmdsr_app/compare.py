@@ -305,8 +305,8 @@ class CompareView(QWidget):
         group.setExclusive(True)
         group.addButton(self.split_button)
         group.addButton(self.side_button)
-        self.split_button.toggled.connect(lambda on: on and self.set_mode("split"))
-        self.side_button.toggled.connect(lambda on: on and self.set_mode("side"))
+        self.split_button.clicked.connect(lambda: self.set_mode("split"))
+        self.side_button.clicked.connect(lambda: self.set_mode("side"))
 
         self.left_combo = QComboBox()
         self.right_combo = QComboBox()

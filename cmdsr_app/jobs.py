@@ -195,8 +195,8 @@ def upscale_with(
     upscaler = make_upscaler(method, settings, cache)
     support = None
     boxes: list[tuple[int, int, int, int]] = []
-    if upscaler.needs_support:
-        support = choose_support(image.pixels, choice, int(upscaler.support_size))
+    if upscaler.support_size is not None:
+        support = choose_support(image.pixels, choice, upscaler.support_size)
         boxes = [(b.x, b.y, b.w, b.h) for b in support.boxes]
     result = upscale_image(image, upscaler, support, progress=progress, cancel=cancel)
     seconds = time.perf_counter() - start
@@ -282,7 +282,8 @@ def run_batch(
             else:
                 choice = default_choice
             image = read_image(path)
-            support = choose_support(image.pixels, choice, int(upscaler.support_size))
+            assert upscaler.support_size is not None  # make_upscaler("cmdsr") needs support
+            support = choose_support(image.pixels, choice, upscaler.support_size)
             result = upscale_image(image, upscaler, support, progress=tile_progress, cancel=cancel)
             name = output_name(output.pattern, Path(path), scale=upscaler.scale, method="cmdsr",
                                ext=format_suffix(output.fmt), index=index + 1)

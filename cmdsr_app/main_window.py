@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -440,7 +441,7 @@ class MainWindow(QMainWindow):
         if folder:
             self.open_paths([folder])
 
-    def open_paths(self, paths: list[str | Path]) -> list[int]:
+    def open_paths(self, paths: Sequence[str | Path]) -> list[int]:
         """Add files (and the images inside folders) to the queue and show the first one."""
         from engine import is_supported_image
 

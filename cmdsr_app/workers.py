@@ -100,7 +100,7 @@ class Job:
 
     name: str
     fn: JobFn
-    on_finished: Callable[[Any], None] | None = None
+    on_finished: Callable[[Any], object] | None = None
     on_failed: Callable[[str], None] | None = None
     on_cancelled: Callable[[], None] | None = None
     on_progress: Callable[[int, int], None] | None = None
@@ -141,7 +141,7 @@ class JobRunner(QObject):
         name: str,
         fn: JobFn,
         *,
-        on_finished: Callable[[Any], None] | None = None,
+        on_finished: Callable[[Any], object] | None = None,
         on_failed: Callable[[str], None] | None = None,
         on_cancelled: Callable[[], None] | None = None,
         on_progress: Callable[[int, int], None] | None = None,
