@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -90,6 +91,7 @@ ICON_PATH = Path(__file__).resolve().parent.parent / "resources" / "icons" / "cm
 CLOSE_WAIT_MS = 15000
 PATCH_SIZE = 32
 MAX_FOLDER_FILES = 5000
+RESULTS_KEPT = 4  # photos whose results stay in memory
 
 try:  # the Training tab is built in parallel; the app works without it
     from cmdsr_app.training_tab import TrainingTab
@@ -144,6 +146,8 @@ class MainWindow(QMainWindow):
         self._image: Any = None  # engine.imageio.Image of the shown entry
         self._image_path: Path | None = None
         self._outcomes: dict[str, UpscaleOutcome] = {}
+        # Results of the last few photos, so going back to one shows its result again.
+        self._stash: OrderedDict[Path, dict[str, tuple[UpscaleOutcome, QImage]]] = OrderedDict()
         self._model_info: ModelInfo | None = None
         self._eta = EtaEstimator()
         self._batch_paths: list[Path] = []
@@ -577,6 +581,9 @@ class MainWindow(QMainWindow):
         self._image, self._image_path = image, path
         self.canvas.set_patch_boxes(entry.preview_boxes)
         self.compare.set_input(qimage, self._scale())
+        for method, (outcome, result) in self._stash.get(path, {}).items():
+            self._outcomes[method] = outcome
+            self.compare.set_result(method, result)
         self.setWindowTitle(f"{path.name} — {APP_TITLE}")
         self.statusBar().showMessage(f"{path.name}: {image.width}×{image.height}", 5000)
         self._on_canvas_view(self.canvas.zoom)
@@ -663,6 +670,7 @@ class MainWindow(QMainWindow):
             self.settings_panel.set_model_scale(info.scale)
             if self._image is not None and self.compare.scale != info.scale:
                 self.compare.set_scale(info.scale)
+            self._stash.clear()  # results of another model
             if self._image is not None:
                 self._outcomes.clear()
                 self.compare.set_input(self.canvas.image(), info.scale)
@@ -698,6 +706,8 @@ class MainWindow(QMainWindow):
     def _on_alt_support(self, mode: str) -> None:
         self.settings.alt_support_mode = mode
         self._outcomes.pop("cmdsr_alt", None)
+        for stash in self._stash.values():
+            stash.pop("cmdsr_alt", None)
 
     def run_settings(self) -> RunSettings:
         from engine import default_baseline_path
@@ -805,21 +815,39 @@ class MainWindow(QMainWindow):
                 out.append((outcome, to_qimage(outcome.image.pixels)))
             return out
 
+        # The queue may change while this runs (images removed, another one shown): find the
+        # entry by its path when the job ends.
+        tracks_status = index is not None
+
+        def set_status(status: EntryStatus, message: str = "") -> None:
+            where = self.queue.index_of(path) if tracks_status and path is not None else None
+            if where is not None:
+                self.queue.set_status(where, status, message)
+
         def finished(results: list[tuple[UpscaleOutcome, QImage]]) -> None:
+            assert path is not None
+            stash = self._stash.setdefault(path, {})
+            self._stash.move_to_end(path)
+            while len(self._stash) > RESULTS_KEPT:
+                self._stash.popitem(last=False)
+            for outcome, qimage in results:
+                stash[outcome.method] = (outcome, qimage)
+                if outcome.method == "cmdsr":
+                    entry_index = self.queue.index_of(path)
+                    if entry_index is not None:
+                        entry = self.queue[entry_index]
+                        entry.preview_boxes, entry.preview_mode = outcome.boxes, "run"
+            cmdsr = next((o for o, _ in results if o.method == "cmdsr"), None)
+            detail = f"{cmdsr.seconds:.1f} s on {cmdsr.device}" if cmdsr else ""
+            set_status(EntryStatus.DONE, detail)
             if self._image_path != path:
-                return
+                return  # kept for when the user comes back to this photo
             for outcome, qimage in results:
                 self._outcomes[outcome.method] = outcome
                 self.compare.set_result(outcome.method, qimage)
                 if outcome.method == "cmdsr":
                     self.canvas.set_patch_boxes(outcome.boxes)
-                    entry = self.queue.current_entry
-                    if entry is not None:
-                        entry.preview_boxes, entry.preview_mode = outcome.boxes, "run"
-            if index is not None and index < len(self.queue):
-                cmdsr = next((o for o, _ in results if o.method == "cmdsr"), None)
-                detail = f"{cmdsr.seconds:.1f} s on {cmdsr.device}" if cmdsr else ""
-                self.queue.set_status(index, EntryStatus.DONE, detail)
+            if tracks_status:
                 self.tabs.setCurrentWidget(self.compare)
                 self.statusBar().showMessage(f"Done: {detail}", 8000)
             for outcome, _ in results:
@@ -828,15 +856,13 @@ class MainWindow(QMainWindow):
         def failed(message: str) -> None:
             for method in methods:
                 self.compare.clear_pending(method)
-            if index is not None and index < len(self.queue):
-                self.queue.set_status(index, EntryStatus.FAILED, message)
+            set_status(EntryStatus.FAILED, message)
             self.show_error("Upscaling failed", message)
 
         def cancelled() -> None:
             for method in methods:
                 self.compare.clear_pending(method)
-            if index is not None and index < len(self.queue):
-                self.queue.set_status(index, EntryStatus.CANCELLED)
+            set_status(EntryStatus.CANCELLED)
             self.statusBar().showMessage("Cancelled.", 5000)
             self.jobCancelled.emit("upscale")
 

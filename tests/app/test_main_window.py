@@ -437,3 +437,21 @@ def test_event_loop_stays_responsive_with_a_full_size_model(qtbot, window, make_
         if worst[-1] < 0.100:
             break
     assert min(worst) < 0.100
+
+
+def test_switching_photos_during_a_run_keeps_its_result(qtbot, window, make_photo, monkeypatch) -> None:
+    a, b = make_photo("a.png", 64, 96), make_photo("b.png", 48, 48, seed=2)
+    with qtbot.waitSignal(window.imageLoaded, timeout=15000):
+        window.open_paths([a, b])
+    set_tile(window, 32)
+    slow_tiles(monkeypatch, 0.03)
+    window.run_upscale()
+    with qtbot.waitSignal(window.imageLoaded, timeout=15000):
+        window.show_entry(1)
+    qtbot.waitUntil(lambda: not window.heavy.busy, timeout=60000)
+    assert window.queue[0].status is EntryStatus.DONE
+    assert window.compare.result("cmdsr") is None  # b has not been upscaled
+    with qtbot.waitSignal(window.imageLoaded, timeout=15000):
+        window.show_entry(0)
+    assert window.compare.result("cmdsr").width() == 384
+    assert len(window.canvas.patch_boxes) == 20
