@@ -9,6 +9,8 @@ import numpy as np
 from PySide6.QtCore import QSize, Qt
 from PySide6.QtGui import QImage, QImageReader
 
+from engine.imageio import DEFAULT_MAX_PIXELS
+
 THUMBNAIL_SIZE = 96
 
 
@@ -38,6 +40,10 @@ def read_thumbnail(path: str | Path, size: int = THUMBNAIL_SIZE) -> QImage:
     reader = QImageReader(str(path))
     reader.setAutoTransform(True)  # EXIF orientation, as the engine applies it
     original = reader.size()
+    if original.isValid() and original.width() * original.height() > DEFAULT_MAX_PIXELS:
+        # A 600-byte JPEG may declare 65000x65000: Qt would decode it at 1/8 (250 MB, seconds)
+        # just for a thumbnail the engine will refuse to open anyway.
+        return QImage()
     if original.isValid() and original.width() > 0 and original.height() > 0:
         reader.setScaledSize(original.scaled(QSize(size, size), Qt.AspectRatioMode.KeepAspectRatio))
     image = reader.read()

@@ -8,6 +8,7 @@ wires them, sets up logging and turns errors into one-line messages and exit cod
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import logging
 import sys
@@ -79,6 +80,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         if debug:
             log.exception("error")
         print(f"cmdsr: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except OSError as exc:  # a full disk or a read-only folder: the user's to fix, not a bug
+        if debug:
+            log.exception("error")
+        where = f": {exc.filename}" if exc.filename else ""
+        hint = {errno.ENOSPC: " (free some disk space, then run again)",
+                errno.EACCES: " (check that the folder is writable)",
+                errno.EROFS: " (the disk is read-only)"}.get(exc.errno or 0, "")
+        print(f"cmdsr: error: {exc.strerror or exc}{where}{hint}", file=sys.stderr)
         return EXIT_USAGE
     except Exception as exc:  # last resort: one line for users, the traceback with --debug
         if debug:
