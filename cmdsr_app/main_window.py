@@ -172,16 +172,14 @@ class MainWindow(QMainWindow):
         self.canvas = ImageCanvas()
         self.canvas.set_region_list(self.regions)
         self.zoom_label = QLabel("")
-        fit = QToolButton(text="Fit")
-        fit.setToolTip("Fit the photo in the view (Ctrl+0)")
-        fit.clicked.connect(self.canvas.fit)
-        actual = QToolButton(text="100%")
-        actual.setToolTip("One photo pixel per screen pixel (Ctrl+1)")
-        actual.clicked.connect(self.canvas.actual_size)
-        zoom_in = QToolButton(text="+")
-        zoom_in.clicked.connect(self.canvas.zoom_in)
-        zoom_out = QToolButton(text="−")
-        zoom_out.clicked.connect(self.canvas.zoom_out)
+        self.fit_button = QToolButton(text="Fit")
+        self.fit_button.setToolTip("Fit the photo in the view (Ctrl+0)")
+        self.actual_button = QToolButton(text="100%")
+        self.actual_button.setToolTip("One photo pixel per screen pixel (Ctrl+1)")
+        self.zoom_in_button = QToolButton(text="+")
+        self.zoom_in_button.setToolTip("Zoom in (Ctrl+=, or the mouse wheel)")
+        self.zoom_out_button = QToolButton(text="−")
+        self.zoom_out_button.setToolTip("Zoom out (Ctrl+-)")
         hint = QLabel("Drag: draw a region · drag a region: move · edges: resize · Del: delete · "
                       "right-drag or Space+drag: pan · wheel: zoom")
         hint.setStyleSheet("color: palette(mid);")
@@ -192,7 +190,7 @@ class MainWindow(QMainWindow):
         bar.setContentsMargins(4, 2, 4, 2)
         bar.addWidget(hint, 1)
         bar.addWidget(self.zoom_label)
-        for button in (zoom_out, zoom_in, fit, actual):
+        for button in (self.zoom_out_button, self.zoom_in_button, self.fit_button, self.actual_button):
             bar.addWidget(button)
         input_page = QWidget()
         input_layout = QVBoxLayout(input_page)
@@ -330,6 +328,10 @@ class MainWindow(QMainWindow):
     def _wire(self) -> None:
         """Every signal connection between panels, state and jobs."""
         q, sp = self.queue, self.settings_panel
+        self.fit_button.clicked.connect(self.canvas.fit)
+        self.actual_button.clicked.connect(self.canvas.actual_size)
+        self.zoom_in_button.clicked.connect(self.canvas.zoom_in)
+        self.zoom_out_button.clicked.connect(self.canvas.zoom_out)
         q.current_changed.connect(self._on_current_changed)
         q.added.connect(self._on_entries_added)
         self.queue_panel.currentRequested.connect(self.show_entry)

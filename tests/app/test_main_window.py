@@ -316,6 +316,11 @@ def test_fresh_settings_per_test(window) -> None:
     assert window.settings_panel.tile == 0
     assert window.settings_panel.output_format == "png"
     assert window.settings.recent_files == []
+    # Devices come from what torch reports: always Auto and the CPU, then any GPUs.
+    from engine import available_devices
+
+    combo = window.settings_panel.device_combo
+    assert [combo.itemData(i) for i in range(combo.count())] == ["auto", *available_devices()]
 
 
 def test_closing_during_a_run_asks_cancels_and_waits(qtbot, window, make_photo, monkeypatch) -> None:
