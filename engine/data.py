@@ -359,6 +359,14 @@ def resolve_workers(num_workers: int) -> int:
     return max(1, min(4, cores - 1))
 
 
+def _ignore_sigint(_worker_id: int) -> None:
+    # Ctrl+C in a terminal reaches the whole process group: the main process turns it into
+    # a clean pause (checkpoint first), so the loader workers must not die from it.
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def make_loader(dataset: TaskBatches, start_step: int, stop_step: int, num_workers: int,
                 pin_memory: bool = False) -> DataLoader:
     """Batches for steps ``start_step..stop_step-1`` in order (each item is a whole batch)."""
@@ -371,6 +379,7 @@ def make_loader(dataset: TaskBatches, start_step: int, stop_step: int, num_worke
         pin_memory=pin_memory,
         prefetch_factor=2 if workers else None,
         persistent_workers=False,
+        worker_init_fn=_ignore_sigint if workers else None,
     )
 
 

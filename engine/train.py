@@ -229,7 +229,10 @@ class TrainProgress:
 def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    dev = torch.device(name)
+    try:
+        dev = torch.device(name)
+    except (RuntimeError, ValueError):  # "cudax", "cpu:a": torch's own message lists 20 types
+        raise ConfigError(f"unknown device {name!r}; use auto, cpu, cuda, cuda:N or mps") from None
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise ConfigError("device cuda was asked for, but no CUDA GPU is available")
     return dev
@@ -755,6 +758,8 @@ def train(
             "torch_rng": torch.get_rng_state(),
             "generator": gen.get_state(),
             "scaler": None if scaler is None else scaler.state_dict(),
+            # shown again right after a resume, before the next ConditionNet step
+            "last_condition": [last_con, last_d[0], last_d[1]],
         }
         obj = checkpoint_dict(model, step=step, extra={"train_state": state, "train_config": to_dict(cfg)})
         path = writer.save_checkpoint(obj, step)
@@ -762,6 +767,12 @@ def train(
         log.info("checkpoint %s", path)
         return path
 
+    last_d: tuple[float, float] = (math.nan, math.nan)
+    last_con = math.nan
+    if resume:
+        lc = read_checkpoint(writer.latest_path)[2]["train_state"].get("last_condition")
+        if isinstance(lc, (list, tuple)) and len(lc) == 3:
+            last_con, last_d = float(lc[0]), (float(lc[1]), float(lc[2]))
     last_ckpt: Path | None = writer.latest_path if resume else None
     saved_step = start if resume else -1
     if start >= cfg.steps:
@@ -770,8 +781,6 @@ def train(
 
     rate = _Rate()
     acc: dict[str, list[float]] = {"l1": [], "contrastive": [], "wait": [], "time": []}
-    last_d: tuple[float, float] = (math.nan, math.nan)
-    last_con = math.nan
     step = start
     loader = make_loader(dataset, start, cfg.steps, cfg.num_workers, pin_memory=device.type == "cuda")
     t_prev = time.perf_counter()
