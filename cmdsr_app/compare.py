@@ -452,6 +452,14 @@ class CompareView(QWidget):
         self._pending.pop(key, None)
         self._refresh()
 
+    def missing_sources(self) -> list[str]:
+        """Sources a side shows that can be computed now but are not there yet."""
+        if self._input is None:
+            return []
+        keys = dict.fromkeys((self.left_source, self.right_source))
+        return [k for k in keys if k not in ("input", "cmdsr") and not self.has_source(k)
+                and k not in self._pending and k not in self._disabled]
+
     def result(self, key: str) -> QImage | None:
         return self._results.get(key)
 

@@ -91,7 +91,8 @@ ICON_PATH = Path(__file__).resolve().parent.parent / "resources" / "icons" / "cm
 CLOSE_WAIT_MS = 15000
 PATCH_SIZE = 32
 MAX_FOLDER_FILES = 5000
-RESULTS_KEPT = 4  # photos whose results stay in memory
+RESULTS_KEPT = 4  # photos whose results stay in memory...
+RESULTS_PIXEL_BUDGET = 150_000_000  # ...as long as they hold fewer output pixels than this
 
 try:  # the Training tab is built in parallel; the app works without it
     from cmdsr_app.training_tab import TrainingTab
@@ -783,7 +784,9 @@ class MainWindow(QMainWindow):
         assert index is not None
         self.queue.set_status(index, EntryStatus.RUNNING)
         self.compare.set_pending("cmdsr", "Upscaling…")
-        self._submit_methods(["cmdsr", "bicubic"], index)
+        # Only CMDSR: other sources (bicubic, baseline...) are computed when a side shows them,
+        # which keeps a big photo's memory to one result.
+        self._submit_methods(["cmdsr"], index)
 
     def compute_source(self, key: str) -> None:
         """Compute a comparison source the user picked (bicubic, baseline, other support)."""
@@ -830,8 +833,7 @@ class MainWindow(QMainWindow):
             assert path is not None
             stash = self._stash.setdefault(path, {})
             self._stash.move_to_end(path)
-            while len(self._stash) > RESULTS_KEPT:
-                self._stash.popitem(last=False)
+            self._trim_stash()
             for outcome, qimage in results:
                 stash[outcome.method] = (outcome, qimage)
                 if outcome.method == "cmdsr":
@@ -854,6 +856,8 @@ class MainWindow(QMainWindow):
                 self.statusBar().showMessage(f"Done: {detail}", 8000)
             for outcome, _ in results:
                 self.upscaleFinished.emit(outcome.method)
+            for key in self.compare.missing_sources():
+                self.compute_source(key)
 
         def failed(message: str) -> None:
             for method in methods:
@@ -870,6 +874,16 @@ class MainWindow(QMainWindow):
 
         self.heavy.submit("upscale", work, on_finished=finished, on_failed=failed,
                           on_cancelled=cancelled)
+
+    def _trim_stash(self) -> None:
+        """Forget the oldest photos' results beyond the count or pixel budget (the newest
+        photo's results are always kept)."""
+
+        def pixels() -> int:
+            return sum(q.width() * q.height() for stash in self._stash.values() for _, q in stash.values())
+
+        while len(self._stash) > 1 and (len(self._stash) > RESULTS_KEPT or pixels() > RESULTS_PIXEL_BUDGET):
+            self._stash.popitem(last=False)
 
     def cancel_job(self) -> None:
         if self.heavy.busy:

@@ -118,7 +118,8 @@ def main(argv: list[str] | None = None) -> int:
     canvas.set_split_fraction(0.5)
     shot("compare_split")
 
-    compare.set_sources("bicubic", "cmdsr")
+    compare.set_sources("bicubic", "cmdsr")  # bicubic is computed on demand
+    spin(app, lambda: "bicubic" in finished)
     compare.set_mode("side")
     compare.left_canvas.fit()
     compare.left_canvas.zoom_at(2.0, QPointF(compare.left_canvas.width() / 2,
