@@ -725,6 +725,13 @@ def train(
     if cfg.amp == "fp16" and device.type != "cuda":
         raise ConfigError("amp = fp16 needs a CUDA GPU; use bf16 or off on this machine")
 
+    late = [m for m in cfg.milestones if m >= cfg.steps]
+    if late:
+        log.warning(
+            "learning-rate milestones %s lie at or past the last step (%d): the rate will not "
+            "decay there; set e.g. --set milestones=%d,%d",
+            ", ".join(map(str, late)), cfg.steps, int(cfg.steps * 0.75), int(cfg.steps * 0.9),
+        )
     model = build_training_model(cfg, device)
     opt = build_optimisers(model, cfg)
     gen = torch.Generator().manual_seed(cfg.seed)
