@@ -23,6 +23,7 @@ CONFIG_ENV = "CMDSR_STUDIO_CONFIG_DIR"
 SETTINGS_FILE = "settings.json"
 MAX_RECENT = 10
 MAX_REMEMBERED_REGIONS = 200
+MIN_TILE = 32  # the engine's smallest fixed tile
 
 OUTPUT_FORMATS = ("png", "jpg", "webp", "tif")
 SUPPORT_MODES = ("random", "auto", "regions")
@@ -109,7 +110,8 @@ class AppSettings:
         if settings.alt_support_mode not in SUPPORT_MODES:
             settings.alt_support_mode = defaults.alt_support_mode
         settings.quality = min(100, max(1, settings.quality))
-        settings.tile = max(0, settings.tile)
+        if settings.tile < MIN_TILE:  # 0 = automatic; tiny tiles are refused by the engine
+            settings.tile = 0
         settings.recent_files = [p for p in settings.recent_files if isinstance(p, str)][:MAX_RECENT]
         settings.recent_models = [p for p in settings.recent_models if isinstance(p, str)][:MAX_RECENT]
         return settings

@@ -153,4 +153,7 @@ def test_damaged_or_odd_settings_fall_back_to_defaults(isolated_settings: Path) 
                                 "unknown": 1, "device": "cuda:1"}), encoding="utf-8")
     loaded = SettingsStore().load()
     assert loaded.tile == 0 and loaded.quality == 100 and loaded.output_format == "png"
-    assert loaded.device == "cuda:1"
+    assert loaded.device == "cuda:1"  # kept; the panel shows Auto where there is no such GPU
+    for tile, expected in ((1, 0), (-5, 0), (31, 0), (32, 32), (100000, 100000)):
+        path.write_text(json.dumps({"tile": tile}), encoding="utf-8")
+        assert SettingsStore().load().tile == expected
