@@ -463,3 +463,19 @@ def test_switching_photos_during_a_run_keeps_its_result(qtbot, window, make_phot
         window.show_entry(0)
     assert window.compare.result("cmdsr").width() == 384
     assert len(window.canvas.patch_boxes) == 20
+
+
+def test_keyboard_shortcuts(window) -> None:
+    from PySide6.QtGui import QKeySequence
+
+    def keys(action) -> set[str]:
+        return {s.toString(QKeySequence.SequenceFormat.PortableText) for s in action.shortcuts()}
+
+    assert "Ctrl+O" in keys(window.open_action)
+    assert keys(window.run_action) == {"Ctrl+R", "F5"}
+    assert keys(window.cancel_action) == {"Esc"}
+    assert "Ctrl+S" in keys(window.save_action)
+    assert "Ctrl+V" in keys(window.paste_action)
+    assert "Ctrl+0" in keys(window.fit_action) and "Ctrl+1" in keys(window.actual_action)
+    assert keys(window.zoom_in_action) >= {"Ctrl++", "Ctrl+="}
+    assert "Ctrl+-" in keys(window.zoom_out_action)
