@@ -546,7 +546,7 @@ class ImageCanvas(ZoomPanView):
             painter.setBrush(fill)
             rect = self.region_rect(region)
             painter.drawRect(rect)
-            label = f"{index + 1}" if problem is None else f"{index + 1}: {problem}"
+            label = f"{index + 1}" if problem is None else f"{index + 1} {problem}"
             text_rect = QRectF(rect.left(), rect.top() - metrics.height() - 2,
                                metrics.horizontalAdvance(label) + 8, metrics.height() + 2)
             if text_rect.top() < 0:

@@ -202,7 +202,7 @@ class RegionPanel(QWidget):
         r = self._regions[index]
         text = f"{index + 1}: x {r.x}, y {r.y}, {r.w} × {r.h}"
         problem = self._regions.problem(index)
-        return text if problem is None else f"{text} — invalid: {problem}"
+        return text if problem is None else f"{text} — unusable: it {problem}"
 
     def _refresh(self) -> None:
         self.list.blockSignals(True)

@@ -88,12 +88,13 @@ def basic_region_problems(
     height, width = image_shape[:2]
     problems: list[str | None] = []
     for r in regions:
+        # Phrased like the engine's reasons, to read after "Region N ...".
         if r.w <= 0 or r.h <= 0:
-            problems.append("empty region")
+            problems.append(f"has no area ({r.w}x{r.h})")
         elif r.x < 0 or r.y < 0 or r.right > width or r.bottom > height:
-            problems.append(f"outside the {width}x{height} image")
+            problems.append(f"lies outside the {width}x{height} image")
         elif r.w < size or r.h < size:
-            problems.append(f"{r.w}x{r.h} is smaller than a {size}x{size} patch")
+            problems.append(f"is {r.w}x{r.h} pixels, smaller than a {size}x{size} patch")
         else:
             problems.append(None)
     return problems

@@ -84,7 +84,7 @@ def test_a_broken_validator_does_not_lose_regions() -> None:
 def test_basic_problems_match_the_rule() -> None:
     assert basic_region_problems([Region(0, 0, 0, 5), Region(0, 0, 40, 40), Region(90, 0, 40, 40)],
                                  (64, 100), 32) == [
-        "empty region", None, "outside the 100x64 image"]
+        "has no area (0x5)", None, "lies outside the 100x64 image"]
 
 
 def test_queue_adds_once_and_tracks_current_and_status() -> None:
