@@ -103,7 +103,29 @@ def run(argv: Sequence[str]) -> int:
     window.show()
     if args.paths:
         window.open_paths(args.paths)
+    _close_on_signals(window)
     return _exec(app, window)
+
+
+def _close_on_signals(window) -> None:  # type: ignore[no-untyped-def]
+    """Ctrl+C in the terminal closes the window as the close button would (asking first if a
+    job runs); SIGTERM (logout, kill) stops jobs and saves settings without asking."""
+    import signal
+
+    from PySide6.QtCore import QTimer
+
+    def terminate(*_: object) -> None:
+        window.confirm_close = lambda: True
+        window.close()
+
+    signal.signal(signal.SIGINT, lambda *_: window.close())
+    if hasattr(signal, "SIGTERM"):
+        signal.signal(signal.SIGTERM, terminate)
+    # Python runs signal handlers only between bytecodes: a timer gives it the chance while
+    # Qt's event loop waits in C++.
+    timer = QTimer(window)
+    timer.timeout.connect(lambda: None)
+    timer.start(250)
 
 
 def _exec(app, window) -> int:  # type: ignore[no-untyped-def]

@@ -454,7 +454,7 @@ class MainWindow(QMainWindow):
 
         files: list[Path] = []
         for p in paths:
-            path = Path(p)
+            path = Path(p).expanduser().absolute()  # recent files must work from any folder
             if path.is_dir():
                 found = sorted(f for f in path.rglob("*") if f.is_file() and is_supported_image(f))
                 if not found:
