@@ -82,6 +82,7 @@ from cmdsr_app.state import (
     format_duration,
     output_name,
 )
+from cmdsr_app.training_tab import TrainingTab
 from cmdsr_app.workers import JobRunner
 
 log = logging.getLogger(__name__)
@@ -94,10 +95,6 @@ MAX_FOLDER_FILES = 5000
 RESULTS_KEPT = 4  # photos whose results stay in memory...
 RESULTS_PIXEL_BUDGET = 150_000_000  # ...as long as they hold fewer output pixels than this
 
-try:  # the Training tab is built in parallel; the app works without it
-    from cmdsr_app.training_tab import TrainingTab
-except ImportError:  # pragma: no cover - only while that module is missing
-    TrainingTab = None  # type: ignore[assignment,misc]
 
 
 def app_icon() -> QIcon:
@@ -207,9 +204,10 @@ class MainWindow(QMainWindow):
         self.tabs.addTab(input_page, "Input && regions")
         self.tabs.addTab(self.compare, "Compare")
         self.tabs.addTab(self.batch_panel, "Batch")
-        self.training_tab: QWidget | None = None
+        # with_training=False leaves the tab out (quick windows in tests and scripts).
+        self.training_tab: TrainingTab | None = None
         self.training_page: QWidget | None = None
-        if with_training and TrainingTab is not None:
+        if with_training:
             runs_root = config_dir() / "runs" if _config_overridden() else None
             self.training_tab = TrainingTab(settings=self.settings.training, runs_root=runs_root)
             # In a scroll area, so its charts do not set the whole window's minimum width.
@@ -355,14 +353,11 @@ class MainWindow(QMainWindow):
         self.heavy.busyChanged.connect(self._on_heavy_busy)
         self.heavy.progress.connect(self._on_tile_progress)
         if self.training_tab is not None:
-            tab: Any = self.training_tab
+            tab = self.training_tab
             tab.modelChosen.connect(self.use_trained_model)
-            if hasattr(tab, "logMessage"):
-                tab.logMessage.connect(lambda text: log.info("training: %s", text))
-            if hasattr(tab, "errorOccurred"):
-                tab.errorOccurred.connect(lambda text: self.show_error("Training failed", text))
-            if hasattr(tab, "runningChanged"):
-                tab.runningChanged.connect(self._on_training_running)
+            tab.logMessage.connect(lambda text: log.info("training: %s", text))
+            tab.errorOccurred.connect(lambda text: self.show_error("Training failed", text))
+            tab.runningChanged.connect(self._on_training_running)
 
     def _restore(self) -> None:
         s = self.settings
@@ -1100,11 +1095,8 @@ class MainWindow(QMainWindow):
 
     # ================================================================== closing
     def is_busy(self) -> bool:
-        training = self._training_running
-        if self.training_tab is not None:
-            running = getattr(self.training_tab, "is_running", training)
-            training = bool(running() if callable(running) else running)
-        return self.heavy.busy or training
+        training = self.training_tab is not None and self.training_tab.is_running
+        return self.heavy.busy or training or self._training_running
 
     def confirm_close(self) -> bool:
         """Ask before stopping a running job (tests replace this)."""
@@ -1124,15 +1116,15 @@ class MainWindow(QMainWindow):
         for runner in (self.heavy, self.light, self.thumbs):
             stopped = runner.wait(timeout_ms) and stopped
         if self.training_tab is not None:
-            stopped = bool(self.training_tab.shutdown(timeout_ms)) and stopped  # type: ignore[attr-defined]
+            stopped = self.training_tab.shutdown(timeout_ms) and stopped
         return stopped
 
     def save_settings(self) -> None:
         self._read_panel_settings()
         self.settings.window_geometry = bytes(self.saveGeometry().toHex().data()).decode()
         self.settings.window_state = bytes(self.saveState().toHex().data()).decode()
-        if self.training_tab is not None and hasattr(self.training_tab, "settings_dict"):
-            self.settings.training = self.training_tab.settings_dict()  # type: ignore[attr-defined]
+        if self.training_tab is not None:
+            self.settings.training = self.training_tab.settings_dict()
         self.store.save(self.settings)
 
     def closeEvent(self, event: QCloseEvent) -> None:

@@ -479,3 +479,20 @@ def test_keyboard_shortcuts(window) -> None:
     assert "Ctrl+0" in keys(window.fit_action) and "Ctrl+1" in keys(window.actual_action)
     assert keys(window.zoom_in_action) >= {"Ctrl++", "Ctrl+="}
     assert "Ctrl+-" in keys(window.zoom_out_action)
+
+
+def test_closing_during_training_asks_and_shuts_the_tab_down(qtbot, window, monkeypatch) -> None:
+    tab = window.training_tab
+    assert tab is not None and window.tabs.indexOf(window.training_page) >= 0
+    calls: list[int] = []
+    monkeypatch.setattr(type(tab), "is_running", property(lambda self: True))
+    monkeypatch.setattr(tab, "shutdown", lambda timeout_ms: calls.append(timeout_ms) or True)
+    asked: list[bool] = []
+    window.confirm_close = lambda: asked.append(True) or True
+    window.close()
+    assert asked == [True] and calls and calls[0] > 0
+    assert not window.isVisible()
+    # The tab's settings are saved with the app's, so an interrupted run can be resumed.
+    from cmdsr_app.settings import SettingsStore
+
+    assert SettingsStore().load().training == tab.settings_dict()
