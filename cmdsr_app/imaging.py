@@ -19,7 +19,8 @@ def to_qimage(pixels: np.ndarray) -> QImage:
     if pixels.ndim != 3 or pixels.shape[2] != 3:
         raise ValueError(f"expected [H, W, 3] pixels, got {pixels.shape}")
     if pixels.dtype != np.uint8:
-        pixels = np.clip(np.rint(pixels), 0, 255).astype(np.uint8)
+        rounded = np.rint(pixels)  # one float temporary, clipped in place (results are large)
+        pixels = np.clip(rounded, 0, 255, out=rounded).astype(np.uint8)
     pixels = np.ascontiguousarray(pixels)
     height, width = pixels.shape[:2]
     image = QImage(pixels.data, width, height, 3 * width, QImage.Format.Format_RGB888)

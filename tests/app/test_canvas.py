@@ -125,3 +125,10 @@ def test_patch_boxes_and_grid_are_painted(qtbot, canvas: ImageCanvas) -> None:
     # Grid lines darken the pixel boundaries compared with pixel centres.
     line, centre = image.pixelColor(100, 205), image.pixelColor(105, 205)
     assert line.red() < centre.red() or line.green() < centre.green()
+
+
+def test_qimage_conversion_rounds_and_clips_in_row_blocks() -> None:
+    rng = np.random.default_rng(1)
+    pixels = rng.uniform(-20, 280, (700, 9000, 3)).astype(np.float32)  # > one 16 MB block
+    expected = np.clip(np.rint(pixels), 0, 255)
+    assert np.array_equal(from_qimage(to_qimage(pixels)), expected)
