@@ -19,8 +19,13 @@ def to_qimage(pixels: np.ndarray) -> QImage:
     if pixels.ndim != 3 or pixels.shape[2] != 3:
         raise ValueError(f"expected [H, W, 3] pixels, got {pixels.shape}")
     if pixels.dtype != np.uint8:
-        rounded = np.rint(pixels)  # one float temporary, clipped in place (results are large)
-        pixels = np.clip(rounded, 0, 255, out=rounded).astype(np.uint8)
+        # Row blocks of ~16 MB: a 24000x16000 result must not need a float copy of itself.
+        out = np.empty(pixels.shape, np.uint8)
+        rows = max(1, (1 << 24) // max(1, pixels.shape[1] * 3))
+        for start in range(0, pixels.shape[0], rows):
+            block = np.rint(pixels[start:start + rows])
+            out[start:start + rows] = np.clip(block, 0, 255, out=block)
+        pixels = out
     pixels = np.ascontiguousarray(pixels)
     height, width = pixels.shape[:2]
     image = QImage(pixels.data, width, height, 3 * width, QImage.Format.Format_RGB888)
