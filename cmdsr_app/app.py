@@ -41,43 +41,10 @@ def has_display(*, force_gui: bool = False) -> bool:
 
 
 def _headless(name: str) -> int:
-    """Run ``cmdsr_app.headless.<name>()``, or a minimal sample run if that module is absent."""
-    try:
-        from cmdsr_app import headless
-    except ImportError:  # pragma: no cover - the packaging module ships with the app
-        return _minimal_sample_run() if name == "run_sample" else 1
+    """``cmdsr_app.headless.run_sample()`` or ``selftest()``: the packaging's console paths."""
+    from cmdsr_app import headless
+
     return int(getattr(headless, name)())
-
-
-def _minimal_sample_run() -> int:  # pragma: no cover - fallback only
-    from dataclasses import replace
-    from pathlib import Path
-
-    from engine import (
-        CmdsrError,
-        Upscaler,
-        default_model_path,
-        load_model,
-        read_image,
-        sample_image_path,
-        select_support,
-        write_image,
-    )
-
-    try:
-        model = load_model(default_model_path(), "cpu")
-        image = read_image(sample_image_path())
-        upscaler = Upscaler(model, method="cmdsr" if model.conditioned else "baseline", device="cpu")
-        support = (select_support(image.pixels, count=model.support_size, mode="random")
-                   if upscaler.needs_support else None)
-        out = Path.cwd() / f"sample_x{upscaler.scale}.png"
-        write_image(replace(image, pixels=upscaler.upscale(image.pixels, support), alpha=None),
-                    out, overwrite=True)
-    except CmdsrError as exc:
-        sys.stderr.write(f"error: {exc}\n")
-        return 2
-    sys.stdout.write(f"No display: upscaled the sample photo to {out}\n")
-    return 0
 
 
 def run(argv: Sequence[str]) -> int:
