@@ -11,9 +11,13 @@ A run folder holds everything a user needs to follow, pause and resume a run:
 loads with ``engine.load_model`` and also carries the optimiser/scheduler/RNG state that makes
 a resumed run continue exactly as an uninterrupted one would on the CPU).
 
-The pieces (model, optimisers, loader, one step, writer) are small functions so that a
-multi-process (DistributedDataParallel) variant can reuse them: only the process with
-``RunWriter(enabled=True)`` writes files.
+Under ``torchrun --nproc_per_node N`` the same ``train`` runs in N processes (see
+``engine.distributed``): the BaseNet and the ConditionNet are each wrapped in
+DistributedDataParallel (their own optimisers and the every-``cond_every``-steps schedule are
+kept), every process makes its own share of each step's ``tasks_per_batch`` tasks, the task
+contrastive loss sees the condition vectors of all tasks of the step, and only rank 0 writes
+files and validates. ``tasks_per_batch`` is the batch over all processes, so a run does the
+same arithmetic on any number of processes and resumes on any number.
 """
 
 from __future__ import annotations
@@ -35,7 +39,8 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch import Tensor
+from torch import Tensor, nn
+from torch.nn.parallel import DistributedDataParallel
 
 from engine.checkpoint import atomic_torch_save, checkpoint_dict, read_checkpoint
 from engine.config import dumps_toml, from_dict, load_toml, to_dict
@@ -47,6 +52,16 @@ from engine.data import (
     open_training_source,
 )
 from engine.degrade import DegradationConfig
+from engine.distributed import (
+    SINGLE,
+    DistContext,
+    barrier,
+    cleanup,
+    gather_rows,
+    init_distributed,
+    shard_range,
+    sync_step,
+)
 from engine.errors import CheckpointError, ConfigError
 from engine.metrics import bicubic_upscale, psnr_y, ssim_y
 from engine.model import CMDSR, EqualConv2d, ModelConfig, ResBlock, build_model
@@ -374,6 +389,30 @@ def _autocast(device: torch.device, amp: str) -> contextlib.AbstractContextManag
     return torch.autocast(device_type=device.type, dtype=dtype)
 
 
+@dataclass
+class StepNets:
+    """The modules a step calls: the model's own, or DistributedDataParallel wrappers of
+    them (one per part, since the ConditionNet takes part in the graph only every
+    ``cond_every`` steps and has its own optimiser)."""
+
+    sr_net: nn.Module
+    condition_net: nn.Module | None
+
+
+def wrap_for_ddp(model: CMDSR, device: torch.device) -> StepNets:
+    """DDP wrappers of the BaseNet and the ConditionNet (their gradients are averaged over
+    the processes during backward). The model has no running statistics, so no buffers need
+    broadcasting."""
+    ids = [device.index] if device.type == "cuda" else None
+
+    def wrap(m: nn.Module) -> nn.Module:
+        return DistributedDataParallel(m, device_ids=ids, output_device=ids[0] if ids else None,
+                                       broadcast_buffers=False)
+
+    return StepNets(wrap(model.sr_net),
+                    None if model.condition_net is None else wrap(model.condition_net))
+
+
 def train_step(
     model: CMDSR,
     opt: Optimisers,
@@ -383,8 +422,16 @@ def train_step(
     gen: torch.Generator,
     device: torch.device,
     scaler: torch.amp.GradScaler | None = None,
+    ctx: DistContext = SINGLE,
+    nets: StepNets | None = None,
 ) -> StepResult:
-    """One iteration of the paper's procedure on a batch from ``TaskBatches``."""
+    """One iteration of the paper's procedure on a batch from ``TaskBatches``.
+
+    In a multi-process run ``batch`` holds this process's share of the step's tasks and
+    ``nets`` the DDP wrappers; the result's L1 is this process's, the contrastive loss and
+    distances are those of all tasks of the step."""
+    sr_net = nets.sr_net if nets is not None else model.sr_net
+    condition_net = nets.condition_net if nets is not None else model.condition_net
     lr_all = batch["lr"].to(device, non_blocking=True).float()
     hr_all = batch["hr"].to(device, non_blocking=True).float()
     t, _, _, h, w = lr_all.shape
@@ -396,26 +443,32 @@ def train_step(
     cond_step = model.condition_net is not None and step % cfg.cond_every == 0
     con = d_in = d_x = None
     with _autocast(device, cfg.amp):
-        if model.condition_net is None:
-            sr = model(x)
+        if condition_net is None:
+            sr = sr_net(x)
         else:
             if cond_step:
-                c1 = model.condition(lr1)
-                c2 = model.condition(lr2)
+                # both halves in one call: DDP expects one forward per backward
+                c12 = condition_net(torch.cat([lr1, lr2]))
+                c1, c2 = c12[:t], c12[t:]
             else:
                 with torch.no_grad():  # the ConditionNet is not updated on this step
-                    c1 = model.condition(lr1)
-            sr = model.sr_net(x, c1)
+                    c1 = condition_net(lr1)
+            sr = sr_net(x, c1)
         l1 = F.l1_loss(sr.float(), y)
         if cond_step:
-            con, d_in, d_x = task_contrastive_loss(c1.float(), c2.float(), derangement(t, gen))
+            # negatives come from all tasks of the step, whichever process made them; the
+            # shared generator draws the same derangement in every process
+            a, b = gather_rows(c1.float(), ctx), gather_rows(c2.float(), ctx)
+            con, d_in, d_x = task_contrastive_loss(a, b, derangement(a.shape[0], gen))
     opt.base.zero_grad(set_to_none=True)
     if opt.cond is not None:
         opt.cond.zero_grad(set_to_none=True)
     # One backward for both optimisers: the contrastive loss does not reach the BaseNet, so
     # the BaseNet sees dL1; the ConditionNet's grads are rescaled to d(con + w * L1).
+    # With W processes each one backpropagates the contrastive loss through its own rows
+    # only and DDP divides by W: the factor W restores d(con) exactly.
     wgt = cfg.cond_l1_weight
-    total = l1 + con / wgt if con is not None else l1
+    total = l1 + con * (ctx.world_size / wgt) if con is not None else l1
     (scaler.scale(total) if scaler is not None else total).backward()
     if con is not None and model.condition_net is not None:
         for p in model.condition_net.parameters():
@@ -513,10 +566,12 @@ class RunWriter:
     def metrics_path(self) -> Path:
         return self.run_dir / self.METRICS
 
-    def write_config(self, cfg: TrainConfig, info: dict[str, Any]) -> None:
+    def write_config(self, cfg: TrainConfig, info: dict[str, Any], note: str = "") -> None:
         if not self.enabled:
             return
         header = "# Resolved training config of this run (cmdsr train --resume reads it).\n"
+        if note:
+            header += f"# {note}\n"
         _atomic_text(self.run_dir / self.CONFIG, header + dumps_toml(cfg))
         _atomic_text(self.run_dir / self.RUN_INFO, json.dumps(info, indent=2) + "\n")
 
@@ -699,6 +754,9 @@ def train(
     """Train (or, with ``resume``, continue) a run in ``run_dir``; returns the path of the
     last checkpoint written.
 
+    Started by ``torchrun`` with several processes, every process calls this: it joins the
+    process group (unless the caller already did), trains its share and leaves the group.
+
     ``data_dir``: folder of HR photos (on resume, defaults to the one the run started with).
     ``val_dir``: optional folder of HR photos validated every ``cfg.val_every`` steps with
     the fixed ``cfg.val_degradation``. ``progress`` is called after every step; setting
@@ -706,8 +764,31 @@ def train(
     ``train(..., resume=True)`` continues it. ``cache_dir``: where the HR crop cache lives
     (default ``run_dir/cache``).
     """
+    ctx, dist_device, owned = init_distributed(cfg.device)
+    try:
+        path = _train(cfg, run_dir, data_dir, val_dir, resume, progress, cancel, cache_dir,
+                      ctx, dist_device if ctx.enabled else None)
+        barrier()  # nobody leaves while rank 0 still writes the last checkpoint
+        return path
+    finally:
+        if owned:
+            cleanup()
+
+
+def _train(
+    cfg: TrainConfig,
+    run_dir: str | Path,
+    data_dir: str | Path | None,
+    val_dir: str | Path | None,
+    resume: bool,
+    progress: Callable[[TrainProgress], None] | None,
+    cancel: threading.Event | None,
+    cache_dir: str | Path | None,
+    ctx: DistContext,
+    dist_device: torch.device | None,
+) -> Path:
     run_dir = Path(run_dir)
-    writer = RunWriter(run_dir, keep=cfg.keep_checkpoints)
+    writer = RunWriter(run_dir, enabled=ctx.is_main, keep=cfg.keep_checkpoints)
     info = load_run_info(run_dir) if resume else {}
     if resume:
         if not writer.latest_path.exists():
@@ -719,9 +800,11 @@ def train(
     if data_dir is None:
         raise ConfigError("no training data folder given")
     data_dir = Path(data_dir)
+    share = shard_range(cfg.tasks_per_batch, ctx.rank, ctx.world_size)
+    barrier()  # every process has checked the folder before rank 0 writes into it
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
-    device = resolve_device(cfg.device)
+    device = dist_device if dist_device is not None else resolve_device(cfg.device)
     if cfg.amp == "fp16" and device.type != "cuda":
         raise ConfigError("amp = fp16 needs a CUDA GPU; use bf16 or off on this machine")
 
@@ -741,25 +824,44 @@ def train(
         start = _restore(writer.latest_path, cfg, model, opt, gen, scaler)
         writer.truncate_metrics(start)
         log.info("resuming %s at step %d of %d", run_dir, start, cfg.steps)
+    batch_info = {"processes": ctx.world_size, "tasks_per_process": len(share),
+                  "tasks_per_step": cfg.tasks_per_batch}
     writer.write_config(cfg, {
         "data_dir": str(data_dir.resolve()),
         "val_dir": None if val_dir is None else str(Path(val_dir).resolve()),
-    })
+        "effective_batch": batch_info,
+    }, note=f"effective batch: {cfg.tasks_per_batch} tasks per step = {ctx.world_size} "
+            f"process(es) x {len(share)}")
+    if ctx.enabled:
+        log.info("process %d of %d on %s; effective batch %d tasks per step (%d per process)",
+                 ctx.rank, ctx.world_size, device, cfg.tasks_per_batch, len(share))
+        nets: StepNets | None = wrap_for_ddp(model, device)
+    else:
+        nets = None
 
+    # Rank 0 decodes the crop cache; the others then reuse it (on a shared run folder) or,
+    # on a machine that does not see it, build their own identical copy.
+    if not ctx.is_main:
+        barrier()
     source = open_training_source(
         data_dir, cfg.hr_patch, Path(cache_dir) if cache_dir else run_dir / "cache",
         cfg.cache_crops_per_image, cfg.cache_crop_size, cfg.seed,
     )
+    if ctx.enabled and ctx.is_main:
+        barrier()
     dataset = TaskBatches(source, cfg.degradation, cfg.model.scale, cfg.lr_patch,
-                          cfg.model.support_size, cfg.tasks_per_batch, cfg.seed, cfg.steps)
+                          cfg.model.support_size, cfg.tasks_per_batch, cfg.seed, cfg.steps,
+                          tasks=share)
     val_items = (
         load_validation(val_dir, cfg.val_degradation, cfg.model.scale, cfg.model.support_size,
                         cfg.val_support_patch, cfg.val_crop, cfg.val_images, cfg.seed)
-        if val_dir is not None else []
+        if val_dir is not None and ctx.is_main else []
     )
     bicubic = bicubic_baseline(val_items, cfg.model.scale) if val_items else None
 
     def save(step: int) -> Path:
+        if not writer.enabled:
+            return writer.save_checkpoint({}, step)  # the path rank 0 writes
         state = {
             "optimisers": opt.state_dict(),
             "torch_rng": torch.get_rng_state(),
@@ -789,13 +891,19 @@ def train(
     rate = _Rate()
     acc: dict[str, list[float]] = {"l1": [], "contrastive": [], "wait": [], "time": []}
     step = start
-    loader = make_loader(dataset, start, cfg.steps, cfg.num_workers, pin_memory=device.type == "cuda")
+    workers = cfg.num_workers
+    if ctx.enabled and workers < 0:  # automatic: the machine's cores shared by its processes
+        workers = max(1, min(4, (os.cpu_count() or 1) // ctx.local_world_size - 1))
+    loader = make_loader(dataset, start, cfg.steps, workers, pin_memory=device.type == "cuda")
     t_prev = time.perf_counter()
     try:
         for batch, wait in _iterate(loader):
-            if cancel is not None and cancel.is_set():
+            # with several processes the stop decision is shared after each step (sync_step)
+            if not ctx.enabled and cancel is not None and cancel.is_set():
                 break
-            res = train_step(model, opt, batch, step, cfg, gen, device, scaler)
+            res = train_step(model, opt, batch, step, cfg, gen, device, scaler, ctx, nets)
+            l1, stop = sync_step(res.l1, cancel is not None and cancel.is_set(), ctx, device)
+            res = dataclasses.replace(res, l1=l1)
             if not math.isfinite(res.l1):
                 raise ConfigError(
                     f"training diverged at step {step} (L1 = {res.l1}); lower lr_base or set grad_clip"
@@ -814,7 +922,7 @@ def train(
             ckpt = None
             val: tuple[float, float] | None = None
             if step % cfg.log_every == 0 or step == cfg.steps:
-                writer.log(_train_record(step, acc, last_d, opt))
+                writer.log(_train_record(step, acc, last_d, opt, ctx.world_size))
                 acc = {k: [] for k in acc}
             if val_items and (step % cfg.val_every == 0 or step == cfg.steps):
                 val = validate(model, val_items, device)
@@ -840,13 +948,13 @@ def train(
                     data_wait_share=rate.wait_share,
                     val_ssim=None if val is None else val[1],
                 ))
-            if cancel is not None and cancel.is_set():
+            if stop or (not ctx.enabled and cancel is not None and cancel.is_set()):
                 break
     finally:
         del loader  # stops the worker processes
     if last_ckpt is None or step > saved_step:
         if acc["l1"]:
-            writer.log(_train_record(step, acc, last_d, opt))
+            writer.log(_train_record(step, acc, last_d, opt, ctx.world_size))
         last_ckpt = save(step)
     if step < cfg.steps:
         log.info("training paused at step %d of %d", step, cfg.steps)
@@ -861,11 +969,13 @@ def _resolve_latest(path: Path, writer: RunWriter) -> Path:
     return files[-1] if files else path
 
 
-def _train_record(step: int, acc: dict[str, list[float]], d: tuple[float, float], opt: Optimisers) -> dict[str, Any]:
+def _train_record(step: int, acc: dict[str, list[float]], d: tuple[float, float], opt: Optimisers,
+                  processes: int = 1) -> dict[str, Any]:
     total = sum(acc["time"]) or 1e-9
     rec: dict[str, Any] = {
         "kind": "train",
         "step": step,
+        "processes": processes,
         "l1": float(np.mean(acc["l1"])) if acc["l1"] else math.nan,
         "lr": opt.base.param_groups[0]["lr"],
         "steps_per_s": len(acc["time"]) / total,
