@@ -1,7 +1,7 @@
 """The real build, end to end (slow: several minutes on a 2-core machine).
 
 Builds the PyInstaller bundle and the .deb with build_spec/build.py exactly as a release does
-(only a faster compression level), runs the frozen `--selftest`, unpacks the .deb into a
+(only a faster compression level, zstd -3), runs the frozen `--selftest`, unpacks the .deb into a
 temporary root with `dpkg -x` and runs the installed launcher's `--selftest`. A stand-in model
 is used only where the checkout has no trained default model yet.
 """
@@ -102,7 +102,7 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Path]]
     cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
     result = subprocess.run(
         [sys.executable, str(ROOT / "build_spec" / "build.py"), "--placeholder-resources",
-         "--deb", "--compression", "gzip", "--level", "1",
+         "--deb", "--compression", "zstd", "--level", "3",
          "--venv", str(cache / "cmdsr-studio" / "build-venv"),
          "--dist", str(dist), "--work", str(work)],
         cwd=ROOT, capture_output=True, text=True, timeout=1200,
