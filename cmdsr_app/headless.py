@@ -221,7 +221,8 @@ def selftest() -> int:
         model = load_model(model_path, device="cpu")
         cfg = model.config
         kind = f"{cfg.support_size} support patches" if cfg.conditioning else "conditioning off"
-        return f"{model_path.name}: x{cfg.scale}, {cfg.channels} channels, {cfg.blocks} blocks, {kind}"
+        blocks = f"{cfg.blocks} block{'s' if cfg.blocks != 1 else ''}"
+        return f"{model_path.name}: x{cfg.scale}, {cfg.channels} channels, {blocks}, {kind}"
 
     def check_sample() -> str:
         from engine.imageio import read_image
