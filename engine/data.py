@@ -299,7 +299,11 @@ def make_task(
 
 class TaskBatches(Dataset):
     """Item ``b`` = the batch of training step ``b``: T tasks as uint8 tensors
-    ``lr`` [T, 2S, 3, h, w], ``hr`` [T, 2S, 3, h*s, w*s], plus ``sigma``/``noise`` [T]."""
+    ``lr`` [T, 2S, 3, h, w], ``hr`` [T, 2S, 3, h*s, w*s], plus ``sigma``/``noise`` [T].
+
+    ``tasks`` (default: all ``tasks_per_batch``) picks the share of each step's tasks this
+    process makes in a multi-process run (see ``engine.distributed.shard_range``); task ``t``
+    is the same whichever process makes it."""
 
     def __init__(
         self,
@@ -311,13 +315,17 @@ class TaskBatches(Dataset):
         tasks_per_batch: int,
         seed: int,
         length: int,
+        tasks: range | None = None,
     ) -> None:
+        if tasks is not None and (len(tasks) == 0 or tasks.start < 0 or tasks.stop > tasks_per_batch):
+            raise ValueError(f"task share {tasks} does not fit {tasks_per_batch} tasks per batch")
         self.source = source
         self.cfg = cfg
         self.scale = scale
         self.lr_patch = lr_patch
         self.patches = 2 * support_size
         self.tasks = tasks_per_batch
+        self.task_ids = tasks if tasks is not None else range(tasks_per_batch)
         self.seed = seed
         self.length = length
 
@@ -328,7 +336,7 @@ class TaskBatches(Dataset):
         tasks = [
             make_task(self.source, self.cfg, self.scale, self.lr_patch, self.patches,
                       np.random.default_rng([self.seed, int(step), t]))
-            for t in range(self.tasks)
+            for t in self.task_ids
         ]
         lr = np.stack([t.lr for t in tasks]).transpose(0, 1, 4, 2, 3)
         hr = np.stack([t.hr for t in tasks]).transpose(0, 1, 4, 2, 3)
