@@ -189,3 +189,21 @@ def test_internal_error_exits_1_and_other_images_go_on(tmp_path, inputs, model_p
     code, err = _run(capsys, "upscale", inputs / "a.png", "-o", out, "--model", model_path,
                      "--debug")
     assert code == 1 and "Traceback" in err
+
+
+def test_16bit_input_gives_16bit_output_with_metadata(tmp_path, model_path, rng, capsys):
+    import cv2
+
+    from engine.imageio import Image, write_image
+
+    exif = PILImage.Exif()
+    exif[0x010F] = "TestCam"
+    pixels = rng.uniform(0, 255, (14, 17, 3)).astype(np.float32)
+    src = write_image(Image(pixels=pixels, bit_depth=16, exif=exif.tobytes(), icc=b"icc" * 50),
+                      tmp_path / "deep.png")
+    code, err = _run(capsys, "upscale", src, "-o", tmp_path / "o", "--model", model_path)
+    assert code == 0, err
+    out = tmp_path / "o" / "deep_x4.png"
+    assert cv2.imread(str(out), cv2.IMREAD_UNCHANGED).dtype == np.uint16
+    back = read_image(out)
+    assert back.bit_depth == 16 and back.icc == b"icc" * 50 and back.exif is not None
