@@ -269,9 +269,16 @@ def read_image(path: str | Path, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Ima
 
 
 def _quantise(arr: np.ndarray, bit_depth: int) -> np.ndarray:
-    if bit_depth == 16:
-        return np.clip(np.rint(arr * np.float32(65535.0 / 255.0)), 0, 65535).astype(np.uint16)
-    return np.clip(np.rint(arr), 0, 255).astype(np.uint8)
+    # In row bands: a 12000x8000 result is 1.1 GB of floats, and whole-image rint/clip
+    # temporaries held two more such copies just to make the integer one (peak 3.9 GB).
+    maximum, dtype = (65535, np.uint16) if bit_depth == 16 else (255, np.uint8)
+    out = np.empty(arr.shape, dtype)
+    rows = max(1, 2**22 // max(1, int(np.prod(arr.shape[1:]))))
+    for y in range(0, arr.shape[0], rows):
+        band = arr[y:y + rows]
+        tmp = np.rint(band * np.float32(65535.0 / 255.0) if bit_depth == 16 else band)
+        out[y:y + rows] = np.clip(tmp, 0, maximum, out=tmp)
+    return out
 
 
 def _png_chunk(kind: bytes, payload: bytes) -> bytes:
@@ -305,10 +312,10 @@ def _encode(image: Image, fmt: str, quality: int, bit_depth: int) -> bytes:
         arr = _quantise(stacked, 16)
         bgr = arr[:, :, [2, 1, 0, 3]] if arr.shape[2] == 4 else arr[:, :, ::-1]
         ext = ".png" if fmt == "png" else ".tif"
-        ok, buf = cv2.imencode(ext, np.ascontiguousarray(bgr))
+        ok, encoded = cv2.imencode(ext, np.ascontiguousarray(bgr))
         if not ok:
             raise ImageWriteError(f"OpenCV could not encode a 16-bit {fmt.upper()}")
-        data = buf.tobytes()
+        data = encoded.tobytes()
         if fmt == "png":
             return _add_png_metadata(data, image.exif, image.icc)
         if image.exif or image.icc:
