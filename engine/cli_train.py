@@ -7,6 +7,7 @@ import argparse
 import csv
 import dataclasses
 import json
+import logging
 import math
 import signal
 import sys
@@ -121,8 +122,13 @@ def resolve_train_config(args: argparse.Namespace) -> Any:
 
 
 def run_train(args: argparse.Namespace) -> int:
+    from engine.distributed import env_context
     from engine.train import TrainProgress, train
 
+    # Under torchrun every process runs this command; only rank 0 talks to the terminal.
+    main_process = env_context().is_main
+    if not main_process:
+        logging.getLogger("engine").setLevel(logging.WARNING)
     if args.resume is None and (args.data is None or args.out is None):
         raise ConfigError("give --data DIR and --out RUN_DIR (or --resume RUN_DIR)")
     if args.resume is not None and args.out is not None and args.out != args.resume:
@@ -139,13 +145,15 @@ def run_train(args: argparse.Namespace) -> int:
               file=sys.stderr)
 
     bar: Any = None
-    if not args.no_progress and not getattr(args, "quiet", False):
+    if not args.no_progress and not getattr(args, "quiet", False) and main_process:
         from tqdm import tqdm
 
         bar = tqdm(total=cfg.steps, unit="step", dynamic_ncols=True, file=sys.stderr)
     last_log = [0.0]
 
     def progress(p: TrainProgress) -> None:
+        if not main_process:
+            return
         info = f"L1 {p.l1:.2f}"
         if math.isfinite(p.contrastive):
             info += f" con {p.contrastive:.3f} d {p.d_inner:.3f}/{p.d_cross:.3f}"
@@ -171,6 +179,8 @@ def run_train(args: argparse.Namespace) -> int:
             signal.signal(signal.SIGINT, old)
         if bar is not None:
             bar.close()
+    if not main_process:
+        return EXIT_INTERRUPTED if cancel.is_set() else EXIT_OK
     if cancel.is_set():
         print(f"paused; checkpoint {ckpt}\ncontinue with: cmdsr train --resume {run_dir}")
         return EXIT_INTERRUPTED

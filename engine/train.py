@@ -823,6 +823,9 @@ def _train(
     if resume:
         start = _restore(writer.latest_path, cfg, model, opt, gen, scaler)
         writer.truncate_metrics(start)
+        if writer.enabled:  # a crash mid-write leaves its hidden temp file (a whole checkpoint)
+            for stale in (run_dir / RunWriter.CHECKPOINTS).glob(".step_*.tmp"):
+                stale.unlink(missing_ok=True)
         log.info("resuming %s at step %d of %d", run_dir, start, cfg.steps)
     batch_info = {"processes": ctx.world_size, "tasks_per_process": len(share),
                   "tasks_per_step": cfg.tasks_per_batch}
