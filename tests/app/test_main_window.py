@@ -212,8 +212,8 @@ def test_cancel_mid_run_stops_within_a_tile(qtbot, window, make_photo, monkeypat
 
 
 def test_event_loop_stays_responsive_during_a_run(qtbot, window, make_photo) -> None:
-    open_image(qtbot, window, make_photo("big.png", 128, 128))
-    set_tile(window, 32)
+    open_image(qtbot, window, make_photo("big.png", 192, 192))
+    set_tile(window, 32)  # 36 tiles: a run long enough to watch
     ticks: list[float] = []
     probe = QTimer()
     probe.setInterval(10)
@@ -225,7 +225,7 @@ def test_event_loop_stays_responsive_during_a_run(qtbot, window, make_photo) -> 
     gaps = np.diff(ticks)
     print(f"run: {ticks[-1] - ticks[0]:.2f} s, {len(ticks)} ticks, largest event-loop gap "
           f"{gaps.max() * 1000:.0f} ms, 99th percentile {np.percentile(gaps, 99) * 1000:.0f} ms")
-    assert ticks[-1] - ticks[0] > 0.2
+    assert ticks[-1] - ticks[0] > 0.1
     worst = int(np.argmax(gaps))
     assert gaps.max() < 0.100, (
         f"event loop stalled {gaps.max() * 1000:.0f} ms at {ticks[worst] - ticks[0]:.2f} s "
