@@ -100,10 +100,13 @@ def test_kill_during_a_checkpoint_write_then_resume(photos: Path, tmp_path: Path
     assert finished == ["step_0000002.pt", "step_0000004.pt"], names
     leftovers = [n for n in names if n.startswith(".")]
     assert all(n.startswith(".step_0000006.pt.") and n.endswith(".tmp") for n in leftovers)
-    # Resume continues from step 4 to the end, with one log record per step.
+    assert leftovers  # the half-written step 6
+    # Resume continues from step 4 to the end, with one log record per step, and clears the
+    # half-written temp file (a whole checkpoint's worth of disk).
     assert main(["train", "--resume", str(run), "--steps", "7", "--no-progress"]) == 0
     _, _, meta = read_checkpoint(run / "latest.pt")
     assert meta["step"] == 7
+    assert not [p for p in (run / "checkpoints").iterdir() if p.name.startswith(".")]
     assert _train_steps(run) == list(range(1, 8))
     from engine import load_model
 
@@ -137,7 +140,15 @@ def test_repeated_kills_at_random_moments_never_lose_the_run(photos: Path, tmp_p
             last_step = meta["step"]
     print(f"{kills} kills, {mid_writes} during a checkpoint write; last good step {last_step}")
     assert last_step > 0
+    # Every file under a final checkpoint name loads; what the kills left is hidden or .tmp.
+    for path in (run / "checkpoints").glob("step_*.pt"):
+        read_checkpoint(path)
+    left = sorted(p.relative_to(run).as_posix() for p in run.rglob("*")
+                  if p.is_file() and (p.name.startswith(".") or ".tmp" in p.name))
+    print(f"temp files left by the kills: {left}")
+    assert all(Path(name).name.startswith(".") or ".tmp." in Path(name).name for name in left)
     assert main(["train", "--resume", str(run), "--steps", str(last_step + 2), "--no-progress"]) == 0
+    assert not list((run / "checkpoints").glob(".step_*"))  # resume cleared the half-written
     assert read_checkpoint(run / "latest.pt")[2]["step"] == last_step + 2
     steps = _train_steps(run)
     assert steps == sorted(set(steps)) and steps[-1] == last_step + 2
