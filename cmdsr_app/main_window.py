@@ -383,6 +383,8 @@ class MainWindow(QMainWindow):
             self.resize(1400, 880)
         if s.window_state:
             self.restoreState(QByteArray.fromHex(s.window_state.encode()))
+        # The state may have been saved while the Training tab hid the side panels.
+        self._on_tab_changed(self.tabs.currentIndex())
         # Describe the chosen model without blocking the start-up.
         self.choose_model(s.model_path, quiet=True)
 

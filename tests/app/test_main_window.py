@@ -298,11 +298,15 @@ def test_settings_persist_between_windows(qtbot, window, make_photo, isolated_se
     set_tile(window, 256)
     window.settings_panel.format_combo.setCurrentIndex(window.settings_panel.format_combo.findData("jpg"))
     window.regions.add(Region(0, 0, 40, 40))
+    window.tabs.setCurrentWidget(window.training_page)  # hides the side panels
+    assert window.left_dock.isHidden()
     window.close()
     assert (isolated_settings / "settings.json").exists()
     second = MainWindow()
     qtbot.addWidget(second)
     try:
+        second.show()
+        assert second.tabs.currentIndex() == 0 and not second.left_dock.isHidden()
         assert second.settings_panel.tile == 256
         assert second.settings_panel.output_format == "jpg"
         assert second.settings.recent_files[0] == str(path)
