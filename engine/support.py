@@ -156,16 +156,44 @@ def _region_positions(
     return out
 
 
-def _box_sums(values: np.ndarray, size: int, stride: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Sum of ``values`` over every size x size window on a stride grid (plus the last row/col)."""
-    integral = cv2.integral(values.astype(np.float64))
-    height, width = values.shape
-    ys = np.unique(np.r_[np.arange(0, height - size + 1, stride), height - size])
-    xs = np.unique(np.r_[np.arange(0, width - size + 1, stride), width - size])
+def _grid(length: int, size: int, stride: int) -> np.ndarray:
+    """Candidate top-left positions on a stride grid, plus the last one that fits."""
+    return np.unique(np.r_[np.arange(0, length - size + 1, stride), length - size])
+
+
+def _window_sums(integral: np.ndarray, ys: np.ndarray, xs: np.ndarray, size: int) -> np.ndarray:
+    """Sums over size x size windows at (ys, xs) from an OpenCV integral image."""
     y0, x0 = ys[:, None], xs[None, :]
-    sums = (integral[y0 + size, x0 + size] - integral[y0, x0 + size]
+    return (integral[y0 + size, x0 + size] - integral[y0, x0 + size]
             - integral[y0 + size, x0] + integral[y0, x0])
-    return sums, ys, xs
+
+
+def _texture_stats(
+    pixels: np.ndarray, size: int, stride: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(mean gradient score, unusable mask, ys, xs) for every candidate window.
+
+    Works through integral images one statistic at a time, so even a photo near the pixel
+    limit needs only a few float32 copies of its luminance."""
+    height, width = pixels.shape[:2]
+    ys, xs = _grid(height, size, stride), _grid(width, size, stride)
+    area = float(size * size)
+    luma = (pixels[..., 0] * 0.299 + pixels[..., 1] * 0.587 + pixels[..., 2] * 0.114).astype(np.float32)
+    grad = cv2.magnitude(cv2.Sobel(luma, cv2.CV_32F, 1, 0, ksize=3),
+                         cv2.Sobel(luma, cv2.CV_32F, 0, 1, ksize=3))
+    scores = _window_sums(cv2.integral(grad, sdepth=cv2.CV_64F), ys, xs, size) / (8.0 * area)
+    del grad
+    total, squares = cv2.integral2(luma, sdepth=cv2.CV_64F, sqdepth=cv2.CV_64F)
+    del luma
+    mean = _window_sums(total, ys, xs, size) / area
+    std = np.sqrt(np.maximum(_window_sums(squares, ys, xs, size) / area - mean * mean, 0.0))
+    del total, squares
+    r, g, b = pixels[..., 0], pixels[..., 1], pixels[..., 2]  # (min over axis 2 is slow)
+    clipped = (((r >= 254.5) & (g >= 254.5) & (b >= 254.5))
+               | ((r <= 0.5) & (g <= 0.5) & (b <= 0.5))).astype(np.uint8)
+    clip_share = _window_sums(cv2.integral(clipped, sdepth=cv2.CV_32S), ys, xs, size) / area
+    unusable = (std < FLAT_STD) | (clip_share > SATURATED_FRACTION)
+    return scores, unusable, ys, xs
 
 
 def texture_scores(
@@ -174,23 +202,9 @@ def texture_scores(
     """Score candidate patches for ``auto``: mean Sobel gradient magnitude of the luminance,
     ``-inf`` for flat or clipped candidates when ``masked``. Returns (scores [ny, nx], ys, xs)
     with the candidates' top-left rows ``ys`` and columns ``xs``."""
-    stride = stride or max(1, size // 2)
-    luma = (pixels[..., 0] * 0.299 + pixels[..., 1] * 0.587 + pixels[..., 2] * 0.114).astype(np.float32)
-    gx = cv2.Sobel(luma, cv2.CV_32F, 1, 0, ksize=3)
-    gy = cv2.Sobel(luma, cv2.CV_32F, 0, 1, ksize=3)
-    grad = np.sqrt(gx * gx + gy * gy) / 8.0
-    area = float(size * size)
-    grad_sum, ys, xs = _box_sums(grad, size, stride)
-    mean_sum, _, _ = _box_sums(luma, size, stride)
-    sq_sum, _, _ = _box_sums(luma.astype(np.float64) ** 2, size, stride)
-    clipped = ((pixels.min(axis=2) >= 254.5) | (pixels.max(axis=2) <= 0.5)).astype(np.float32)
-    clip_sum, _, _ = _box_sums(clipped, size, stride)
-    mean = mean_sum / area
-    std = np.sqrt(np.maximum(sq_sum / area - mean * mean, 0.0))
-    scores = grad_sum / area
-    if not masked:
-        return scores, ys, xs
-    scores[(std < FLAT_STD) | (clip_sum / area > SATURATED_FRACTION)] = -np.inf
+    scores, unusable, ys, xs = _texture_stats(pixels, size, stride or max(1, size // 2))
+    if masked:
+        scores[unusable] = -np.inf
     return scores, ys, xs
 
 
@@ -198,8 +212,8 @@ def _auto_positions(
     pixels: np.ndarray, size: int, count: int, rng: np.random.Generator
 ) -> list[tuple[int, int]]:
     height, width = pixels.shape[:2]
-    scores, ys, xs = texture_scores(pixels, size)
-    raw, _, _ = texture_scores(pixels, size, masked=False)
+    raw, unusable, ys, xs = _texture_stats(pixels, size, max(1, size // 2))
+    scores = np.where(unusable, -np.inf, raw)
     scores = scores + rng.uniform(0, 1e-9, size=scores.shape)  # ties only
     order = np.argsort(scores, axis=None)[::-1]
     valid = [int(k) for k in order if np.isfinite(scores.flat[k])]
