@@ -579,6 +579,11 @@ class MainWindow(QMainWindow):
         self.regions.set_context((image.height, image.width), PATCH_SIZE)
         self.regions.set_regions(entry.regions)
         self._image, self._image_path = image, path
+        # "My regions" follows the photo: on for one with regions, Auto for one without.
+        if entry.regions and self.settings_panel.support_mode != "regions":
+            self.settings_panel.set_support_mode("regions")
+        elif not entry.regions and self.settings_panel.support_mode == "regions":
+            self.settings_panel.set_support_mode("auto")
         self.canvas.set_patch_boxes(entry.preview_boxes)
         self.compare.set_input(qimage, self._scale())
         for method, (outcome, result) in self._stash.get(path, {}).items():

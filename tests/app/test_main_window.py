@@ -156,9 +156,11 @@ def test_regions_are_kept_per_image_in_the_session(qtbot, window, make_photo) ->
     with qtbot.waitSignal(window.imageLoaded, timeout=15000):
         window.open_paths([b])
     assert len(window.regions) == 0
+    assert window.settings_panel.support_mode == "auto"
     with qtbot.waitSignal(window.imageLoaded, timeout=15000):
         window.queue_panel.list.setCurrentRow(0)
     assert window.regions.regions == [Region(0, 0, 40, 40)]
+    assert window.settings_panel.support_mode == "regions"
 
 
 def test_invalid_region_blocks_the_run_with_a_reason(qtbot, window, make_photo) -> None:
