@@ -8,7 +8,9 @@ processed, and a summary closes the run. Exit codes: 0 all done, 2 usage or inpu
 from __future__ import annotations
 
 import argparse
+import copy
 import logging
+import queue
 import sys
 import threading
 import time
@@ -31,7 +33,15 @@ from engine.imageio import (
     read_image,
     write_image,
 )
-from engine.infer import METHODS, PRECISIONS, TileConfig, Upscaler, upscale_image
+from engine.infer import (
+    METHODS,
+    PRECISIONS,
+    TileConfig,
+    Upscaler,
+    available_devices,
+    resolve_device,
+    upscale_image,
+)
 from engine.resources import default_baseline_path, default_model_path
 from engine.support import Box, select_support
 
@@ -70,6 +80,10 @@ def add_parser(subparsers: Any) -> None:
                         help="minimum tile margin (raised to the model's receptive field)")
     parser.add_argument("--device", default="auto",
                         help="auto (default), cpu, cuda, cuda:1, mps")
+    parser.add_argument("--devices", metavar="LIST",
+                        help="spread the images over several devices, one worker each: a comma "
+                             "list such as cuda:0,cuda:1, or 'all' for every CUDA GPU (overrides "
+                             "--device; a device may repeat to run two workers on it)")
     parser.add_argument("--precision", choices=tuple(PRECISIONS), default="fp32",
                         help="fp16/bf16 run faster on a GPU")
     parser.add_argument("--format", choices=_FORMAT_CHOICES, dest="fmt",
@@ -184,19 +198,44 @@ def collect_jobs(
     return jobs, failures
 
 
-def build_upscaler(args: argparse.Namespace) -> Upscaler:
+def parse_devices(spec: str) -> list[str]:
+    """``--devices`` -> device names: ``all`` = every CUDA GPU here, else a comma list whose
+    entries are checked like ``--device`` (repeats allowed: two workers share that device)."""
+    text = spec.strip().lower()
+    if text == "all":
+        gpus = [d for d in available_devices() if d.startswith("cuda")]
+        if not gpus:
+            raise ConfigError("--devices all: no CUDA GPU is available here; use --device cpu")
+        return gpus
+    names = [part.strip() for part in text.split(",")]
+    if not names or any(not n for n in names):
+        raise ConfigError(f"--devices takes a comma list such as cuda:0,cuda:1 or 'all', "
+                          f"got {spec!r}")
+    return [str(resolve_device(n)) for n in names]
+
+
+def build_upscalers(args: argparse.Namespace) -> list[Upscaler]:
+    """One upscaler per ``--devices`` entry (each with its own copy of the model), or the
+    single ``--device`` one."""
+    devices = parse_devices(args.devices) if getattr(args, "devices", None) else [args.device]
     tile = TileConfig(tile=args.tile, overlap=args.overlap)
     if args.method == "bicubic":
         model = load_model(args.model) if args.model else None
-        return Upscaler(model, method="bicubic", device=args.device, tile=tile)
+        return [Upscaler(copy.deepcopy(model), method="bicubic", device=d, tile=tile)
+                for d in devices]
     path = args.model
     if path is None:
         path = default_model_path() if args.method == "cmdsr" else default_baseline_path()
         if not path.exists():
             raise CmdsrError(f"no default model shipped at {path}; pass --model")
     model = load_model(path)
-    return Upscaler(model, method=args.method, device=args.device, precision=args.precision,
-                    tile=tile)
+    # Upscaler moves its model to its device: each worker needs its own copy
+    return [Upscaler(model if len(devices) == 1 else copy.deepcopy(model), method=args.method,
+                     device=d, precision=args.precision, tile=tile) for d in devices]
+
+
+def build_upscaler(args: argparse.Namespace) -> Upscaler:
+    return build_upscalers(args)[0]
 
 
 def run_upscale(args: argparse.Namespace) -> int:
@@ -210,7 +249,8 @@ def run_upscale(args: argparse.Namespace) -> int:
         raise ConfigError(f"--quality must be 1..100, got {args.quality}")
     if args.max_megapixels <= 0:
         raise ConfigError("--max-megapixels must be positive")
-    upscaler = build_upscaler(args)
+    upscalers = build_upscalers(args)
+    upscaler = upscalers[0]
     suffix = args.suffix if args.suffix is not None else f"_x{upscaler.scale}"
     jobs, failures = collect_jobs(inputs, args.output, suffix, args.fmt)
     max_pixels = int(args.max_megapixels * 1e6)
@@ -219,22 +259,17 @@ def run_upscale(args: argparse.Namespace) -> int:
     bars_off = True if quiet else None  # None: tqdm hides bars when stderr is not a terminal
     with logging_redirect_tqdm(), tqdm(total=len(jobs), unit="image", disable=bars_off,
                                        dynamic_ncols=True) as images_bar:
-        for job in jobs:
+        if len(upscalers) > 1:
+            done, job_failures = _run_on_devices(jobs, upscalers, args, mode, regions,
+                                                 max_pixels, images_bar, debug)
+            failures += job_failures
+        for job in jobs if len(upscalers) == 1 else []:
             images_bar.set_postfix_str(job.source.name)
-            try:
-                _upscale_one(job, upscaler, args, mode, regions, max_pixels, bars_off)
+            failure = _try_one(job, upscaler, args, mode, regions, max_pixels, bars_off, debug)
+            if failure is None:
                 done += 1
-            except CmdsrError as exc:
-                failures.append(Failure(str(job.source), _strip_name(str(exc), job)))
-                if debug:
-                    log.exception("%s failed", job.source)
-            except (KeyboardInterrupt, SystemExit):
-                raise
-            except Exception as exc:  # report, then go on with the other images
-                failures.append(Failure(str(job.source), f"internal error: "
-                                        f"{type(exc).__name__}: {exc}", internal=True))
-                if debug:
-                    log.exception("%s failed", job.source)
+            else:
+                failures.append(failure)
             images_bar.update(1)
     elapsed = time.perf_counter() - start
     if not quiet:
@@ -251,6 +286,91 @@ def run_upscale(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _try_one(
+    job: Job,
+    upscaler: Upscaler,
+    args: argparse.Namespace,
+    mode: str,
+    regions: list[Box],
+    max_pixels: int,
+    bars_off: bool | None,
+    debug: bool,
+    cancel: threading.Event | None = None,
+) -> Failure | None:
+    """Upscale one job; its problem (if any) as a Failure, so the batch goes on."""
+    try:
+        _upscale_one(job, upscaler, args, mode, regions, max_pixels, bars_off, cancel)
+        return None
+    except CmdsrError as exc:
+        if debug:
+            log.exception("%s failed", job.source)
+        return Failure(str(job.source), _strip_name(str(exc), job))
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except Exception as exc:  # report, then go on with the other images
+        if debug:
+            log.exception("%s failed", job.source)
+        return Failure(str(job.source), f"internal error: {type(exc).__name__}: {exc}",
+                       internal=True)
+
+
+def _run_on_devices(
+    jobs: list[Job],
+    upscalers: list[Upscaler],
+    args: argparse.Namespace,
+    mode: str,
+    regions: list[Box],
+    max_pixels: int,
+    images_bar: Any,
+    debug: bool,
+) -> tuple[int, list[Failure]]:
+    """One worker thread per upscaler (device) takes the next image from a shared queue, so
+    a fast GPU does more of them. Each image is computed exactly as on a single device
+    (same support seed, same tiling rules), so the outputs do not depend on the split.
+    Returns (images done, failures in input order)."""
+    todo: queue.SimpleQueue[tuple[int, Job]] = queue.SimpleQueue()
+    for item in enumerate(jobs):
+        todo.put(item)
+    lock = threading.Lock()
+    stop = threading.Event()
+    results: dict[int, Failure | None] = {}
+
+    def work(upscaler: Upscaler) -> None:
+        if upscaler.device.type == "cuda":
+            import torch
+
+            torch.cuda.set_device(upscaler.device)  # per thread: memory queries, caches
+        while not stop.is_set():
+            try:
+                index, job = todo.get_nowait()
+            except queue.Empty:
+                return
+            # a Ctrl+C in the main thread sets ``stop``: the image fails as cancelled
+            failure = _try_one(job, upscaler, args, mode, regions, max_pixels, True,
+                               debug, cancel=stop)
+            with lock:
+                results[index] = failure
+                images_bar.set_postfix_str(job.source.name)
+                images_bar.update(1)
+
+    threads = [threading.Thread(target=work, args=(u,), name=f"upscale-{u.device}", daemon=True)
+               for u in upscalers]
+    log.info("spreading %d image(s) over %s", len(jobs), ", ".join(str(u.device) for u in upscalers))
+    for t in threads:
+        t.start()
+    try:
+        for t in threads:
+            while t.is_alive():
+                t.join(0.2)  # short waits keep Ctrl+C responsive in the main thread
+    except KeyboardInterrupt:
+        stop.set()  # workers stop between tiles; then the interrupt goes on as usual
+        for t in threads:
+            t.join()
+        raise
+    failures = [f for _, f in sorted(results.items()) if f is not None]
+    return sum(1 for f in results.values() if f is None), failures
+
+
 def _strip_name(message: str, job: Job) -> str:
     """Errors name their file; the summary already does, so drop a leading repeat."""
     prefix = f"{job.source}: "
@@ -265,6 +385,7 @@ def _upscale_one(
     regions: list[Box],
     max_pixels: int,
     bars_off: bool | None,
+    cancel: threading.Event | None = None,
 ) -> None:
     if job.target.exists() and not args.overwrite:
         raise CmdsrError(f"{job.target}: already exists (use --overwrite to replace it)")
@@ -274,7 +395,7 @@ def _upscale_one(
     if upscaler.support_size is not None:
         support = select_support(image.pixels, count=upscaler.support_size, mode=mode,
                                  regions=regions, seed=args.seed)
-    with tqdm(total=1, unit="tile", leave=False, disable=bars_off, dynamic_ncols=True,
+    with tqdm(total=1, unit="step", leave=False, disable=bars_off, dynamic_ncols=True,
               desc=job.source.name) as tiles_bar:
 
         def progress(done: int, total: int) -> None:
@@ -283,7 +404,7 @@ def _upscale_one(
             tiles_bar.refresh()
 
         result = upscale_image(image, upscaler, support, progress=progress,
-                               cancel=threading.Event())
+                               cancel=cancel if cancel is not None else threading.Event())
     fmt = _output_format(job.target, args.fmt)
     write_image(result, job.target, fmt=fmt, quality=args.quality, overwrite=args.overwrite)
     log.info("%s -> %s (%dx%d -> %dx%d, %.1f s)", job.source, job.target, image.width,
