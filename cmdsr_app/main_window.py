@@ -762,7 +762,9 @@ class MainWindow(QMainWindow):
                 return
             entry.preview_boxes, entry.preview_mode = boxes, mode
             self.canvas.set_patch_boxes(boxes)
-            self.statusBar().showMessage(f"{len(boxes)} {mode} patches (yellow boxes)", 5000)
+            what = {"auto": "textured patches picked by Auto", "random": "random patches",
+                    "regions": "patches from your regions"}[mode]
+            self.statusBar().showMessage(f"{len(boxes)} {what} (yellow boxes)", 5000)
             self.previewReady.emit()
 
         self.light.submit("preview", lambda _p, _c: preview_support(pixels, choice, count),
