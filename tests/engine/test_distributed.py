@@ -12,6 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -220,3 +221,69 @@ def test_uneven_batch_is_a_one_line_error_in_every_process(photos, tmp_path):
     assert res.returncode != 0
     assert "tasks_per_batch (3) must split evenly over 2 processes" in res.stderr
     assert not (tmp_path / "run" / "latest.pt").exists()
+
+
+# ----------------------------------------------------------------------------- upscale
+
+
+@pytest.fixture
+def many_inputs(tmp_path, rng) -> Path:
+    from PIL import Image as PILImage
+
+    root = tmp_path / "in"
+    root.mkdir()
+    for i in range(5):
+        h, w = int(rng.integers(20, 48)), int(rng.integers(20, 48))  # some span 2 tiles
+        PILImage.fromarray(rng.integers(0, 256, (h, w, 3), dtype=np.uint8)).save(root / f"p{i}.png")
+    (root / "broken.png").write_bytes(b"not a png")
+    return root
+
+
+def test_upscale_over_several_devices_gives_the_single_device_outputs(tmp_path, many_inputs, capsys):
+    from engine import build_model, save_model
+    from engine.cli import main
+
+    torch.manual_seed(3)
+    model = save_model(build_model(TINY), tmp_path / "tiny.pt")
+    common = ["upscale", str(many_inputs), "--model", str(model), "--support", "auto", "--tile", "32"]
+    assert main([*common, "-o", str(tmp_path / "one"), "--device", "cpu"]) == 2
+    one_err = capsys.readouterr().err
+    # a device may repeat: two workers on the CPU stand in for two GPUs here
+    assert main([*common, "-o", str(tmp_path / "two"), "--devices", "cpu, cpu"]) == 2
+    two_err = capsys.readouterr().err
+    names = sorted(p.name for p in (tmp_path / "one").iterdir())
+    assert len(names) == 5 and names == sorted(p.name for p in (tmp_path / "two").iterdir())
+    for name in names:
+        a = np.asarray(_open_rgb(tmp_path / "one" / name))
+        b = np.asarray(_open_rgb(tmp_path / "two" / name))
+        assert np.array_equal(a, b), name
+    assert "upscaled 5 of 6" in two_err and "broken.png" in two_err
+    assert one_err.count("broken.png") == two_err.count("broken.png") == 1
+
+
+def _open_rgb(path: Path):
+    from PIL import Image as PILImage
+
+    return PILImage.open(path).convert("RGB")
+
+
+@pytest.mark.parametrize(("spec", "message"), [
+    ("all", "no CUDA GPU"),
+    ("cpu,,cpu", "comma list"),
+    ("cpu,gpu", "unknown device"),
+    ("cuda:0,cuda:1", "no CUDA GPU"),
+])
+def test_bad_device_lists_are_usage_errors(tmp_path, many_inputs, capsys, spec, message):
+    from engine.cli import main
+
+    if torch.cuda.is_available():
+        pytest.skip("these device lists are valid on a machine with GPUs")
+    code = main(["upscale", str(many_inputs), "-o", str(tmp_path / "o"), "--method", "bicubic",
+                 "--devices", spec])
+    assert code == 2 and message in capsys.readouterr().err
+
+
+def test_parse_devices_keeps_order_and_repeats():
+    from engine.cli_upscale import parse_devices
+
+    assert parse_devices("cpu,CPU") == ["cpu", "cpu"]
