@@ -210,7 +210,8 @@ class ConditionNet(nn.Module):
                 nn.init.kaiming_normal_(m.weight, a=0, mode="fan_in")
                 with torch.no_grad():
                     m.weight.mul_(0.1)
-                nn.init.zeros_(m.bias)
+                if m.bias is not None:
+                    nn.init.zeros_(m.bias)
 
     def forward(self, support: Tensor) -> Tensor:
         """``support``: [T, S, 3, h, w] (or already [T, 3S, h, w]) in 0..255 -> [T, cond]."""
@@ -396,6 +397,7 @@ class CMDSR(nn.Module):
 
         add(net.input_conv)
         for i, block in enumerate(net.backbone):
+            assert isinstance(block, ResBlock)
             add(block.conv1, None if mods is None else mods[2 * i])
             add(block.conv2, None if mods is None else mods[2 * i + 1])
         for layer in net.upsampler:
