@@ -119,7 +119,7 @@ def test_repeated_kills_at_random_moments_never_lose_the_run(photos: Path, tmp_p
     mid-write), each one resumed by the next: latest.pt always loads and never goes back."""
     rng = np.random.default_rng(8)
     run = tmp_path / "run"
-    last_step, mid_writes, kills = 0, 0, 6
+    last_step, mid_writes, kills = 0, 0, 5
     for i in range(kills):
         signals = tmp_path / f"signals_{i}"
         args = (["train", "--resume", str(run)] if (run / "latest.pt").exists() else

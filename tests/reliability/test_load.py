@@ -52,9 +52,12 @@ def test_a_6000x4000_photo_upscales_in_bounded_memory(tmp_path: Path) -> None:
         f"print(json.dumps(big_photo_rss(Path({str(tmp_path)!r}))))", timeout=900)
     print(big)
     assert big["exit"] == 0 and big["output"] == "12000x8000"
-    # The float32 result (1.1 GB) is the floor; tiles, 8-bit conversion and JPEG encoding may
-    # add at most about as much again.
-    assert big["peak_mb"] - big["rss_before_mb"] < 2.3 * big["float_output_mb"]
+    # What the job may hold at once: the float32 result (1.1 GB), the float32 input (0.3 GB)
+    # and the tiles' working memory, which auto tiling keeps within CPU_TILE_BUDGET.
+    from engine.infer import CPU_TILE_BUDGET
+
+    allowed = big["float_output_mb"] * 1.25 + CPU_TILE_BUDGET / 2**20 + 300
+    assert big["peak_mb"] - big["rss_before_mb"] < allowed
     assert big["rss_after_mb"] - big["rss_before_mb"] < 300  # the job's memory is returned
 
 
