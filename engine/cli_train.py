@@ -125,10 +125,11 @@ def run_train(args: argparse.Namespace) -> int:
     from engine.distributed import env_context
     from engine.train import TrainProgress, train
 
-    # Under torchrun every process runs this command; only rank 0 talks to the terminal.
+    # Under torchrun every process runs this command; only rank 0 talks to the terminal
+    # (the others would repeat its warnings word for word).
     main_process = env_context().is_main
     if not main_process:
-        logging.getLogger("engine").setLevel(logging.WARNING)
+        logging.getLogger("engine").setLevel(logging.ERROR)
     if args.resume is None and (args.data is None or args.out is None):
         raise ConfigError("give --data DIR and --out RUN_DIR (or --resume RUN_DIR)")
     if args.resume is not None and args.out is not None and args.out != args.resume:
@@ -141,8 +142,9 @@ def run_train(args: argparse.Namespace) -> int:
         if cancel.is_set():
             raise KeyboardInterrupt
         cancel.set()
-        print("\ncmdsr: pausing after this step (Ctrl+C again to abort without a checkpoint)",
-              file=sys.stderr)
+        if main_process:
+            print("\ncmdsr: pausing after this step (Ctrl+C again to abort without a checkpoint)",
+                  file=sys.stderr)
 
     bar: Any = None
     if not args.no_progress and not getattr(args, "quiet", False) and main_process:

@@ -401,13 +401,11 @@ class StepNets:
 
 def wrap_for_ddp(model: CMDSR, device: torch.device) -> StepNets:
     """DDP wrappers of the BaseNet and the ConditionNet (their gradients are averaged over
-    the processes during backward). The model has no running statistics, so no buffers need
-    broadcasting."""
+    the processes during backward)."""
     ids = [device.index] if device.type == "cuda" else None
 
     def wrap(m: nn.Module) -> nn.Module:
-        return DistributedDataParallel(m, device_ids=ids, output_device=ids[0] if ids else None,
-                                       broadcast_buffers=False)
+        return DistributedDataParallel(m, device_ids=ids, output_device=ids[0] if ids else None)
 
     return StepNets(wrap(model.sr_net),
                     None if model.condition_net is None else wrap(model.condition_net))
