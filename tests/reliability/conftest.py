@@ -15,6 +15,8 @@ import torch
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 ROOT = Path(__file__).resolve().parents[2]
+if str(ROOT) not in sys.path:  # the test modules import tests.reliability.* helpers
+    sys.path.insert(0, str(ROOT))
 
 
 def tiny_config(**kw: object):

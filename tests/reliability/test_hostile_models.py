@@ -155,6 +155,7 @@ def test_gui_shows_an_error_for_each_and_keeps_working(qtbot, app_window, hostil
         title, message = window.last_error
         assert title == "Cannot use this model"
         assert name in blocker.args[0] and "Traceback" not in message
+        assert window.error_dialog is not None and window.error_dialog.isVisible()
         assert window.settings_panel.model_path == ""  # still the shipped default
         assert not marker.exists()
     # The app still upscales with the model it had.
