@@ -214,7 +214,7 @@ def test_two_processes_train_like_one_with_the_whole_batch_and_resume_in_one(pho
 
 
 @pytest.mark.slow
-def test_uneven_batch_is_a_one_line_error_in_every_process(photos, tmp_path):
+def test_uneven_batch_is_a_clear_error_under_torchrun(photos, tmp_path):
     res = _torchrun(2, ["--data", str(photos / "train"), "--out", str(tmp_path / "run"),
                         "--set", "tasks_per_batch=3", "--set", "steps=1", "--no-progress"],
                     tmp_path)
