@@ -10,10 +10,11 @@ import dataclasses
 import json
 import logging
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from engine import atomic_write
 
 log = logging.getLogger(__name__)
 
@@ -149,11 +150,8 @@ class SettingsStore:
 
     def save(self, settings: AppSettings) -> None:
         try:
-            self.folder.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=".settings.", suffix=".tmp", dir=self.folder)
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                json.dump(settings.to_dict(), fh, indent=1)
-            os.replace(tmp, self.path)
+            text = json.dumps(settings.to_dict(), indent=1)
+            atomic_write(self.path, lambda fh: fh.write(text.encode("utf-8")), overwrite=True)
         except OSError as exc:
             # Losing remembered choices is an annoyance, not a reason to stop the user.
             log.warning("cannot save settings to %s: %s", self.path, exc)

@@ -16,6 +16,7 @@ from engine.errors import (
     ImageWriteError,
     SupportRegionError,
 )
+from engine.fileio import atomic_write
 from engine.imageio import (
     SUPPORTED_READ_SUFFIXES,
     SUPPORTED_WRITE_FORMATS,
@@ -34,6 +35,7 @@ from engine.support import Box, SupportSet, select_support, validate_regions
 from engine.train import TrainConfig, TrainProgress, train
 
 __all__ = [
+    "atomic_write",
     "DegradationConfig",
     "DegradationParams",
     "TrainConfig",

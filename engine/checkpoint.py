@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import os
 import pickle
-import tempfile
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -21,6 +19,7 @@ import torch
 from torch import Tensor
 
 from engine.errors import CheckpointError, ConfigError
+from engine.fileio import atomic_write
 from engine.model import CMDSR, ModelConfig, build_model
 
 log = logging.getLogger(__name__)
@@ -220,24 +219,7 @@ def checkpoint_dict(
 def atomic_torch_save(obj: Any, path: str | Path) -> Path:
     """Write ``obj`` with torch.save to a temp file beside ``path``, then rename: a crash
     mid-write never leaves a half-written file under the final name."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            torch.save(obj, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except OSError as exc:
-        Path(tmp).unlink(missing_ok=True)
-        if exc.filename is None:  # torch.save into a handle: name the file the user knows
-            raise OSError(exc.errno, exc.strerror or str(exc), str(path)) from exc
-        raise
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return atomic_write(path, lambda fh: torch.save(obj, fh), overwrite=True)
 
 
 def save_model(

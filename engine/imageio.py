@@ -13,9 +13,7 @@ from __future__ import annotations
 
 import io
 import logging
-import os
 import struct
-import tempfile
 import warnings
 import zlib
 from dataclasses import dataclass, field
@@ -27,6 +25,7 @@ from PIL import Image as PILImage
 from PIL import UnidentifiedImageError
 
 from engine.errors import ImageReadError, ImageWriteError
+from engine.fileio import atomic_write
 
 log = logging.getLogger(__name__)
 
@@ -341,28 +340,6 @@ def _encode(image: Image, fmt: str, quality: int, bit_depth: int) -> bytes:
     return buf.getvalue()
 
 
-def _commit(tmp: Path, path: Path, overwrite: bool) -> None:
-    """Move the finished temp file to ``path``; without ``overwrite`` never replace a file,
-    even one that appeared while we were encoding."""
-    if overwrite:
-        os.replace(tmp, path)
-        return
-    if os.name == "nt":
-        os.rename(tmp, path)  # refuses an existing destination on Windows
-        return
-    try:
-        os.link(tmp, path)  # atomic "create if absent"
-    except FileExistsError:
-        raise
-    except OSError:
-        # File systems without hard links (FAT, some network shares): check, then rename.
-        if path.exists():
-            raise FileExistsError(path) from None
-        os.rename(tmp, path)
-        return
-    tmp.unlink()
-
-
 def write_image(
     image: Image,
     path: str | Path,
@@ -400,22 +377,11 @@ def write_image(
         raise
     except Exception as exc:
         raise ImageWriteError(f"{path}: could not encode {fmt.upper()} ({exc})") from None
-    tmp: Path | None = None
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        tmp = Path(tmp_name)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        _commit(tmp, path, overwrite)
+        atomic_write(path, lambda fh: fh.write(data), overwrite=overwrite)
     except FileExistsError:
         raise ImageWriteError(f"{path}: already exists (use overwrite to replace it)") from None
     except OSError as exc:
         raise ImageWriteError(f"{path}: cannot write ({exc.strerror or exc})") from None
-    finally:
-        if tmp is not None and tmp.exists():
-            tmp.unlink(missing_ok=True)
     log.debug("wrote %s (%s, %d-bit, %d bytes)", path, fmt, bit_depth, len(data))
     return path

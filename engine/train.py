@@ -63,6 +63,7 @@ from engine.distributed import (
     sync_step,
 )
 from engine.errors import CheckpointError, ConfigError
+from engine.fileio import atomic_write
 from engine.metrics import bicubic_upscale, psnr_y, ssim_y
 from engine.model import CMDSR, EqualConv2d, ModelConfig, ResBlock, build_model
 
@@ -607,9 +608,7 @@ class RunWriter:
 
 
 def _atomic_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    atomic_write(path, lambda fh: fh.write(text.encode("utf-8")), overwrite=True)
 
 
 def _atomic_link(src: Path, dst: Path) -> None:
@@ -680,9 +679,7 @@ def draw_plot(records: list[dict[str, Any]], path: Path, width: int = 900, heigh
             d.line(line, fill=color, width=2)
         for p in line[-1:] if len(line) > 1 else line:
             d.ellipse([p[0] - 3, p[1] - 3, p[0] + 3, p[1] + 3], fill=color)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp.png")
-    img.save(tmp)
-    os.replace(tmp, path)
+    atomic_write(path, lambda fh: img.save(fh, format="PNG"), overwrite=True)
 
 
 def load_run_config(run_dir: str | Path) -> TrainConfig:

@@ -140,3 +140,15 @@ def test_pickle_with_code_is_refused_and_never_runs(tmp_path):
     with pytest.raises(CheckpointError):
         load_model(legacy)
     assert not marker.exists()
+
+
+def test_saved_files_get_the_users_usual_permissions(tmp_path, tiny_config):
+    import os
+
+    old = os.umask(0o022)
+    try:
+        path = save_model(build_model(tiny_config), tmp_path / "m.pt")
+    finally:
+        os.umask(old)
+    assert (path.stat().st_mode & 0o777) == 0o644
+    assert not list(tmp_path.glob(".*.tmp"))

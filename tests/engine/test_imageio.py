@@ -12,6 +12,7 @@ import pytest
 from PIL import Image as PILImage
 from PIL import ImageOps
 
+from engine import fileio
 from engine.errors import ImageReadError, ImageWriteError
 from engine.imageio import (
     SUPPORTED_READ_SUFFIXES,
@@ -229,12 +230,11 @@ def test_no_overwrite_and_atomic_write(tmp_path, rng, monkeypatch):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.png"]
 
     # a failure while writing the temp file leaves nothing behind
-    import engine.imageio as imageio
 
     def boom(*args, **kwargs):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(imageio.os, "fsync", boom)
+    monkeypatch.setattr(fileio.os, "fsync", boom)
     with pytest.raises(ImageWriteError, match="No space left"):
         write_image(image, tmp_path / "new.png")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.png"]
