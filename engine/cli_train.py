@@ -32,7 +32,9 @@ def add_parser(subparsers: Any) -> None:
     p = subparsers.add_parser(
         "train", parents=[parent], help="train a CMDSR model (or resume a run)",
         description="Train CMDSR on a folder of HR photos with the paper's procedure. "
-        "Ctrl+C pauses: a checkpoint is written and --resume RUN_DIR continues exactly.",
+        "Ctrl+C pauses: a checkpoint is written and --resume RUN_DIR continues exactly. "
+        "For several GPUs or machines run it under torchrun, e.g. torchrun --standalone "
+        "--nproc_per_node 4 -m engine train ... (docs/training_at_scale.md).",
     )
     p.add_argument("--data", type=Path, help="folder of HR training photos (searched recursively)")
     p.add_argument("--out", type=Path, help="run folder to create (config, metrics, checkpoints)")
