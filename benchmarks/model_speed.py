@@ -38,7 +38,6 @@ def conv_flops(model_cfg: ModelConfig, h: int, w: int) -> float:
 
 def bare_chain(model_cfg: ModelConfig, x: torch.Tensor) -> torch.Tensor:
     """The same convolutions with constant weights, channels_last, nothing else."""
-    c = model_cfg.channels
     x = x.contiguous(memory_format=torch.channels_last)
     return _bare_weights(model_cfg)(x)
 
@@ -95,10 +94,10 @@ def main() -> None:
         for size in args.sizes:
             lr = torch.rand(1, 3, size, size) * 255
             runs = {
-                "unfolded": lambda: model(lr, support),
+                "unfolded": lambda lr=lr: model(lr, support),
                 # folding is part of the cost a user pays: once per image
-                "folded": lambda: model.fold(support)(lr),
-                "bare": lambda: bare_chain(cfg, lr),
+                "folded": lambda lr=lr: model.fold(support)(lr),
+                "bare": lambda lr=lr: bare_chain(cfg, lr),
             }
             for fn in runs.values():  # warm-up (oneDNN primitive caches)
                 fn()
