@@ -24,7 +24,6 @@ from pathlib import Path
 import cv2
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 from engine.errors import CancelledError, CmdsrError, ConfigError
@@ -453,8 +452,8 @@ class _Stages:
     ~10x more per input pixel. Running the tail on small pieces of the body's features lets
     the body take large tiles, so little work is repeated in tile margins.
 
-    Mirrors ``FoldedSRNet.forward`` with plain convolutions (checked against the model's own
-    forward by the tests); ``step`` is called after each block, so Cancel stays prompt.
+    Runs ``FoldedSRNet.body`` and ``FoldedSRNet.tail`` (the folded network's own fused
+    kernels); ``step`` is called after each block, so Cancel stays prompt.
     """
 
     def __init__(self, net: FoldedSRNet) -> None:
@@ -469,33 +468,11 @@ class _Stages:
         y0, y1, x0, x1 = core
         return self.blocks + len(_spans(y1 - y0, tail_tile)) * len(_spans(x1 - x0, tail_tile))
 
-    def _conv(self, i: int, x: Tensor) -> Tensor:
-        return F.conv2d(x, getattr(self.net, f"w{i}"), getattr(self.net, f"b{i}"), padding=1)
-
-    @staticmethod
-    def _layout(x: Tensor) -> Tensor:
-        # channels_last is what oneDNN's fast CPU convolutions want
-        return x.contiguous(memory_format=torch.channels_last) if x.device.type == "cpu" else x
-
     def body(self, lr: Tensor, step: Callable[[], None]) -> Tensor:
-        rl = self.residual_lr
-        x = self._conv(0, self._layout(lr))
-        feat = x
-        for k in range(self.blocks):
-            res = F.relu(self._conv(2 * k + 1, x), inplace=True)
-            res = self._conv(2 * k + 2, res)
-            x = x + res if rl == 1 else x + res * rl
-            del res
-            step()
-        return feat + x if rl == 1 else feat * rl + x
+        return self.net.body(lr, step)
 
     def tail(self, features: Tensor) -> Tensor:
-        x = self._layout(features)
-        i = 2 * self.blocks + 1
-        while i < self.n_convs - 1:
-            x = self._layout(F.pixel_shuffle(self._conv(i, x), self.factor))
-            i += 1
-        return self._conv(i, x)
+        return self.net.tail(features)
 
 
 def _check_cancel(cancel: threading.Event | None) -> None:

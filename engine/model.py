@@ -13,6 +13,7 @@ with two forward paths that give the same result:
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -299,10 +300,15 @@ class FoldedSRNet(nn.Module):
             y = y + add
         return y
 
-    def forward(self, lr: Tensor) -> Tensor:
-        channels_last = lr.device.type == "cpu"
-        if channels_last:
-            lr = lr.contiguous(memory_format=torch.channels_last)
+    @staticmethod
+    def _layout(x: Tensor) -> Tensor:
+        # channels_last is what oneDNN's fast CPU convolutions want
+        return x.contiguous(memory_format=torch.channels_last) if x.device.type == "cpu" else x
+
+    def body(self, lr: Tensor, on_block: Callable[[], None] | None = None) -> Tensor:
+        """Input conv, residual blocks and global skip: features at input resolution.
+        ``on_block`` is called after each block (progress, prompt cancel)."""
+        lr = self._layout(lr)
         fused = self._fused(lr)
         plain_residual = self.residual_lr == 1
         x = self._conv(0, lr, fused)
@@ -314,15 +320,25 @@ class FoldedSRNet(nn.Module):
                 x = self._conv(i + 1, res, fused, add=x)
             else:
                 x = x + self._conv(i + 1, res, fused) * self.residual_lr
+            del res
             i += 2
-        x = feat + x if plain_residual else feat * self.residual_lr + x
+            if on_block is not None:
+                on_block()
+        return feat + x if plain_residual else feat * self.residual_lr + x
+
+    def tail(self, features: Tensor) -> Tensor:
+        """Upsampler and output conv: features -> SR image at s x the resolution."""
+        x = self._layout(features)
+        fused = self._fused(x)
         factor = 3 if self.scale == 3 else 2
+        i = 2 * self.blocks + 1
         while i < self.n_convs - 1:
-            x = F.pixel_shuffle(self._conv(i, x, fused), factor)
-            if channels_last:
-                x = x.contiguous(memory_format=torch.channels_last)
+            x = self._layout(F.pixel_shuffle(self._conv(i, x, fused), factor))
             i += 1
         return self._conv(i, x, fused).contiguous()
+
+    def forward(self, lr: Tensor) -> Tensor:
+        return self.tail(self.body(lr))
 
 
 class CMDSR(nn.Module):
