@@ -45,15 +45,6 @@ def tiny_cfg(**kw) -> TrainConfig:
     return TrainConfig(**base)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    # Two OpenMP threads on a busy 2-core machine run tiny convs ~10x slower than one.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
 def data(tmp_path_factory):
     root = tmp_path_factory.mktemp("photos")

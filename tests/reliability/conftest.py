@@ -67,14 +67,6 @@ def run_cli(args: list[str], timeout: float = 120, **kw: object) -> subprocess.C
                           capture_output=True, text=True, timeout=timeout, **kw)  # type: ignore[call-overload]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="session")
 def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A conditioned x4 CMDSR, 8 channels, 2 blocks, 20 support patches (as shipped)."""
