@@ -2,7 +2,9 @@
 
 For 64x64, 128x128 and 256x256 inputs on the CPU, runs the three interleaved (A, B, C, A, B,
 C, ...) so machine noise hits all of them alike, and prints medians, the folded/unfolded
-speed-up, and achieved GFLOP/s against the bare conv chain (the practical ceiling).
+speed-up, and GFLOP/s against the bare conv chain (the practical ceiling). GFLOP/s counts
+the network's own convolutions; the folded path does fewer (its upsampler is one composite
+conv), so its figure is an effective rate and can exceed the bare chain's.
 
     python benchmarks/model_speed.py [--repeats 7] [--threads N]
 """

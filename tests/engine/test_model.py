@@ -162,3 +162,23 @@ def test_training_path_backpropagates_into_both_networks(seeded, tiny_config):
     model(lr, support).mean().backward()
     assert model.condition_net.condition[0].weight.grad.abs().sum() > 0
     assert model.sr_net.modulations.modulations[0].weight.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize("scale", [2, 3, 4])
+@pytest.mark.parametrize("size", [(4, 7), (10, 10), (19, 33)])
+def test_composite_tail_equals_the_layer_by_layer_tail(seeded, scale, size):
+    cfg = ModelConfig(scale=scale, channels=16, blocks=2, support_size=2, cond_channels=8)
+    model = build_model(cfg).eval()
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if name.endswith("bias"):
+                p.add_(torch.randn_like(p))
+    support = torch.rand(1, 2, 3, 8, 8) * 255
+    lr = torch.rand(1, 3, *size) * 255
+    with torch.inference_mode():
+        folded = model.fold(support)
+        composite = folded(lr)
+        folded.composite_tail = False
+        staged = folded(lr)
+    assert composite.shape == (1, 3, size[0] * scale, size[1] * scale)
+    assert _rel(composite, staged) < 1e-5
