@@ -459,9 +459,6 @@ class _Stages:
     def __init__(self, net: FoldedSRNet) -> None:
         self.net = net
         self.blocks = net.blocks
-        self.n_convs = net.n_convs
-        self.residual_lr = net.residual_lr
-        self.factor = 3 if net.scale == 3 else 2
 
     def units(self, core: tuple[int, int, int, int], tail_tile: int) -> int:
         """Progress units of one tile: one per block, one per tail piece."""
