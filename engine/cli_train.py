@@ -50,6 +50,9 @@ def add_parser(subparsers: Any) -> None:
                    help="train the conditioning-off BaseNet (same budget) instead of CMDSR")
     p.add_argument("--device", help="auto, cpu, cuda, cuda:N (default from the config)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar (log lines only)")
+    p.add_argument("--time-limit", type=parse_duration, metavar="DURATION",
+                   help="pause (with a checkpoint) after this much training time, e.g. 90m, 8h, "
+                   "300s; --resume continues the run later")
     p.set_defaults(func=run_train)
 
     e = subparsers.add_parser(
@@ -96,6 +99,20 @@ def _format_eta(seconds: float) -> str:
         return "?"
     s = int(seconds)
     return f"{s // 3600}h{s % 3600 // 60:02d}m" if s >= 3600 else f"{s // 60}m{s % 60:02d}s"
+
+
+def parse_duration(text: str) -> float:
+    """``90``/``90s`` seconds, ``45m`` minutes, ``8h`` hours (decimals allowed) -> seconds."""
+    t = text.strip().lower()
+    unit = {"s": 1, "m": 60, "h": 3600}.get(t[-1:], 0)
+    number = t[:-1] if unit else t
+    try:
+        seconds = float(number) * (unit or 1)
+    except ValueError:
+        seconds = math.nan
+    if not math.isfinite(seconds) or seconds <= 0:
+        raise argparse.ArgumentTypeError(f"expected a duration such as 300s, 90m or 8h, got {text!r}")
+    return seconds
 
 
 def resolve_train_config(args: argparse.Namespace) -> Any:
@@ -173,18 +190,34 @@ def run_train(args: argparse.Namespace) -> int:
             print(f"step {p.step}/{p.total_steps} {info} {p.steps_per_s:.2f} step/s "
                   f"ETA {_format_eta(p.eta_s)}", file=sys.stderr)
 
+    timed_out = threading.Event()
+
+    def on_time_limit() -> None:
+        timed_out.set()
+        cancel.set()
+
+    timer = threading.Timer(args.time_limit, on_time_limit) if args.time_limit else None
+    if timer is not None:
+        timer.daemon = True
+        timer.start()
     in_main = threading.current_thread() is threading.main_thread()
     old = signal.signal(signal.SIGINT, on_sigint) if in_main else None
     try:
         ckpt = train(cfg, run_dir, data_dir=args.data, val_dir=args.val,
                      resume=args.resume is not None, progress=progress, cancel=cancel)
     finally:
+        if timer is not None:
+            timer.cancel()
         if in_main:
             signal.signal(signal.SIGINT, old)
         if bar is not None:
             bar.close()
+    paused_by_user = cancel.is_set() and not timed_out.is_set()
     if not main_process:
-        return EXIT_INTERRUPTED if cancel.is_set() else EXIT_OK
+        return EXIT_INTERRUPTED if paused_by_user else EXIT_OK
+    if timed_out.is_set():
+        print(f"time limit reached; checkpoint {ckpt}\ncontinue with: cmdsr train --resume {run_dir}")
+        return EXIT_OK
     if cancel.is_set():
         print(f"paused; checkpoint {ckpt}\ncontinue with: cmdsr train --resume {run_dir}")
         return EXIT_INTERRUPTED

@@ -19,6 +19,8 @@ def main() -> None:
     parser.add_argument("run_dir", type=Path)
     parser.add_argument("out", type=Path)
     parser.add_argument("--checkpoint", type=Path, help="a checkpoint other than latest.pt")
+    parser.add_argument("--fp32", action="store_true",
+                        help="keep fp32 weights (a starting point for further training)")
     args = parser.parse_args()
     src = args.checkpoint or args.run_dir / "latest.pt"
     cfg, state, meta = read_checkpoint(src)
@@ -38,7 +40,7 @@ def main() -> None:
             "effective_batch": run_info.get("effective_batch", {}),
         },
     }
-    out = save_model(model, args.out, step=step, half=True, extra=extra)
+    out = save_model(model, args.out, step=step, half=not args.fp32, extra=extra)
     print(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB, step {step}, "
           f"x{cfg.scale}, conditioning {'on' if cfg.conditioning else 'off'})")
 
