@@ -150,6 +150,9 @@ def main() -> int:
     ap.add_argument("--set", dest="extra", action="append", default=[],
                     help="extra training setting for every run (e.g. to test on a CPU)")
     args = ap.parse_args()
+    # the runs and exports work in ROOT, so relative paths must not be read from there
+    for name in ("corpus", "work", "out", "init_cmdsr", "init_basenet"):
+        setattr(args, name, getattr(args, name).resolve())
     t0 = time.monotonic()
     deadline = t0 + args.budget
     reserve = 45.0  # exports and a run's start-up
