@@ -111,9 +111,11 @@ def speed(run: Path) -> float:
 
 def export(run: Path, step: int, out: Path, name: str) -> None:
     ckpt = run / "checkpoints" / f"step_{step:07d}.pt"
+    # the engine importable also where the project is not pip-installed (a bare GPU machine)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
     for flag, target in (([], out / f"{name}.pt"), (["--fp32"], out / f"{name}_fp32.pt")):
         subprocess.run([sys.executable, str(ROOT / "scripts" / "export_model.py"), str(run),
-                        str(target), "--checkpoint", str(ckpt), *flag], check=True, cwd=ROOT)
+                        str(target), "--checkpoint", str(ckpt), *flag], check=True, cwd=ROOT, env=env)
 
 
 def probe_amp(corpus: Path, work: Path, init: Path) -> str:
