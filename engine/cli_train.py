@@ -51,8 +51,8 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--device", help="auto, cpu, cuda, cuda:N (default from the config)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar (log lines only)")
     p.add_argument("--time-limit", type=parse_duration, metavar="DURATION",
-                   help="pause (with a checkpoint) after this much training time, e.g. 90m, 8h, "
-                   "300s; --resume continues the run later")
+                   help="pause (with a checkpoint) this long after the command starts, e.g. 90m, "
+                   "8h, 300s; --resume continues the run later")
     p.set_defaults(func=run_train)
 
     e = subparsers.add_parser(
@@ -193,8 +193,9 @@ def run_train(args: argparse.Namespace) -> int:
     timed_out = threading.Event()
 
     def on_time_limit() -> None:
-        timed_out.set()
-        cancel.set()
+        if not cancel.is_set():  # a Ctrl+C that came first stays a user's pause
+            timed_out.set()
+            cancel.set()
 
     timer = threading.Timer(args.time_limit, on_time_limit) if args.time_limit else None
     if timer is not None:
