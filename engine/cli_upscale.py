@@ -24,6 +24,7 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 from engine.checkpoint import load_model
 from engine.cli import EXIT_INTERNAL, EXIT_OK, EXIT_USAGE, common_options
 from engine.errors import CmdsrError, ConfigError
+from engine.fileio import remove_stale_temps
 from engine.imageio import (
     DEFAULT_MAX_PIXELS,
     SUPPORTED_READ_SUFFIXES,
@@ -92,7 +93,11 @@ def add_parser(subparsers: Any) -> None:
                         help="JPEG/WebP quality 1..100 (default 95; WebP 100 is lossless)")
     parser.add_argument("--suffix", default=None,
                         help="added to output file names (default _x<scale>, e.g. _x4)")
-    parser.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    existing = parser.add_mutually_exclusive_group()
+    existing.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    existing.add_argument("--skip-existing", action="store_true",
+                          help="leave inputs whose output already exists (e.g. to finish an "
+                               "interrupted batch)")
     parser.add_argument("--max-megapixels", type=float, default=DEFAULT_MAX_PIXELS / 1e6,
                         metavar="MP", help="refuse larger inputs (default %(default)g)")
     parser.set_defaults(func=run_upscale)
@@ -253,6 +258,11 @@ def run_upscale(args: argparse.Namespace) -> int:
     upscaler = upscalers[0]
     suffix = args.suffix if args.suffix is not None else f"_x{upscaler.scale}"
     jobs, failures = collect_jobs(inputs, args.output, suffix, args.fmt)
+    skipped = 0
+    if getattr(args, "skip_existing", False):
+        todo = [job for job in jobs if not job.target.exists()]
+        skipped = len(jobs) - len(todo)
+        jobs = todo
     max_pixels = int(args.max_megapixels * 1e6)
     done = 0
     start = time.perf_counter()
@@ -273,8 +283,9 @@ def run_upscale(args: argparse.Namespace) -> int:
             images_bar.update(1)
     elapsed = time.perf_counter() - start
     if not quiet:
+        note = f" ({skipped} skipped: output exists)" if skipped else ""
         print(f"cmdsr: upscaled {done} of {len(jobs)} image(s) into {args.output} "
-              f"in {elapsed:.1f} s", file=sys.stderr)
+              f"in {elapsed:.1f} s{note}", file=sys.stderr)
     if failures:
         print(f"cmdsr: {len(failures)} problem(s):", file=sys.stderr)
         for failure in failures:
@@ -388,7 +399,10 @@ def _upscale_one(
     cancel: threading.Event | None = None,
 ) -> None:
     if job.target.exists() and not args.overwrite:
-        raise CmdsrError(f"{job.target}: already exists (use --overwrite to replace it)")
+        raise CmdsrError(f"{job.target}: already exists (use --overwrite to replace it, or "
+                         "--skip-existing to leave it)")
+    for stale in remove_stale_temps(job.target):
+        log.info("removed %s, left by an interrupted earlier run", stale)
     t0 = time.perf_counter()
     image = read_image(job.source, max_pixels=max_pixels)
     support = None

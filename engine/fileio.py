@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
@@ -69,3 +70,31 @@ def atomic_write(path: str | Path, write: Callable[[BinaryIO], object], *, overw
     finally:
         tmp.unlink(missing_ok=True)
     return path
+
+
+# A temp file is created right before its bytes are written, so one this old beside its
+# target belongs to a writer that was killed (power cut, kill -9), not to a running one.
+STALE_TEMP_S = 600.0
+
+
+def remove_stale_temps(path: str | Path, older_than_s: float = STALE_TEMP_S) -> list[Path]:
+    """Delete the hidden temp files that ``atomic_write`` of ``path`` left behind when its
+    process was killed (``.<name>.<random>.tmp`` older than ``older_than_s``); returns them."""
+    path = Path(path)
+    if not path.parent.is_dir():
+        return []
+    cutoff = time.time() - older_than_s
+    removed = []
+    for tmp in path.parent.glob(f".{glob_escape(path.name)}.*.tmp"):
+        try:
+            if tmp.is_file() and tmp.stat().st_mtime < cutoff:
+                tmp.unlink()
+                removed.append(tmp)
+        except OSError:
+            continue  # gone already, or not ours to remove: leave it
+    return removed
+
+
+def glob_escape(name: str) -> str:
+    """``name`` with glob wildcards ([, *, ?) matched literally."""
+    return "".join(f"[{c}]" if c in "[*?" else c for c in name)
