@@ -281,14 +281,19 @@ def run_batch(
                 choice = SupportChoice("auto", (), default_choice.seed)
             else:
                 choice = default_choice
+            name = output_name(output.pattern, Path(path), scale=upscaler.scale, method="cmdsr",
+                               ext=format_suffix(output.fmt), index=index + 1)
+            target = output.folder / name
+            if target.exists() and not output.overwrite:
+                # said before the work, not after minutes of upscaling
+                raise CmdsrError(f"{target}: already exists (tick 'Replace existing files' "
+                                 "to replace it)")
             image = read_image(path)
             assert upscaler.support_size is not None  # make_upscaler("cmdsr") needs support
             support = choose_support(image.pixels, choice, upscaler.support_size)
             result = upscale_image(image, upscaler, support, progress=tile_progress, cancel=cancel)
-            name = output_name(output.pattern, Path(path), scale=upscaler.scale, method="cmdsr",
-                               ext=format_suffix(output.fmt), index=index + 1)
             item.output = write_image(
-                result, output.folder / name, fmt=output.fmt, quality=output.quality,
+                result, target, fmt=output.fmt, quality=output.quality,
                 bit_depth=output.bit_depth, overwrite=output.overwrite,
             )
         except CancelledError:

@@ -292,6 +292,32 @@ def test_batch_with_a_broken_file_lists_it_and_goes_on(qtbot, window, make_photo
     assert window.last_error is None  # per-image failures are listed, not a dialog each
 
 
+def test_batch_again_lists_existing_outputs_without_redoing_them(qtbot, window, make_photo,
+                                                                 tmp_path: Path) -> None:
+    a = make_photo("a.png", 40, 48)
+    b = make_photo("b.png", 36, 44, seed=1)
+    with qtbot.waitSignal(window.imageLoaded, timeout=15000):
+        window.open_paths([a, b])
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "a_x4.png").write_bytes(b"an earlier result")
+    window.batch_panel.folder_edit.setText(str(out))
+    with qtbot.waitSignal(window.batchFinished, timeout=60000) as blocker:
+        window.batch_action.trigger()
+    report = blocker.args[0]
+    assert [item.ok for item in report.items] == [False, True]
+    assert "a_x4.png: already exists" in report.items[0].error
+    assert "Replace existing files" in report.items[0].error
+    assert report.items[0].seconds < report.items[1].seconds  # refused before the work
+    assert (out / "a_x4.png").read_bytes() == b"an earlier result"
+
+    window.batch_panel.overwrite_check.setChecked(True)
+    with qtbot.waitSignal(window.batchFinished, timeout=60000) as blocker:
+        window.batch_action.trigger()
+    assert [item.ok for item in blocker.args[0].items] == [True, True]
+    assert (out / "a_x4.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
 def test_settings_persist_between_windows(qtbot, window, make_photo, isolated_settings: Path) -> None:
     from cmdsr_app.main_window import MainWindow
 
