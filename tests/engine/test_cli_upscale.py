@@ -1,8 +1,11 @@
 """``cmdsr upscale``: files and folders, outputs and names, support options, exit codes 0/2/1
-with the other images still processed and a summary at the end."""
+with the other images still processed and a summary at the end; finishing an interrupted
+batch (``--skip-existing``, stale temp files of a killed run)."""
 
 from __future__ import annotations
 
+import os
+import time
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +14,7 @@ from PIL import Image as PILImage
 
 from engine import ModelConfig, build_model, save_model
 from engine.cli import main
+from engine.fileio import atomic_write, remove_stale_temps
 from engine.imageio import read_image
 
 
@@ -207,3 +211,75 @@ def test_16bit_input_gives_16bit_output_with_metadata(tmp_path, model_path, rng,
     assert cv2.imread(str(out), cv2.IMREAD_UNCHANGED).dtype == np.uint16
     back = read_image(out)
     assert back.bit_depth == 16 and back.icc == b"icc" * 50 and back.exif is not None
+
+
+# ----------------------------------------------------------------------------- interrupted batches
+
+
+@pytest.fixture
+def flat_inputs(tmp_path, rng) -> Path:
+    root = tmp_path / "in"
+    root.mkdir()
+    for name in ("a", "b", "c"):
+        PILImage.fromarray(rng.integers(0, 256, (12, 14, 3), dtype=np.uint8)).save(root / f"{name}.png")
+    return root
+
+
+def test_rerun_of_a_partly_done_batch(tmp_path, flat_inputs, model_path, capsys):
+    out = tmp_path / "out"
+    out.mkdir()
+    # as if the earlier run was killed after a.png: its output is there, untouched since
+    (out / "a_x4.png").write_bytes(b"finished earlier")
+    code, err = _run(capsys, "upscale", flat_inputs, "-o", out, "--model", model_path)
+    assert code == 2
+    assert "a_x4.png: already exists" in err and "--skip-existing" in err
+
+    assert PILImage.open(out / "b_x4.png").size == (56, 48)  # the others went on
+    b_bytes = (out / "b_x4.png").read_bytes()
+    (out / "c_x4.png").unlink()  # as if that run was killed before c
+
+    code, err = _run(capsys, "upscale", flat_inputs, "-o", out, "--model", model_path, "--skip-existing")
+    assert code == 0, err
+    assert "upscaled 1 of 1 image(s)" in err and "(2 skipped: output exists)" in err
+    assert (out / "a_x4.png").read_bytes() == b"finished earlier"
+    assert (out / "b_x4.png").read_bytes() == b_bytes
+    assert PILImage.open(out / "c_x4.png").size == (56, 48)
+
+
+def test_skip_existing_and_overwrite_exclude_each_other(tmp_path, flat_inputs, model_path, capsys):
+    code, err = _run(capsys, "upscale", flat_inputs, "-o", tmp_path / "o", "--model", model_path,
+                     "--skip-existing", "--overwrite")
+    assert code == 2
+    assert "not allowed with argument --skip-existing" in err
+    assert not (tmp_path / "o").exists()
+
+
+def test_stale_temp_of_a_killed_run_is_removed(tmp_path, flat_inputs, model_path, capsys):
+    out = tmp_path / "out"
+    out.mkdir()
+    stale = out / ".a_x4.png.k1ll3d.tmp"
+    stale.write_bytes(b"half a png")
+    fresh = out / ".b_x4.png.wr1t1ng.tmp"  # another process may be writing this one now
+    fresh.write_bytes(b"in progress")
+    old = time.time() - 3600
+    os.utime(stale, (old, old))
+    code, err = _run(capsys, "upscale", flat_inputs, "-o", out, "--model", model_path)
+    assert code == 0, err
+    assert not stale.exists()
+    assert fresh.exists()
+    assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == [
+        "a_x4.png", "b_x4.png", "c_x4.png"]
+
+
+def test_remove_stale_temps_only_touches_its_own_target(tmp_path):
+    target = tmp_path / "photo[1]_x4.png"
+    atomic_write(target, lambda fh: fh.write(b"ok"), overwrite=False)
+    mine = tmp_path / ".photo[1]_x4.png.abc.tmp"
+    other = tmp_path / ".photo1_x4.png.abc.tmp"  # '[1]' is not a glob class here
+    user = tmp_path / "photo[1]_x4.png.tmp"  # not hidden: not one of ours
+    for p in (mine, other, user):
+        p.write_bytes(b"x")
+        os.utime(p, (time.time() - 3600,) * 2)
+    assert remove_stale_temps(target) == [mine]
+    assert other.exists() and user.exists() and target.read_bytes() == b"ok"
+    assert remove_stale_temps(tmp_path / "missing" / "x.png") == []
