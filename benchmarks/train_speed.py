@@ -35,7 +35,7 @@ def time_data(cfg: TrainConfig, data: Path, cache_dir: Path, cached: bool, batch
     t0 = time.perf_counter()
     src = open_training_source(data, cfg.hr_patch, cache_dir,
                                cfg.cache_crops_per_image if cached else 0,
-                               cfg.cache_crop_size, cfg.seed)
+                               cfg.cache_crop_size, cfg.seed, cfg.hr_downscale)
     setup = time.perf_counter() - t0
     ds = TaskBatches(src, cfg.degradation, cfg.model.scale, cfg.lr_patch, cfg.model.support_size,
                      cfg.tasks_per_batch, cfg.seed, batches)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -125,13 +126,54 @@ def usable_images(
 
 # ----------------------------------------------------------------------------- HR sources
 
+NO_DOWNSCALE = (1.0, 1.0)
 
-def _cache_key(paths: Sequence[Path], crop: int, per_image: int, seed: int) -> str:
+
+def check_hr_downscale(value: object, key: str = "hr_downscale") -> tuple[float, float]:
+    """``value`` as a (lo, hi) downscale range with 0 < lo <= hi <= 1, or a ConfigError
+    naming ``key``."""
+    msg = f"{key} must be two factors [lo, hi] with 0 < lo <= hi <= 1 (1 = full resolution), got {value!r}"
+    if not isinstance(value, (tuple, list)) or len(value) != 2:
+        raise ConfigError(msg)
+    if any(isinstance(v, bool) or not isinstance(v, (int, float)) for v in value):
+        raise ConfigError(msg)
+    lo, hi = float(value[0]), float(value[1])
+    if not (math.isfinite(lo) and math.isfinite(hi) and 0 < lo <= hi <= 1):
+        raise ConfigError(msg)
+    return lo, hi
+
+
+def downscaled_region(
+    img: np.ndarray, size: int, hr_downscale: tuple[float, float], rng: np.random.Generator
+) -> np.ndarray:
+    """A random ``size x size`` HR region of ``img`` as seen in the photo downscaled by a
+    factor s drawn uniformly in ``hr_downscale``: a ``ceil(size/s)`` square (clipped to the
+    photo, i.e. the strongest downscale that fits) resized with INTER_AREA. High-resolution
+    photos hold little texture per patch; downscaled copies give the model the dense detail
+    of users' photos. (1, 1) draws nothing extra: the plain crop, as without the setting."""
+    h, w = img.shape[:2]
+    lo, hi = hr_downscale
+    region = size
+    if (lo, hi) != NO_DOWNSCALE:
+        s = float(rng.uniform(lo, hi))
+        region = max(size, min(math.ceil(size / s), h, w))
+    y = int(rng.integers(0, h - region + 1))
+    x = int(rng.integers(0, w - region + 1))
+    patch = img[y : y + region, x : x + region]
+    if region == size:
+        return patch
+    return cv2.resize(patch, (size, size), interpolation=cv2.INTER_AREA)
+
+
+def _cache_key(paths: Sequence[Path], crop: int, per_image: int, seed: int,
+               hr_downscale: tuple[float, float] = NO_DOWNSCALE) -> str:
     h = hashlib.sha1()
     for p in paths:
         st = p.stat()
         h.update(f"{p.resolve()}|{st.st_size}|{st.st_mtime_ns}\n".encode())
     h.update(f"{crop}|{per_image}|{seed}".encode())
+    if hr_downscale != NO_DOWNSCALE:  # (1, 1) keeps the key of caches built before the setting
+        h.update(f"|{hr_downscale[0]!r}|{hr_downscale[1]!r}".encode())
     return h.hexdigest()[:16]
 
 
@@ -141,15 +183,19 @@ def build_crop_cache(
     per_image: int,
     cache_dir: str | Path,
     seed: int = 0,
+    hr_downscale: tuple[float, float] = NO_DOWNSCALE,
 ) -> tuple[Path, list[Path]]:
     """Decode each photo once and store ``per_image`` random ``crop x crop`` regions of it in
     ``cache_dir/hr_crops_<key>.npy`` (uint8 [N*per_image, crop, crop, 3], crops of photo i at
-    rows i*per_image...). The key covers the files, their sizes/dates, crop and seed, so a
-    resumed run reuses the same file and a changed folder gets a fresh one. Photos that fail
-    to decode or are too small are skipped with a warning; returns (cache file, photos kept)."""
+    rows i*per_image...). Each crop comes from the photo downscaled by a factor drawn in
+    ``hr_downscale`` (see ``downscaled_region``; (1, 1) = plain crops). The key covers the
+    files, their sizes/dates, crop, seed and downscale range, so a resumed run reuses the same
+    file and a changed folder or range gets a fresh one. Photos that fail to decode or are
+    too small are skipped with a warning; returns (cache file, photos kept)."""
+    hr_downscale = check_hr_downscale(hr_downscale)
     cache_dir = Path(cache_dir)
     cache_dir.mkdir(parents=True, exist_ok=True)
-    key = _cache_key(paths, crop, per_image, seed)
+    key = _cache_key(paths, crop, per_image, seed, hr_downscale)
     path = cache_dir / f"hr_crops_{key}.npy"
     index = cache_dir / f"hr_crops_{key}.json"
     if path.exists() and index.exists():
@@ -163,8 +209,8 @@ def build_crop_cache(
             pass
     tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp.npy")
     size_mb = len(paths) * per_image * crop * crop * 3 / 2**20
-    log.info("decoding %d photos into %d HR crops of %d px (%.0f MB cache)",
-             len(paths), len(paths) * per_image, crop, size_mb)
+    log.info("decoding %d photos into %d HR crops of %d px (%.0f MB cache, downscale %g..%g)",
+             len(paths), len(paths) * per_image, crop, size_mb, *hr_downscale)
     out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8,
                                     shape=(len(paths) * per_image, crop, crop, 3))
     kept: list[Path] = []
@@ -182,9 +228,7 @@ def build_crop_cache(
             rng = np.random.default_rng([seed, i])
             row = len(kept) * per_image
             for j in range(per_image):
-                y = int(rng.integers(0, h - crop + 1))
-                x = int(rng.integers(0, w - crop + 1))
-                out[row + j] = img[y : y + crop, x : x + crop]
+                out[row + j] = downscaled_region(img, crop, hr_downscale, rng)
             kept.append(p)
         if not kept:
             raise ConfigError("no training photo could be decoded")
@@ -232,21 +276,19 @@ class CropCacheSource:
 
 
 class DiskSource:
-    """HR patches cut from photos decoded on demand (for large corpora and many workers)."""
+    """HR patches cut from photos decoded on demand (for large corpora and many workers);
+    each patch comes from the photo downscaled by a factor drawn in ``hr_downscale``, as the
+    crop cache's crops do (see ``downscaled_region``)."""
 
-    def __init__(self, paths: Sequence[Path]) -> None:
+    def __init__(self, paths: Sequence[Path],
+                 hr_downscale: tuple[float, float] = NO_DOWNSCALE) -> None:
         self.paths = list(paths)
         self.num_images = len(self.paths)
+        self.hr_downscale = check_hr_downscale(hr_downscale)
 
     def patches(self, image: int, size: int, count: int, rng: np.random.Generator) -> list[np.ndarray]:
         img = read_rgb(self.paths[image])
-        h, w = img.shape[:2]
-        out = []
-        for _ in range(count):
-            y = int(rng.integers(0, h - size + 1))
-            x = int(rng.integers(0, w - size + 1))
-            out.append(img[y : y + size, x : x + size])
-        return out
+        return [downscaled_region(img, size, self.hr_downscale, rng) for _ in range(count)]
 
 
 HRSource = CropCacheSource | DiskSource
@@ -398,17 +440,21 @@ def open_training_source(
     crops_per_image: int,
     crop_size: int,
     seed: int,
+    hr_downscale: tuple[float, float] = NO_DOWNSCALE,
 ) -> HRSource:
     """The HR photos under ``data_dir`` as a patch source: a crop cache when
-    ``crops_per_image`` > 0 (crops of ``max(crop_size, hr_patch)``), otherwise the files."""
+    ``crops_per_image`` > 0 (crops of ``max(crop_size, hr_patch)``), otherwise the files.
+    ``hr_downscale`` (lo, hi): HR crops/patches come from the photos downscaled by a factor
+    drawn in that range (1, 1 = full resolution)."""
+    hr_downscale = check_hr_downscale(hr_downscale)
     use_cache = crops_per_image > 0 and cache_dir is not None
     crop = max(crop_size, hr_patch) if use_cache else hr_patch
     paths = [p for p, _ in usable_images(data_dir, crop, decode=not use_cache)]
     if not use_cache:
         log.info("%d usable training photos in %s (decoded on demand)", len(paths), data_dir)
-        return DiskSource(paths)
+        return DiskSource(paths, hr_downscale)
     assert cache_dir is not None
-    cache, kept = build_crop_cache(paths, crop, crops_per_image, cache_dir, seed)
+    cache, kept = build_crop_cache(paths, crop, crops_per_image, cache_dir, seed, hr_downscale)
     log.info("%d usable training photos in %s", len(kept), data_dir)
     return CropCacheSource(cache, crops_per_image)
 

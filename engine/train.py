@@ -47,6 +47,7 @@ from engine.config import dumps_toml, from_dict, load_toml, to_dict
 from engine.data import (
     TaskBatches,
     ValItem,
+    check_hr_downscale,
     load_validation,
     make_loader,
     open_training_source,
@@ -82,6 +83,9 @@ class TrainConfig:
     set still uses all S): a CPU shortcut, 0 = all, as in the paper. ``cache_crops_per_image``
     > 0 decodes each photo once into that many ``cache_crop_size`` crops (see
     ``engine.data.build_crop_cache``); 0 decodes photos on demand in the loader workers.
+    ``hr_downscale`` (lo, hi) takes each HR crop/patch from the photo downscaled by a factor
+    drawn in that range (1 = full resolution): high-resolution photos hold little texture per
+    patch, and a model trained on them learns to smooth (see ``engine.data.downscaled_region``).
     """
 
     model: ModelConfig = field(default_factory=ModelConfig)
@@ -115,6 +119,7 @@ class TrainConfig:
     threads: int = 0
     cache_crops_per_image: int = 0
     cache_crop_size: int = 0
+    hr_downscale: tuple[float, float] = (1.0, 1.0)
     init: str = "reference"
     init_from: str = ""
 
@@ -132,6 +137,8 @@ class TrainConfig:
             v = getattr(self, name)
             if not isinstance(v, int) or isinstance(v, bool) or v < 0:
                 raise ConfigError(f"{name} must be an integer >= 0, got {v!r}")
+        # normalised to a tuple of floats: a list or ints given through the API compare equal
+        object.__setattr__(self, "hr_downscale", check_hr_downscale(self.hr_downscale))
         if self.num_workers < -1:
             raise ConfigError(f"num_workers must be >= 0 (or -1 for automatic), got {self.num_workers}")
         if self.sr_patches_per_task > self.model.support_size:
@@ -843,7 +850,7 @@ def _train(
         barrier()
     source = open_training_source(
         data_dir, cfg.hr_patch, Path(cache_dir) if cache_dir else run_dir / "cache",
-        cfg.cache_crops_per_image, cfg.cache_crop_size, cfg.seed,
+        cfg.cache_crops_per_image, cfg.cache_crop_size, cfg.seed, cfg.hr_downscale,
     )
     if ctx.enabled and ctx.is_main:
         barrier()
