@@ -2,7 +2,8 @@
 
 Images inside the engine are float32 RGB in 0..255 whatever the file's bit depth, so the
 network always sees the range it was trained on; 16-bit files keep their precision in the
-float values and are written back as 16-bit where the format allows.
+float values and are written back as 16-bit where the format allows. An upscaled result bound
+for an 8-bit file may instead hold uint8 (same 0..255 meaning, a quarter of the memory).
 
 Reading decodes from bytes (paths with any characters work on every OS) and refuses
 decompression bombs before decoding. Writing encodes in memory, then writes a temp file in the
@@ -54,6 +55,11 @@ class Image:
     fractional values); ``alpha``: [H, W] float32 0..255 or None; ``bit_depth``: 8 or 16, the
     depth of the source, used as the default depth when writing; ``exif``/``icc``: raw EXIF
     (with orientation reset to 1, since the pixels are already upright) and ICC profile bytes.
+
+    ``read_image`` always gives float32. ``pixels`` and ``alpha`` may also be uint8 (0..255,
+    the same meaning: value v is the float v), as ``upscale_image(..., out_dtype=np.uint8)``
+    produces for 8-bit output; ``write_image`` writes such an image exactly as it would the
+    float image with those integer values (16 bits: v * 257), without a float copy.
     """
 
     pixels: np.ndarray
@@ -267,17 +273,53 @@ def read_image(path: str | Path, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Ima
 # --------------------------------------------------------------------------- writing
 
 
-def _quantise(arr: np.ndarray, bit_depth: int) -> np.ndarray:
+def output_bit_depth(fmt: str, source_bit_depth: int, bit_depth: int | None = None) -> int:
+    """Bits per channel ``write_image`` uses: ``bit_depth`` if given, else the source's where
+    the format can hold 16 bits (PNG/TIFF), else 8. Lets callers ask for 8-bit results early."""
+    if bit_depth is not None:
+        return bit_depth
+    return int(source_bit_depth) if normalise_format(fmt) in _SIXTEEN_BIT_FORMATS else 8
+
+
+def _band_rows(arr: np.ndarray) -> int:
+    return max(1, 2**22 // max(1, int(np.prod(arr.shape[1:]))))
+
+
+def _quantise_band(band: np.ndarray, bit_depth: int, out: np.ndarray) -> None:
+    """One band of 0..255 samples (float, or uint8) into ``out`` (uint8 or uint16, may be a
+    strided view): rounded half to even and clipped; uint8 goes straight across (x257)."""
+    if band.dtype == np.uint8:
+        # np.rint on uint8 would return float16; integers need no rounding at all.
+        out[...] = band
+        if bit_depth == 16:
+            out *= np.uint16(257)  # 255 * 257 = 65535, exactly what rint(v * 65535 / 255) gives
+        return
+    maximum = 65535 if bit_depth == 16 else 255
+    tmp = np.rint(band * np.float32(65535.0 / 255.0) if bit_depth == 16 else band)
+    out[...] = np.clip(tmp, 0, maximum, out=tmp)
+
+
+def _quantise(arr: np.ndarray, bit_depth: int, out: np.ndarray | None = None) -> np.ndarray:
     # In row bands: a 12000x8000 result is 1.1 GB of floats, and whole-image rint/clip
     # temporaries held two more such copies just to make the integer one (peak 3.9 GB).
-    maximum, dtype = (65535, np.uint16) if bit_depth == 16 else (255, np.uint8)
-    out = np.empty(arr.shape, dtype)
-    rows = max(1, 2**22 // max(1, int(np.prod(arr.shape[1:]))))
+    if out is None:
+        out = np.empty(arr.shape, np.uint16 if bit_depth == 16 else np.uint8)
+    rows = _band_rows(arr)
     for y in range(0, arr.shape[0], rows):
-        band = arr[y:y + rows]
-        tmp = np.rint(band * np.float32(65535.0 / 255.0) if bit_depth == 16 else band)
-        out[y:y + rows] = np.clip(tmp, 0, maximum, out=tmp)
+        _quantise_band(arr[y:y + rows], bit_depth, out[y:y + rows])
     return out
+
+
+def _flattened_on_white(pixels: np.ndarray, alpha: np.ndarray, bit_depth: int,
+                        out: np.ndarray) -> None:
+    """Composite onto white into ``out``, in row bands (float math as for float pixels)."""
+    rows = _band_rows(pixels)
+    for y in range(0, pixels.shape[0], rows):
+        band = pixels[y:y + rows]
+        if band.dtype == np.uint8:
+            band = band.astype(np.float32)  # same values, so the same result as float pixels
+        a = (alpha[y:y + rows] / 255.0)[:, :, None]
+        _quantise_band(band * a + 255.0 * (1.0 - a), bit_depth, out[y:y + rows])
 
 
 def _png_chunk(kind: bytes, payload: bytes) -> bytes:
@@ -297,21 +339,36 @@ def _add_png_metadata(png: bytes, exif: bytes | None, icc: bytes | None) -> byte
     return png[:ihdr_end] + extra + png[ihdr_end:]
 
 
-def _encode(image: Image, fmt: str, quality: int, bit_depth: int) -> bytes:
+def _integer_samples(image: Image, fmt: str, bit_depth: int) -> np.ndarray:
+    """The image as the uint8/uint16 array the encoder takes: RGB(A) for Pillow, BGR(A) for
+    OpenCV at 16 bits. Pixels and alpha go straight into one buffer, band by band, so neither
+    a stacked float copy nor a channel-reordered copy is made."""
     pixels, alpha = image.pixels, image.alpha
-    if alpha is not None and fmt == "jpg":
+    flatten = alpha is not None and fmt == "jpg"
+    if flatten:
         # JPEG has no transparency: flatten onto white, as image viewers show it.
         log.warning("%s: JPEG cannot store transparency; flattening onto white",
                     image.source or "image")
-        a = (alpha / 255.0)[:, :, None]
-        pixels = pixels * a + 255.0 * (1.0 - a)
-        alpha = None
-    stacked = pixels if alpha is None else np.concatenate([pixels, alpha[:, :, None]], axis=2)
+    keep_alpha = alpha is not None and not flatten
+    out = np.empty((*pixels.shape[:2], 4 if keep_alpha else 3),
+                   np.uint16 if bit_depth == 16 else np.uint8)
+    colour = out[:, :, 2::-1] if bit_depth == 16 else out[:, :, :3]
+    if flatten:
+        assert alpha is not None
+        _flattened_on_white(pixels, alpha, bit_depth, colour)
+    else:
+        _quantise(pixels, bit_depth, colour)
+    if keep_alpha:
+        assert alpha is not None
+        _quantise(alpha, bit_depth, out[:, :, 3])
+    return out
+
+
+def _encode(image: Image, fmt: str, quality: int, bit_depth: int) -> bytes:
     if bit_depth == 16:
-        arr = _quantise(stacked, 16)
-        bgr = arr[:, :, [2, 1, 0, 3]] if arr.shape[2] == 4 else arr[:, :, ::-1]
+        bgr = _integer_samples(image, fmt, 16)
         ext = ".png" if fmt == "png" else ".tif"
-        ok, encoded = cv2.imencode(ext, np.ascontiguousarray(bgr))
+        ok, encoded = cv2.imencode(ext, bgr)
         if not ok:
             raise ImageWriteError(f"OpenCV could not encode a 16-bit {fmt.upper()}")
         data = encoded.tobytes()
@@ -321,7 +378,7 @@ def _encode(image: Image, fmt: str, quality: int, bit_depth: int) -> bytes:
             log.warning("16-bit TIFF is written without EXIF/ICC metadata; "
                         "use PNG to keep them at 16 bits")
         return data
-    arr = _quantise(stacked, 8)
+    arr = _integer_samples(image, fmt, 8)
     pil = PILImage.fromarray(arr, "RGBA" if arr.shape[2] == 4 else "RGB")
     kwargs: dict[str, object] = {}
     if image.exif:
@@ -360,8 +417,7 @@ def write_image(
     fmt = normalise_format(fmt or path.suffix or "?")
     if not 1 <= int(quality) <= 100:
         raise ImageWriteError(f"quality must be 1..100, got {quality}")
-    if bit_depth is None:
-        bit_depth = image.bit_depth if fmt in _SIXTEEN_BIT_FORMATS else 8
+    bit_depth = output_bit_depth(fmt, image.bit_depth, bit_depth)
     if bit_depth not in (8, 16):
         raise ImageWriteError(f"bit depth must be 8 or 16, got {bit_depth}")
     if bit_depth == 16 and fmt not in _SIXTEEN_BIT_FORMATS:

@@ -9,6 +9,10 @@ untiled one up to float rounding (well under 1/255).
 The same ``Upscaler`` also runs the conditioning-off baseline and plain bicubic, so the GUI
 compares methods through one interface. Progress is reported per tile and a cancel event is
 checked before each tile: Cancel takes effect within one tile.
+
+``out_dtype=np.uint8`` asks for the result as 8-bit integers: each output piece is rounded
+(half to even, as ``np.rint``) and clipped to 0..255 as it is produced, so the full-size float
+result never exists. An 8-bit file needs nothing more, and it is a quarter of the memory.
 """
 
 from __future__ import annotations
@@ -45,6 +49,10 @@ CPU_TILE_BUDGET = 1280 * 2**20
 TAIL_SHARE = 0.25
 
 ProgressFn = Callable[[int, int], None]
+# Result types ``Upscaler.upscale`` can produce: floats 0..255, or those rounded to 8 bits.
+OUT_DTYPES = (np.float32, np.uint8)
+# Output samples per band when bicubic is converted to 8 bits (16 MB of floats at a time).
+_BAND_SAMPLES = 2**22
 
 
 @dataclass(frozen=True)
@@ -312,11 +320,16 @@ class Upscaler:
         *,
         progress: ProgressFn | None = None,
         cancel: threading.Event | None = None,
+        out_dtype: type[np.generic] | np.dtype = np.float32,
     ) -> np.ndarray:
         """[H, W, 3] float 0..255 -> [H*s, W*s, 3] float32 clamped to 0..255.
 
-        Raises ``CancelledError`` before the next tile once ``cancel`` is set.
+        ``out_dtype=np.uint8``: the same result rounded half to even and clipped to 0..255
+        (equal to ``np.clip(np.rint(float_result), 0, 255)``), built piece by piece so no
+        full-size float array is held. Raises ``CancelledError`` before the next tile once
+        ``cancel`` is set.
         """
+        dtype = _out_dtype(out_dtype)
         pixels = np.asarray(pixels)
         if pixels.ndim != 3 or pixels.shape[2] != 3 or min(pixels.shape[:2]) < 1:
             raise ConfigError(f"expected [H, W, 3] pixels, got {tuple(pixels.shape)}")
@@ -324,7 +337,7 @@ class Upscaler:
         pixels = np.ascontiguousarray(pixels, dtype=np.float32)
         _check_cancel(cancel)
         if self.method == "bicubic":
-            out = bicubic(pixels, self._scale)
+            out = bicubic(pixels, self._scale, out_dtype=dtype)
             if progress:
                 progress(1, 1)
             return out
@@ -338,8 +351,9 @@ class Upscaler:
             else:
                 net = self.model.fold(None)
             net = net.to(self.dtype)
-            out = self._run_tiled(net, pixels, progress, cancel)
-        np.clip(out, 0.0, 255.0, out=out)
+            out = self._run_tiled(net, pixels, progress, cancel, dtype)
+        if dtype == np.float32:
+            np.clip(out, 0.0, 255.0, out=out)
         return out
 
     def _run_tiled(
@@ -348,6 +362,7 @@ class Upscaler:
         pixels: np.ndarray,
         progress: ProgressFn | None,
         cancel: threading.Event | None,
+        dtype: np.dtype,
     ) -> np.ndarray:
         """Body on big tiles with ``overlap`` margins, tail on small pieces of the body's
         features with ``TAIL_RADIUS`` margins; each output pixel is computed once, exactly as
@@ -357,7 +372,7 @@ class Upscaler:
         stages = _Stages(net)
         tile = self.choose_tile(height, width)
         tail_tile = self.choose_tail_tile(tile)
-        out = np.empty((height * s, width * s, 3), np.float32)
+        out = np.empty((height * s, width * s, 3), dtype)
         image = torch.from_numpy(pixels).permute(2, 0, 1).unsqueeze(0)  # a view, no copy
         queue = [(y0, y1, x0, x1) for y0, y1 in _spans(height, tile) for x0, x1 in _spans(width, tile)]
         done = 0
@@ -435,8 +450,13 @@ class Upscaler:
                 window = features[:, :, fy0 - py0:fy1 - py0, fx0 - px0:fx1 - px0]
                 result = stages.tail(window)
                 crop = result[0, :, (ay0 - fy0) * s:(ay1 - fy0) * s, (ax0 - fx0) * s:(ax1 - fx0) * s]
-                out[ay0 * s:ay1 * s, ax0 * s:ax1 * s] = crop.permute(1, 2, 0).float().cpu().numpy()
-                del result, crop, window
+                values = crop.float()
+                if out.dtype == np.uint8:
+                    # torch.round rounds half to even, like np.rint; 1 byte per sample leaves
+                    # the device instead of 4.
+                    values = values.round().clamp_(0.0, 255.0).to(torch.uint8)
+                out[ay0 * s:ay1 * s, ax0 * s:ax1 * s] = values.permute(1, 2, 0).cpu().numpy()
+                del result, crop, window, values
                 step()
 
 
@@ -477,12 +497,48 @@ def _check_cancel(cancel: threading.Event | None) -> None:
         raise CancelledError("upscaling cancelled")
 
 
-def bicubic(pixels: np.ndarray, scale: int) -> np.ndarray:
-    """Plain bicubic upscaling ([H, W] or [H, W, C] float), clamped to 0..255."""
+def _out_dtype(out_dtype: type[np.generic] | np.dtype) -> np.dtype:
+    try:
+        dtype = np.dtype(out_dtype)
+    except TypeError:
+        dtype = None
+    if dtype is None or dtype not in [np.dtype(d) for d in OUT_DTYPES]:
+        raise ConfigError(f"out_dtype must be float32 or uint8, got {out_dtype!r}")
+    return dtype
+
+
+# Input rows of context each side of a bicubic band: the kernel reaches 2 rows out.
+_BICUBIC_MARGIN = 3
+
+
+def bicubic(
+    pixels: np.ndarray, scale: int, *, out_dtype: type[np.generic] | np.dtype = np.float32
+) -> np.ndarray:
+    """Plain bicubic upscaling ([H, W] or [H, W, C] float), clamped to 0..255.
+
+    ``out_dtype=np.uint8`` rounds half to even and clips, in row bands with a margin of
+    context, so only a band of floats is held; the values equal ``np.rint`` of the float
+    result exactly (OpenCV resamples a band exactly as it would the whole image).
+    """
+    dtype = _out_dtype(out_dtype)
     height, width = pixels.shape[:2]
-    out = cv2.resize(np.ascontiguousarray(pixels, dtype=np.float32), (width * scale, height * scale),
-                     interpolation=cv2.INTER_CUBIC)
-    return np.clip(out, 0.0, 255.0, out=out)
+    src = np.ascontiguousarray(pixels, dtype=np.float32)
+    if dtype == np.float32:
+        out = cv2.resize(src, (width * scale, height * scale), interpolation=cv2.INTER_CUBIC)
+        return np.clip(out, 0.0, 255.0, out=out)
+    out = np.empty((height * scale, width * scale, *src.shape[2:]), np.uint8)
+    per_row = width * scale * scale * int(np.prod(src.shape[2:], dtype=np.int64))
+    rows = max(1, _BAND_SAMPLES // max(1, per_row))
+    m = _BICUBIC_MARGIN
+    for y0 in range(0, height, rows):
+        y1 = min(height, y0 + rows)
+        a0, a1 = max(0, y0 - m), min(height, y1 + m)
+        band = cv2.resize(src[a0:a1], (width * scale, (a1 - a0) * scale),
+                          interpolation=cv2.INTER_CUBIC)
+        band = band[(y0 - a0) * scale:(y1 - a0) * scale]
+        np.rint(band, out=band)
+        out[y0 * scale:y1 * scale] = np.clip(band, 0.0, 255.0, out=band)
+    return out
 
 
 def upscale_image(
@@ -492,8 +548,15 @@ def upscale_image(
     *,
     progress: ProgressFn | None = None,
     cancel: threading.Event | None = None,
+    out_dtype: type[np.generic] | np.dtype = np.float32,
 ) -> Image:
-    """Upscale a decoded photo: pixels by ``upscaler``, alpha bicubically, metadata carried."""
-    pixels = upscaler.upscale(image.pixels, support, progress=progress, cancel=cancel)
-    alpha = None if image.alpha is None else bicubic(image.alpha, upscaler.scale)
+    """Upscale a decoded photo: pixels by ``upscaler``, alpha bicubically, metadata carried.
+
+    ``out_dtype=np.uint8`` (for an 8-bit file) gives uint8 pixels and a uint8 alpha, both
+    rounded half to even and clipped to 0..255, at a quarter of the float result's memory.
+    """
+    pixels = upscaler.upscale(image.pixels, support, progress=progress, cancel=cancel,
+                              out_dtype=out_dtype)
+    alpha = None if image.alpha is None else bicubic(image.alpha, upscaler.scale,
+                                                      out_dtype=out_dtype)
     return replace(image, pixels=pixels, alpha=alpha)
