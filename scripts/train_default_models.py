@@ -148,6 +148,8 @@ def main() -> int:
     ap.add_argument("--init-basenet", type=Path, default=ROOT / "resources/models/basenet_x4.pt")
     ap.add_argument("--checkpoint-every", type=int, default=100,
                     help="steps between checkpoints (the granularity of the common step)")
+    ap.add_argument("--reserve", type=float, default=45.0,
+                    help="seconds kept back twice (phase 2's start-up, the exports)")
     ap.add_argument("--amp", choices=("auto", "off", "bf16"), default="auto")
     ap.add_argument("--set", dest="extra", action="append", default=[],
                     help="extra training setting for every run (e.g. to test on a CPU)")
@@ -157,7 +159,7 @@ def main() -> int:
         setattr(args, name, getattr(args, name).resolve())
     t0 = time.monotonic()
     deadline = t0 + args.budget
-    reserve = 45.0  # exports and a run's start-up
+    reserve = args.reserve
     every = args.checkpoint_every
     args.work.mkdir(parents=True, exist_ok=False)
     args.out.mkdir(parents=True, exist_ok=True)
