@@ -4,6 +4,12 @@ numbers show what the program keeps, not what a big network needs.
 
     python benchmarks/load_rss.py                 # both parts, prints tables
     python benchmarks/load_rss.py --count 50 --skip-big --json rss.json
+    python benchmarks/load_rss.py --out-dtype --reps 3   # only: float32 vs uint8 output
+
+``--out-dtype`` compares the peak of one 2000x1500 -> x4 job (upscale_image, then write_image
+to an 8-bit JPEG) with the float32 result (the old way) and with ``out_dtype=np.uint8`` (what
+the CLI now asks for when the file is 8-bit), for bicubic and a tiny random-weight CMDSR; each
+run is a fresh process, the configurations interleaved, medians reported.
 
 The batch runs through ``engine.cli.main`` (the real command line): RSS is sampled right
 after each output file is written. The big photo runs in a fresh process, so its peak
@@ -16,6 +22,7 @@ import argparse
 import json
 import os
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -155,6 +162,75 @@ def big_photo_rss(workdir: Path, height: int = 4000, width: int = 6000, scale: i
     return result
 
 
+# --------------------------------------------------------------------------- float32 vs uint8
+
+
+def out_dtype_child(method: str, dtype: str, height: int, width: int, out: Path) -> dict:
+    """Runs in a fresh process: one photo upscaled x4 and written as an 8-bit JPEG."""
+    import torch
+
+    from engine.imageio import Image, write_image
+    from engine.infer import Upscaler, upscale_image
+
+    torch.set_num_threads(int(os.environ.get("CMDSR_BENCH_THREADS", "1")))
+    model = None
+    if method == "cmdsr":
+        from engine import ModelConfig, build_model
+
+        torch.manual_seed(0)
+        model = build_model(ModelConfig(scale=4, channels=8, blocks=2, support_size=20,
+                                        cond_channels=8)).eval()
+    upscaler = Upscaler(model, method=method, device="cpu", scale=4)
+    image = Image(pixels=big_photo(height, width).astype(np.float32))
+    before = rss_mb()
+    t0 = time.perf_counter()
+    result = upscale_image(image, upscaler, out_dtype=np.dtype(dtype))
+    after_upscale = rss_mb()
+    write_image(result, out, quality=90, overwrite=True)
+    return {"method": method, "dtype": dtype, "seconds": round(time.perf_counter() - t0, 1),
+            "rss_before_mb": round(before), "rss_after_upscale_mb": round(after_upscale),
+            "peak_mb": round(peak_mb())}
+
+
+def out_dtype_rss(workdir: Path, reps: int, height: int = 1500, width: int = 2000) -> list[dict]:
+    env = dict(os.environ, OMP_NUM_THREADS=os.environ.get("CMDSR_BENCH_THREADS", "1"))
+    runs: list[dict] = []
+    for _rep in range(reps):
+        for method in ("bicubic", "cmdsr"):
+            for dtype in ("float32", "uint8"):  # interleaved, so drifting load hits both alike
+                proc = subprocess.run(
+                    [sys.executable, __file__, "--dtype-child", method, dtype, str(height),
+                     str(width), str(workdir / f"{method}_{dtype}.jpg")],
+                    capture_output=True, text=True, env=env, timeout=1800)
+                if proc.returncode != 0:
+                    raise RuntimeError(f"{method}/{dtype} child failed: {proc.stderr[-2000:]}")
+                runs.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+    rows = []
+    for method in ("bicubic", "cmdsr"):
+        for dtype in ("float32", "uint8"):
+            mine = [r for r in runs if r["method"] == method and r["dtype"] == dtype]
+            rows.append({"method": method, "dtype": dtype, "runs": len(mine),
+                         **{k: statistics.median(r[k] for r in mine)
+                            for k in ("rss_before_mb", "rss_after_upscale_mb", "peak_mb",
+                                      "seconds")}})
+    return rows
+
+
+def out_dtype_table(rows: list[dict], height: int = 1500, width: int = 2000) -> str:
+    result_mb = height * 4 * width * 4 * 3 / MB
+    lines = [f"{width}x{height} -> x4 ({width * 4}x{height * 4}), written as an 8-bit JPEG, "
+             "fresh process per run, medians:",
+             "| method | result | held result (MB) | RSS before (MB) | RSS after upscale (MB) "
+             "| peak RSS (MB) | peak above start (MB) | seconds |",
+             "|---|---|---:|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        held = result_mb * (4 if r["dtype"] == "float32" else 1)
+        lines.append(f"| {r['method']} | {r['dtype']} | {held:.0f} | {r['rss_before_mb']:.0f} "
+                     f"| {r['rss_after_upscale_mb']:.0f} | {r['peak_mb']:.0f} "
+                     f"| {r['peak_mb'] - r['rss_before_mb']:.0f} | {r['seconds']:.1f} |")
+    return "\n".join(lines)
+
+
 # --------------------------------------------------------------------------- report
 
 
@@ -173,14 +249,29 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip-big", action="store_true")
     parser.add_argument("--scale", type=int, default=2, help="scale of the big-photo model")
     parser.add_argument("--json", type=Path, help="also write the numbers here")
+    parser.add_argument("--out-dtype", action="store_true",
+                        help="only compare peak RSS of float32 vs uint8 upscaling output")
+    parser.add_argument("--reps", type=int, default=3, help="runs per --out-dtype configuration")
     parser.add_argument("--big-child", nargs=3, type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--dtype-child", nargs=5, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.big_child:
         print(json.dumps(big_photo_child(*args.big_child)))
         return 0
+    if args.dtype_child:
+        method, dtype, height, width, out = args.dtype_child
+        print(json.dumps(out_dtype_child(method, dtype, int(height), int(width), Path(out))))
+        return 0
     report: dict[str, object] = {}
     with tempfile.TemporaryDirectory(prefix="cmdsr_load_") as tmp:
         work = Path(tmp)
+        if args.out_dtype:
+            rows = out_dtype_rss(work, args.reps)
+            report["out_dtype"] = rows
+            print(out_dtype_table(rows))
+            if args.json:
+                args.json.write_text(json.dumps(report, indent=1))
+            return 0
         t0 = time.perf_counter()
         samples = batch_rss(work, args.count)
         report["batch"] = {"count": args.count, "seconds": round(time.perf_counter() - t0, 1),

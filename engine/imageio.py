@@ -350,6 +350,8 @@ def _integer_samples(image: Image, fmt: str, bit_depth: int) -> np.ndarray:
         log.warning("%s: JPEG cannot store transparency; flattening onto white",
                     image.source or "image")
     keep_alpha = alpha is not None and not flatten
+    if bit_depth == 8 and alpha is None and pixels.dtype == np.uint8:
+        return np.ascontiguousarray(pixels)  # already what the encoder takes: no copy
     out = np.empty((*pixels.shape[:2], 4 if keep_alpha else 3),
                    np.uint16 if bit_depth == 16 else np.uint8)
     colour = out[:, :, 2::-1] if bit_depth == 16 else out[:, :, :3]
