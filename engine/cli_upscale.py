@@ -11,6 +11,7 @@ import argparse
 import copy
 import logging
 import queue
+import re
 import sys
 import threading
 import time
@@ -100,6 +101,9 @@ def add_parser(subparsers: Any) -> None:
                                "interrupted batch)")
     parser.add_argument("--max-megapixels", type=float, default=DEFAULT_MAX_PIXELS / 1e6,
                         metavar="MP", help="refuse larger inputs (default %(default)g)")
+    # A region such as "-10,0,50,50" (clipped to the photo) is a value, not an option: argparse
+    # only lets plain negative numbers through, and Python 3.13 widens that the same way.
+    parser._negative_number_matcher = re.compile(r"^-\d+$|^-\d*\.\d+$|^-\d+(,-?\d+)+$")
     parser.set_defaults(func=run_upscale)
 
 

@@ -283,3 +283,15 @@ def test_remove_stale_temps_only_touches_its_own_target(tmp_path):
     assert remove_stale_temps(target) == [mine]
     assert other.exists() and user.exists() and target.read_bytes() == b"ok"
     assert remove_stale_temps(tmp_path / "missing" / "x.png") == []
+
+
+def test_region_with_a_negative_corner_is_a_value_not_an_option(tmp_path, flat_inputs, model_path,
+                                                                 capsys):
+    out = tmp_path / "neg"
+    code, err = _run(capsys, "upscale", flat_inputs / "a.png", "-o", out, "--model", model_path,
+                     "--support", "-2,0,16,12")  # clipped to the whole 14x12 photo
+    assert code == 0, err
+    assert (out / "a_x4.png").is_file()
+    code, err = _run(capsys, "upscale", flat_inputs / "a.png", "-o", out, "--model", model_path,
+                     "--support", "-4")
+    assert code == 2 and "got '-4'" in err
