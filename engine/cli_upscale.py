@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
@@ -32,6 +33,7 @@ from engine.imageio import (
     SUPPORTED_WRITE_FORMATS,
     format_suffix,
     normalise_format,
+    output_bit_depth,
     read_image,
     write_image,
 )
@@ -421,9 +423,13 @@ def _upscale_one(
             tiles_bar.n = done
             tiles_bar.refresh()
 
+        # An 8-bit file needs only 8-bit results: a quarter of the memory of the float ones,
+        # which for a large photo is gigabytes.
+        fmt = _output_format(job.target, args.fmt)
+        out_dtype = np.uint8 if output_bit_depth(fmt, image.bit_depth) == 8 else np.float32
         result = upscale_image(image, upscaler, support, progress=progress,
-                               cancel=cancel if cancel is not None else threading.Event())
-    fmt = _output_format(job.target, args.fmt)
+                               cancel=cancel if cancel is not None else threading.Event(),
+                               out_dtype=out_dtype)
     write_image(result, job.target, fmt=fmt, quality=args.quality, overwrite=args.overwrite)
     log.info("%s -> %s (%dx%d -> %dx%d, %.1f s)", job.source, job.target, image.width,
              image.height, result.width, result.height, time.perf_counter() - t0)
