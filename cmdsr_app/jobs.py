@@ -30,6 +30,7 @@ from engine import (
     Upscaler,
     format_suffix,
     load_model,
+    output_bit_depth,
     read_image,
     resolve_device,
     select_support,
@@ -291,7 +292,10 @@ def run_batch(
             image = read_image(path)
             assert upscaler.support_size is not None  # make_upscaler("cmdsr") needs support
             support = choose_support(image.pixels, choice, upscaler.support_size)
-            result = upscale_image(image, upscaler, support, progress=tile_progress, cancel=cancel)
+            # an 8-bit file needs no float result: a quarter of the memory for big photos
+            depth = output_bit_depth(output.fmt, image.bit_depth, output.bit_depth)
+            result = upscale_image(image, upscaler, support, progress=tile_progress, cancel=cancel,
+                                   out_dtype=np.uint8 if depth == 8 else np.float32)
             item.output = write_image(
                 result, target, fmt=output.fmt, quality=output.quality,
                 bit_depth=output.bit_depth, overwrite=output.overwrite,

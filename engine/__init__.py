@@ -24,6 +24,7 @@ from engine.imageio import (
     format_suffix,
     is_supported_image,
     normalise_format,
+    output_bit_depth,
     read_image,
     write_image,
 )
@@ -53,6 +54,7 @@ __all__ = [
     "format_suffix",
     "is_supported_image",
     "normalise_format",
+    "output_bit_depth",
     "SupportSet",
     "TileConfig",
     "Upscaler",

@@ -312,6 +312,7 @@ def test_batch_again_lists_existing_outputs_without_redoing_them(qtbot, window, 
     assert (out / "a_x4.png").read_bytes() == b"an earlier result"
 
     window.batch_panel.overwrite_check.setChecked(True)
+    qtbot.waitUntil(lambda: window.batch_action.isEnabled(), timeout=10000)  # worker idle again
     with qtbot.waitSignal(window.batchFinished, timeout=60000) as blocker:
         window.batch_action.trigger()
     assert [item.ok for item in blocker.args[0].items] == [True, True]
