@@ -31,6 +31,8 @@ TRAIN_PRESETS: tuple[tuple[str, str], ...] = (
     ("reference", "GPU (the paper's reference setup)"),
 )
 DEFAULT_STEPS = {"cpu": 2_000, "reference": 1_000_000}
+# "Stop after": a week at most, in minutes (0 = no limit); longer runs are paused by hand.
+MAX_TIME_LIMIT_MIN = 7 * 24 * 60
 CHECKPOINT_SUFFIXES = (".pt", ".pth")
 LATEST_NAME = "latest.pt"
 # bicubic_psnr: the validation set upscaled with bicubic, the bar a trained model must clear.
@@ -67,6 +69,9 @@ class TrainingSettings:
     run_dir: str = ""
     # The run the app last trained: offered for Resume after the app was closed mid-run.
     last_run_dir: str = ""
+    # Pause each Start/Resume after this many minutes (0 = no limit), like
+    # ``cmdsr train --time-limit``: for a user who can leave the machine training only so long.
+    time_limit_min: int = 0
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any] | None) -> TrainingSettings:
@@ -83,6 +88,9 @@ class TrainingSettings:
         steps = data.get("steps")
         if isinstance(steps, int) and not isinstance(steps, bool) and steps >= 1:
             out.steps = steps
+        limit = data.get("time_limit_min")
+        if isinstance(limit, int) and not isinstance(limit, bool) and 0 <= limit <= MAX_TIME_LIMIT_MIN:
+            out.time_limit_min = limit
         return out
 
     def to_dict(self) -> dict[str, Any]:
@@ -94,6 +102,7 @@ class TrainingSettings:
             "preset": self.preset,
             "run_dir": self.run_dir,
             "last_run_dir": self.last_run_dir,
+            "time_limit_min": self.time_limit_min,
         }
 
     def problems(self, *, resume: bool = False) -> list[str]:
@@ -394,6 +403,17 @@ def format_eta(seconds: float | None) -> str:
     if s >= 60:
         return f"{s // 60} min {s % 60:02d} s"
     return f"{s} s"
+
+
+def format_time_limit(seconds: float) -> str:
+    """A time limit as the user set it: ``"2 h"``, ``"1 h 30 min"``, ``"45 min"``, ``"20 s"``."""
+    s = max(0, int(round(seconds)))
+    if s < 60:
+        return f"{s} s"
+    hours, minutes = divmod(s // 60, 60)
+    if hours and minutes:
+        return f"{hours} h {minutes} min"
+    return f"{hours} h" if hours else f"{minutes} min"
 
 
 def describe_progress(progress: Any) -> str:

@@ -3,13 +3,14 @@
 The engine's training loop runs in a ``TrainingWorker`` moved to a ``QThread``; its progress
 callbacks reach the widgets only through queued signals. Pause and Stop both ask the engine
 to stop (it writes a checkpoint first); Resume continues the run from its folder, also after
-the app was closed mid-run.
+the app was closed mid-run. "Stop after" pauses the run the same way when its time is up.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 import traceback
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
@@ -40,6 +41,7 @@ from cmdsr_app.charts import LineChart
 from cmdsr_app.training_state import (
     DEFAULT_STEPS,
     DEGRADATION_PRESETS,
+    MAX_TIME_LIMIT_MIN,
     TRAIN_PRESETS,
     CheckpointEntry,
     Phase,
@@ -47,6 +49,7 @@ from cmdsr_app.training_state import (
     TrainingSettings,
     TrainRequest,
     describe_progress,
+    format_time_limit,
     list_checkpoints,
     new_run_dir,
     read_bicubic_psnr,
@@ -227,6 +230,16 @@ class TrainingTab(QWidget):
         self._dirty: set[str] = set()
         self._checkpoints: list[CheckpointEntry] = []
         self._bicubic: float | None = None
+        # Seconds for the next Start/Resume's time limit instead of the "Stop after" field;
+        # None uses the field. Tests set a fraction of a second here.
+        self.time_limit_s: float | None = None
+        self._limit_s = 0.0  # the running job's limit (0: none)
+        self._limit_deadline: float | None = None  # wall-clock time it pauses, for the status
+        self._limit_hit = False
+
+        self._limit_timer = QTimer(self)
+        self._limit_timer.setSingleShot(True)
+        self._limit_timer.timeout.connect(self._on_time_limit)
 
         self._redraw = QTimer(self)
         self._redraw.setSingleShot(True)
@@ -274,6 +287,16 @@ class TrainingTab(QWidget):
         self.steps_spin.setSingleStep(500)
         self.steps_spin.setGroupSeparatorShown(True)
         self.steps_spin.setToolTip("Training steps. More steps train longer and usually better.")
+        self.time_limit_spin = QSpinBox()
+        self.time_limit_spin.setRange(0, MAX_TIME_LIMIT_MIN)
+        self.time_limit_spin.setSingleStep(30)
+        self.time_limit_spin.setSuffix(" min")
+        self.time_limit_spin.setSpecialValueText("No limit")
+        self.time_limit_spin.setToolTip(
+            "Pause the run after this many minutes (e.g. 120 for 2 hours), saving a checkpoint "
+            "as Pause does; Resume continues it. Each Start or Resume gets the full time. "
+            "0 = no limit."
+        )
         self.run_edit = QLineEdit()
         self.run_edit.setPlaceholderText("Folder for this run's checkpoints (made for you)")
         self.run_edit.setToolTip(
@@ -290,6 +313,7 @@ class TrainingTab(QWidget):
         form.addRow("Degradations:", self.degradation_combo)
         form.addRow("Setup:", self.preset_combo)
         form.addRow("Steps:", self.steps_spin)
+        form.addRow("Stop after:", self.time_limit_spin)
         form.addRow("Run folder:", _browse_row(self.run_edit, self.run_browse, self.run_new))
         settings_box = QGroupBox("Training data and settings")
         settings_box.setLayout(form)
@@ -382,6 +406,7 @@ class TrainingTab(QWidget):
         self.degradation_combo.setCurrentIndex(max(0, self.degradation_combo.findData(s.degradation)))
         self.preset_combo.setCurrentIndex(max(0, self.preset_combo.findData(s.preset)))
         self.steps_spin.setValue(s.steps)
+        self.time_limit_spin.setValue(s.time_limit_min)
         self.run_edit.setText(s.run_dir)
         self._refresh_checkpoints()
 
@@ -398,6 +423,7 @@ class TrainingTab(QWidget):
         self.degradation_combo.currentIndexChanged.connect(self._read_ui_settings)
         self.preset_combo.currentIndexChanged.connect(self._on_preset_changed)
         self.steps_spin.valueChanged.connect(self._read_ui_settings)
+        self.time_limit_spin.valueChanged.connect(self._read_ui_settings)
         self.start_button.clicked.connect(self.start)
         self.pause_button.clicked.connect(self.pause)
         self.resume_button.clicked.connect(self.resume)
@@ -425,6 +451,7 @@ class TrainingTab(QWidget):
         s.degradation = str(self.degradation_combo.currentData())
         s.preset = str(self.preset_combo.currentData())
         s.steps = int(self.steps_spin.value())
+        s.time_limit_min = int(self.time_limit_spin.value())
         s.run_dir = self.run_edit.text().strip()
         self._settings_store.update(s.to_dict())
 
@@ -594,6 +621,7 @@ class TrainingTab(QWidget):
         if worker is not None:
             worker.cancel()
         self.phase = Phase.PAUSING
+        self._limit_timer.stop()
         stopped = thread.wait(max(0, int(timeout_ms)))
         if stopped:
             # The worker's last signals are still queued; settle the state now, since the
@@ -631,7 +659,37 @@ class TrainingTab(QWidget):
         self.runningChanged.emit(True)
         _LIVE_THREADS[thread] = worker
         thread.start()
+        self._start_time_limit()
         return True
+
+    def _time_limit_seconds(self) -> float:
+        if self.time_limit_s is not None:
+            return max(0.0, float(self.time_limit_s))
+        return 60.0 * self.state.time_limit_min
+
+    def _start_time_limit(self) -> None:
+        # The clock starts with the job (photo loading included), as the CLI's --time-limit.
+        self._limit_hit = False
+        self._limit_s = self._time_limit_seconds()
+        self._limit_timer.stop()
+        if self._limit_s <= 0:
+            self._limit_deadline = None
+            return
+        self._limit_deadline = time.time() + self._limit_s
+        self._limit_timer.start(max(1, int(round(self._limit_s * 1000))))
+        self.logMessage.emit(f"Time limit: the run pauses after {format_time_limit(self._limit_s)}.")
+
+    @Slot()
+    def _on_time_limit(self) -> None:
+        """The "Stop after" time is up: pause exactly as the Pause button does."""
+        if self._worker is None or self.phase is not Phase.RUNNING:
+            return  # the user paused or stopped first; theirs is the reason shown
+        self._limit_hit = True
+        self.phase = Phase.PAUSING
+        self._worker.cancel()
+        self._set_status(f"The {format_time_limit(self._limit_s)} time limit is up: "
+                         "saving a checkpoint…")
+        self._update_buttons()
 
     # -- worker signals -------------------------------------------------------------------
     @Slot(object)
@@ -680,6 +738,12 @@ class TrainingTab(QWidget):
             self.logMessage.emit(f"Training stopped{at}; checkpoint saved.")
             self._settle(Phase.IDLE, f"Stopped{at}. Resume continues this run; Start begins "
                          "a new one in a new folder.")
+        elif self._limit_hit:
+            limit = format_time_limit(self._limit_s)
+            self.logMessage.emit(f"Training paused{at} after the {limit} time limit; "
+                                 "checkpoint saved.")
+            self._settle(Phase.PAUSED, f"Paused{at} after the {limit} time limit; "
+                         "Resume continues.")
         else:
             self.logMessage.emit(f"Training paused{at}; checkpoint saved.")
             self._settle(Phase.PAUSED, f"Paused{at}. Press Resume to continue.")
@@ -694,6 +758,7 @@ class TrainingTab(QWidget):
             self.jobEnded.emit(ended)
 
     def _settle(self, phase: Phase, status: str) -> None:
+        self._limit_timer.stop()
         self.phase = phase
         self._refresh_checkpoints()
         self._flush_view()
@@ -704,6 +769,7 @@ class TrainingTab(QWidget):
         """Drop the finished job's thread and worker (only once the thread has ended)."""
         thread, worker = self._thread, self._worker
         self._thread = self._worker = None
+        self._limit_timer.stop()
         if worker is not None:
             worker.deleteLater()
         if thread is not None:
@@ -739,7 +805,11 @@ class TrainingTab(QWidget):
             line = describe_progress(p)
             self.eta_label.setText(line)
             if self.phase is Phase.RUNNING:
-                self.status_label.setText("Training… Pause keeps your progress.")
+                until = ""
+                if self._limit_deadline is not None and self._limit_timer.isActive():
+                    clock = time.strftime("%H:%M", time.localtime(self._limit_deadline))
+                    until = f" Pauses at {clock} (time limit)."
+                self.status_label.setText(f"Training…{until} Pause keeps your progress.")
 
     def _refresh_checkpoints(self) -> None:
         selected = self.selected_checkpoint()
@@ -808,7 +878,7 @@ class TrainingTab(QWidget):
         self.open_folder_button.setEnabled(bool(self.state.run_dir) and Path(self.state.run_dir).is_dir())
         for w in (self.hr_edit, self.hr_browse, self.val_edit, self.val_browse,
                   self.degradation_combo, self.preset_combo, self.steps_spin,
-                  self.run_edit, self.run_browse, self.run_new):
+                  self.time_limit_spin, self.run_edit, self.run_browse, self.run_new):
             w.setEnabled(not busy)
         if phase is Phase.PAUSED:
             self.resume_button.setDefault(True)

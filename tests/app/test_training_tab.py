@@ -19,6 +19,7 @@ from cmdsr_app.training_state import (
     TrainingSettings,
     describe_progress,
     format_eta,
+    format_time_limit,
     list_checkpoints,
     new_run_dir,
     smooth,
@@ -164,6 +165,48 @@ def test_stop_ends_the_run_and_start_never_overwrites_it(qtbot, make_tab, photos
     assert _run_to_end(qtbot, tab, tab.start) == "finished"
     assert Path(tab.state.run_dir) != run and Path(tab.state.run_dir).parent == run.parent
     assert list_checkpoints(run)[-1].step < 1000  # the earlier run is untouched
+
+
+def test_time_limit_pauses_the_run_and_resume_continues(qtbot, make_tab, photos, tmp_path) -> None:
+    run = tmp_path / "run"
+    tab = make_tab({"hr_dir": str(photos), "steps": 100_000, "run_dir": str(run)})
+    steps: list[int] = []
+    logs: list[str] = []
+    tab.progressed.connect(lambda p: steps.append(p.step))
+    tab.logMessage.connect(logs.append)
+    tab.time_limit_s = 1.0  # the test hook: a second instead of the field's minutes
+    assert _run_to_end(qtbot, tab, tab.start) == "paused"
+    assert tab.phase is Phase.PAUSED and tab.resume_button.isEnabled()
+    ckpts = list_checkpoints(run)
+    assert ckpts and ckpts[-1].step is not None and ckpts[-1].step < 100_000
+    paused_at = ckpts[-1].step
+    assert not steps or steps[-1] == paused_at  # the checkpoint is where the run stopped
+    assert "after the 1 s time limit; Resume continues" in tab.status_label.text()
+    assert any("time limit" in line for line in logs)
+
+    # 0 = no limit: the resumed run goes on to its (now reachable) step count.
+    tab.time_limit_s = None
+    tab.apply_settings({"steps": paused_at + 3, "time_limit_min": 0})
+    with qtbot.waitSignal(tab.jobEnded, timeout=TIMEOUT_MS) as ended:
+        assert tab.resume()
+        assert not tab._limit_timer.isActive()
+    assert ended.args == ["finished"] and tab.phase is Phase.FINISHED
+    assert steps[-3:] == [paused_at + 1, paused_at + 2, paused_at + 3]  # continued, not restarted
+    assert list_checkpoints(run)[-1].step == paused_at + 3
+
+
+def test_stop_after_field_is_remembered_and_sets_the_limit(qtbot, make_tab, tmp_path) -> None:
+    settings: dict = {"steps": 50}
+    tab = make_tab(settings)
+    assert tab.time_limit_spin.value() == 0 and tab.time_limit_spin.text() == "No limit"
+    tab.time_limit_spin.setValue(120)
+    assert settings["time_limit_min"] == 120 and tab._time_limit_seconds() == 7200
+    again = make_tab(json.loads(json.dumps(settings)))
+    assert again.time_limit_spin.value() == 120
+    assert TrainingSettings.from_dict({"time_limit_min": -5}).time_limit_min == 0
+    assert TrainingSettings.from_dict({"time_limit_min": True}).time_limit_min == 0
+    assert [format_time_limit(s) for s in (7200, 5400, 2700, 0.8)] == [
+        "2 h", "1 h 30 min", "45 min", "1 s"]
 
 
 def test_run_interrupted_by_closing_resumes_next_time(qtbot, make_tab, photos, tmp_path) -> None:
