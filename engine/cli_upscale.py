@@ -115,6 +115,17 @@ class Job:
     target: Path
 
 
+@dataclass(frozen=True)
+class RunOptions:
+    """What every image of one ``cmdsr upscale`` run shares."""
+
+    args: argparse.Namespace
+    mode: str  # support: random, auto or regions
+    regions: list[Box]
+    max_pixels: int
+    debug: bool
+
+
 @dataclass
 class Failure:
     name: str
@@ -269,19 +280,18 @@ def run_upscale(args: argparse.Namespace) -> int:
         todo = [job for job in jobs if not job.target.exists()]
         skipped = len(jobs) - len(todo)
         jobs = todo
-    max_pixels = int(args.max_megapixels * 1e6)
+    opts = RunOptions(args, mode, regions, int(args.max_megapixels * 1e6), debug)
     done = 0
     start = time.perf_counter()
     bars_off = True if quiet else None  # None: tqdm hides bars when stderr is not a terminal
     with logging_redirect_tqdm(), tqdm(total=len(jobs), unit="image", disable=bars_off,
                                        dynamic_ncols=True) as images_bar:
         if len(upscalers) > 1:
-            done, job_failures = _run_on_devices(jobs, upscalers, args, mode, regions,
-                                                 max_pixels, images_bar, debug)
+            done, job_failures = _run_on_devices(jobs, upscalers, opts, images_bar)
             failures += job_failures
         for job in jobs if len(upscalers) == 1 else []:
             images_bar.set_postfix_str(job.source.name)
-            failure = _try_one(job, upscaler, args, mode, regions, max_pixels, bars_off, debug)
+            failure = _try_one(job, upscaler, opts, bars_off)
             if failure is None:
                 done += 1
             else:
@@ -306,17 +316,14 @@ def run_upscale(args: argparse.Namespace) -> int:
 def _try_one(
     job: Job,
     upscaler: Upscaler,
-    args: argparse.Namespace,
-    mode: str,
-    regions: list[Box],
-    max_pixels: int,
+    opts: RunOptions,
     bars_off: bool | None,
-    debug: bool,
     cancel: threading.Event | None = None,
 ) -> Failure | None:
     """Upscale one job; its problem (if any) as a Failure, so the batch goes on."""
+    debug = opts.debug
     try:
-        _upscale_one(job, upscaler, args, mode, regions, max_pixels, bars_off, cancel)
+        _upscale_one(job, upscaler, opts, bars_off, cancel)
         return None
     except CmdsrError as exc:
         if debug:
@@ -334,12 +341,8 @@ def _try_one(
 def _run_on_devices(
     jobs: list[Job],
     upscalers: list[Upscaler],
-    args: argparse.Namespace,
-    mode: str,
-    regions: list[Box],
-    max_pixels: int,
+    opts: RunOptions,
     images_bar: Any,
-    debug: bool,
 ) -> tuple[int, list[Failure]]:
     """One worker thread per upscaler (device) takes the next image from a shared queue, so
     a fast GPU does more of them. Each image is computed exactly as on a single device
@@ -363,8 +366,7 @@ def _run_on_devices(
             except queue.Empty:
                 return
             # a Ctrl+C in the main thread sets ``stop``: the image fails as cancelled
-            failure = _try_one(job, upscaler, args, mode, regions, max_pixels, True,
-                               debug, cancel=stop)
+            failure = _try_one(job, upscaler, opts, True, cancel=stop)
             with lock:
                 results[index] = failure
                 images_bar.set_postfix_str(job.source.name)
@@ -397,24 +399,22 @@ def _strip_name(message: str, job: Job) -> str:
 def _upscale_one(
     job: Job,
     upscaler: Upscaler,
-    args: argparse.Namespace,
-    mode: str,
-    regions: list[Box],
-    max_pixels: int,
+    opts: RunOptions,
     bars_off: bool | None,
     cancel: threading.Event | None = None,
 ) -> None:
+    args = opts.args
     if job.target.exists() and not args.overwrite:
         raise CmdsrError(f"{job.target}: already exists (use --overwrite to replace it, or "
                          "--skip-existing to leave it)")
     for stale in remove_stale_temps(job.target):
         log.info("removed %s, left by an interrupted earlier run", stale)
     t0 = time.perf_counter()
-    image = read_image(job.source, max_pixels=max_pixels)
+    image = read_image(job.source, max_pixels=opts.max_pixels)
     support = None
     if upscaler.support_size is not None:
-        support = select_support(image.pixels, count=upscaler.support_size, mode=mode,
-                                 regions=regions, seed=args.seed)
+        support = select_support(image.pixels, count=upscaler.support_size, mode=opts.mode,
+                                 regions=opts.regions, seed=args.seed)
     with tqdm(total=1, unit="step", leave=False, disable=bars_off, dynamic_ncols=True,
               desc=job.source.name) as tiles_bar:
 

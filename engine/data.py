@@ -445,8 +445,7 @@ def open_training_source(
     """The HR photos under ``data_dir`` as a patch source: a crop cache when
     ``crops_per_image`` > 0 (crops of ``max(crop_size, hr_patch)``), otherwise the files.
     ``hr_downscale`` (lo, hi): HR crops/patches come from the photos downscaled by a factor
-    drawn in that range (1, 1 = full resolution)."""
-    hr_downscale = check_hr_downscale(hr_downscale)
+    drawn in that range (1, 1 = full resolution); both sources check it."""
     use_cache = crops_per_image > 0 and cache_dir is not None
     crop = max(crop_size, hr_patch) if use_cache else hr_patch
     paths = [p for p, _ in usable_images(data_dir, crop, decode=not use_cache)]

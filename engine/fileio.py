@@ -6,6 +6,7 @@ name, and an existing file is replaced only when the caller asks for it.
 
 from __future__ import annotations
 
+import glob
 import os
 import tempfile
 import time
@@ -85,7 +86,7 @@ def remove_stale_temps(path: str | Path, older_than_s: float = STALE_TEMP_S) -> 
         return []
     cutoff = time.time() - older_than_s
     removed = []
-    for tmp in path.parent.glob(f".{glob_escape(path.name)}.*.tmp"):
+    for tmp in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
         try:
             if tmp.is_file() and tmp.stat().st_mtime < cutoff:
                 tmp.unlink()
@@ -93,8 +94,3 @@ def remove_stale_temps(path: str | Path, older_than_s: float = STALE_TEMP_S) -> 
         except OSError:
             continue  # gone already, or not ours to remove: leave it
     return removed
-
-
-def glob_escape(name: str) -> str:
-    """``name`` with glob wildcards ([, *, ?) matched literally."""
-    return "".join(f"[{c}]" if c in "[*?" else c for c in name)

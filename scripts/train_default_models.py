@@ -69,8 +69,8 @@ def start(cmd: list[str], run: Path, cache: Path) -> subprocess.Popen[bytes]:
     link = run / "cache"
     if not link.exists():
         link.symlink_to(cache, target_is_directory=True)  # one crop cache for every run
-    out = open(run.with_suffix(".log"), "wb")  # noqa: SIM115 - closed with the process
-    return subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT)
+    with open(run.with_suffix(".log"), "wb") as out:  # the child keeps its own handle
+        return subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT)
 
 
 def wait_all(procs: dict[str, subprocess.Popen[bytes]], deadline: float) -> dict[str, int]:

@@ -21,7 +21,12 @@ from tests.reliability.conftest import ROOT, child_env, write_photo
 pytestmark = pytest.mark.skipif(not Path("/proc/self/statm").exists(), reason="reads /proc (Linux)")
 
 
-def _bench(code: str, timeout: float) -> dict:
+def _bench(function: str, *args: object, timeout: float) -> dict:
+    """``benchmarks/load_rss.py``'s ``function(*args)`` in a fresh process (its own RSS)."""
+    code = ("import json, sys; sys.path.insert(0, 'benchmarks'); from pathlib import Path; "
+            f"from load_rss import {function}; print(json.dumps({function}("
+            + ", ".join(f"Path({str(a)!r})" if isinstance(a, Path) else repr(a) for a in args)
+            + ")))")
     proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=child_env(),
                           capture_output=True, text=True, timeout=timeout)
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -30,10 +35,7 @@ def _bench(code: str, timeout: float) -> dict:
 
 @pytest.mark.slow
 def test_a_200_image_batch_does_not_grow_memory(tmp_path: Path) -> None:
-    rss = _bench(
-        "import json, sys; sys.path.insert(0, 'benchmarks'); from pathlib import Path; "
-        "from load_rss import batch_rss; "
-        f"print(json.dumps(batch_rss(Path({str(tmp_path)!r}), 200)))", timeout=600)
+    rss = _bench("batch_rss", tmp_path, 200, timeout=600)
     assert len(rss) == 200
     after_20, after_200 = rss[19], rss[199]
     print(f"RSS after image 1: {rss[0]:.1f} MB, 20: {after_20:.1f} MB, 100: {rss[99]:.1f} MB, "
@@ -46,10 +48,7 @@ def test_a_200_image_batch_does_not_grow_memory(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_a_6000x4000_photo_upscales_in_bounded_memory(tmp_path: Path) -> None:
-    big = _bench(
-        "import json, sys; sys.path.insert(0, 'benchmarks'); from pathlib import Path; "
-        "from load_rss import big_photo_rss; "
-        f"print(json.dumps(big_photo_rss(Path({str(tmp_path)!r}))))", timeout=900)
+    big = _bench("big_photo_rss", tmp_path, timeout=900)
     print(big)
     assert big["exit"] == 0 and big["output"] == "12000x8000"
     # What the job may hold at once: the float32 result (1.1 GB), the float32 input (0.3 GB)
