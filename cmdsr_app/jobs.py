@@ -224,6 +224,8 @@ class BatchItem:
     output: Path | None = None
     error: str | None = None
     seconds: float = 0.0
+    # Its output was already there (an earlier or interrupted batch) and was left as it is.
+    skipped: bool = False
 
     @property
     def ok(self) -> bool:
@@ -239,12 +241,63 @@ class BatchReport:
     def failures(self) -> list[BatchItem]:
         return [item for item in self.items if not item.ok]
 
+    @property
+    def skipped(self) -> list[BatchItem]:
+        return [item for item in self.items if item.skipped]
+
     def summary(self) -> str:
-        done = sum(1 for item in self.items if item.ok)
+        done = sum(1 for item in self.items if item.ok and not item.skipped)
         text = f"{done} of {len(self.items)} image(s) upscaled"
+        if self.skipped:
+            text += f", {len(self.skipped)} already done (skipped)"
         if self.failures:
             text += f", {len(self.failures)} failed"
         return text
+
+
+def batch_targets(paths: Sequence[Path], output: BatchOutput, scale: int) -> list[Path]:
+    """The output file of each input, in queue order (``{index}`` is 1-based)."""
+    return [
+        output.folder / output_name(output.pattern, Path(path), scale=scale, method="cmdsr",
+                                    ext=format_suffix(output.fmt), index=index + 1)
+        for index, path in enumerate(paths)
+    ]
+
+
+def batch_clash(paths: Sequence[Path], output: BatchOutput, scale: int) -> str | None:
+    """Why the file-name pattern cannot be used for these inputs (two of them would write
+    the same file, each replacing or refusing the other), or None."""
+    first_source: dict[Path, Path] = {}
+    for path, target in zip(paths, batch_targets(paths, output, scale), strict=True):
+        earlier = first_source.setdefault(target, Path(path))
+        if earlier != Path(path):
+            return (f"The file name {output.pattern!r} gives {target.name} for both "
+                    f"{earlier.name} and {Path(path).name}: add {{stem}} or {{index}} to it, "
+                    "so each image gets its own file.")
+    return None
+
+
+def _choice_for(regions: tuple[tuple[int, int, int, int], ...], default: SupportChoice) -> SupportChoice:
+    """An image's own regions, else the default choice (``regions`` without any: ``auto``)."""
+    if regions:
+        return SupportChoice("regions", regions, default.seed)
+    if default.mode == "regions":
+        return SupportChoice("auto", (), default.seed)
+    return default
+
+
+def _upscale_one(path: Path, target: Path, upscaler: Upscaler, output: BatchOutput,
+                 choice: SupportChoice, progress: ProgressFn,
+                 cancel: threading.Event | None) -> Path:
+    image = read_image(path)
+    assert upscaler.support_size is not None  # make_upscaler("cmdsr") needs support
+    support = choose_support(image.pixels, choice, upscaler.support_size)
+    # an 8-bit file needs no float result: a quarter of the memory for big photos
+    depth = output_bit_depth(output.fmt, image.bit_depth, output.bit_depth)
+    result = upscale_image(image, upscaler, support, progress=progress, cancel=cancel,
+                           out_dtype=np.uint8 if depth == 8 else np.float32)
+    return write_image(result, target, fmt=output.fmt, quality=output.quality,
+                       bit_depth=output.bit_depth, overwrite=output.overwrite)
 
 
 def run_batch(
@@ -263,6 +316,10 @@ def run_batch(
     ``regions`` falling back to ``auto``, since they have none)."""
     report = BatchReport()
     upscaler = make_upscaler("cmdsr", settings, cache)  # a bad model stops the batch at once
+    clash = batch_clash(paths, output, upscaler.scale)
+    if clash is not None:
+        raise CmdsrError(clash)
+    targets = batch_targets(paths, output, upscaler.scale)
     count = len(paths)
     for index, path in enumerate(paths):
         if cancel is not None and cancel.is_set():
@@ -274,37 +331,23 @@ def run_batch(
             if progress:
                 progress(_i, count, done, total)
 
-        try:
-            regions = regions_by_path.get(Path(path), ())
-            if regions:
-                choice = SupportChoice("regions", regions, default_choice.seed)
-            elif default_choice.mode == "regions":
-                choice = SupportChoice("auto", (), default_choice.seed)
-            else:
-                choice = default_choice
-            name = output_name(output.pattern, Path(path), scale=upscaler.scale, method="cmdsr",
-                               ext=format_suffix(output.fmt), index=index + 1)
-            target = output.folder / name
-            if target.exists() and not output.overwrite:
-                # said before the work, not after minutes of upscaling
-                raise CmdsrError(f"{target}: already exists (tick 'Replace existing files' "
-                                 "to replace it)")
-            image = read_image(path)
-            assert upscaler.support_size is not None  # make_upscaler("cmdsr") needs support
-            support = choose_support(image.pixels, choice, upscaler.support_size)
-            # an 8-bit file needs no float result: a quarter of the memory for big photos
-            depth = output_bit_depth(output.fmt, image.bit_depth, output.bit_depth)
-            result = upscale_image(image, upscaler, support, progress=tile_progress, cancel=cancel,
-                                   out_dtype=np.uint8 if depth == 8 else np.float32)
-            item.output = write_image(
-                result, target, fmt=output.fmt, quality=output.quality,
-                bit_depth=output.bit_depth, overwrite=output.overwrite,
-            )
-        except CancelledError:
-            raise
-        except (CmdsrError, ValueError, OSError, MemoryError) as exc:
-            item.error = str(exc) or type(exc).__name__
-            log.warning("batch: %s failed: %s", path, item.error)
+        target = targets[index]
+        if target.exists() and not output.overwrite:
+            # Finishing an interrupted batch: what is done stays done (as
+            # ``cmdsr upscale --skip-existing``), decided before any work.
+            item.output, item.skipped = target, True
+            log.info("batch: %s skipped: %s already exists", path, target)
+        else:
+            try:
+                item.output = _upscale_one(Path(path), target, upscaler, output,
+                                           _choice_for(regions_by_path.get(Path(path), ()),
+                                                       default_choice),
+                                           tile_progress, cancel)
+            except CancelledError:
+                raise
+            except (CmdsrError, ValueError, OSError, MemoryError) as exc:
+                item.error = str(exc) or type(exc).__name__
+                log.warning("batch: %s failed: %s", path, item.error)
         item.seconds = time.perf_counter() - start
         report.items.append(item)
         if on_item is not None:

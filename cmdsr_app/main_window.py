@@ -57,6 +57,7 @@ from cmdsr_app.jobs import (
     RunSettings,
     SupportChoice,
     UpscaleOutcome,
+    batch_clash,
     inspect_model,
     nearest_upscale,
     preview_support,
@@ -950,6 +951,10 @@ class MainWindow(QMainWindow):
                               if r.w >= PATCH_SIZE and r.h >= PATCH_SIZE)
             for entry in self.queue if entry.regions
         }
+        clash = batch_clash(paths, output, self._scale())
+        if clash is not None:
+            self.show_error("Two images would write the same file", clash)
+            return
         settings, choice = self.run_settings(), self.support_choice()
         self._batch_paths = paths
         self.batch_panel.clear_results(paths)
@@ -973,6 +978,7 @@ class MainWindow(QMainWindow):
 
         def cancelled() -> None:
             self.batch_panel.summary_label.setText("Batch cancelled; finished images are kept.")
+            self.batch_panel.mark_unfinished()
             for i, entry in enumerate(self.queue):
                 if entry.status in (EntryStatus.PENDING, EntryStatus.RUNNING):
                     self.queue.set_status(i, EntryStatus.CANCELLED)
@@ -1001,8 +1007,13 @@ class MainWindow(QMainWindow):
 
     @Slot(int, object)
     def _on_batch_item(self, row: int, item: BatchItem) -> None:
-        detail = str(item.output) if item.ok else (item.error or "failed")
-        self.batch_panel.set_result(row, item.ok, detail)
+        if item.skipped:
+            status, detail = "skipped", f"already done: {item.output}"
+        elif item.ok:
+            status, detail = "done", str(item.output)
+        else:
+            status, detail = "failed", item.error or "failed"
+        self.batch_panel.set_result(row, status, detail)
         index = self.queue.index_of(item.path)
         if index is not None:
             self.queue.set_status(index, EntryStatus.DONE if item.ok else EntryStatus.FAILED,

@@ -544,13 +544,25 @@ class BatchPanel(QWidget):
             self.table.setItem(row, 2, QTableWidgetItem(""))
         self.summary_label.setText("")
 
-    def set_result(self, row: int, ok: bool, detail: str) -> None:
-        status = QTableWidgetItem("done" if ok else "failed")
-        status.setForeground(QColor(90, 180, 90) if ok else QColor(220, 80, 80))
-        self.table.setItem(row, 1, status)
+    RESULT_COLORS = {"done": QColor(90, 180, 90), "skipped": QColor(90, 180, 90),
+                     "failed": QColor(220, 80, 80), "cancelled": QColor(200, 150, 60)}
+
+    def set_result(self, row: int, status: str, detail: str) -> None:
+        """``status``: done, skipped (its output was already there), failed or cancelled."""
+        item = QTableWidgetItem(status)
+        color = self.RESULT_COLORS.get(status)
+        if color is not None:
+            item.setForeground(color)
+        self.table.setItem(row, 1, item)
         detail_item = QTableWidgetItem(detail)
         detail_item.setToolTip(detail)
         self.table.setItem(row, 2, detail_item)
+
+    def mark_unfinished(self, status: str = "cancelled") -> None:
+        """Rows still waiting (or running) when a batch stopped."""
+        for row in range(self.table.rowCount()):
+            if self.result_text(row)[0] in ("waiting", "upscaling…"):
+                self.set_result(row, status, "not processed; run the batch again to finish it")
 
     def result_text(self, row: int) -> tuple[str, str]:
         status = self.table.item(row, 1)

@@ -305,11 +305,15 @@ def test_batch_again_lists_existing_outputs_without_redoing_them(qtbot, window, 
     with qtbot.waitSignal(window.batchFinished, timeout=60000) as blocker:
         window.batch_action.trigger()
     report = blocker.args[0]
-    assert [item.ok for item in report.items] == [False, True]
-    assert "a_x4.png: already exists" in report.items[0].error
-    assert "Replace existing files" in report.items[0].error
-    assert report.items[0].seconds < report.items[1].seconds  # refused before the work
+    # An existing output counts as already done (finishing an interrupted batch), not failed.
+    assert [(item.ok, item.skipped) for item in report.items] == [(True, True), (True, False)]
+    assert report.items[0].error is None
+    assert report.items[0].seconds < report.items[1].seconds  # skipped before the work
     assert (out / "a_x4.png").read_bytes() == b"an earlier result"
+    assert window.batch_panel.result_text(0) == ("skipped", f"already done: {out / 'a_x4.png'}")
+    assert [e.status for e in window.queue] == [EntryStatus.DONE, EntryStatus.DONE]
+    assert window.batch_panel.summary_label.text() == (
+        "1 of 2 image(s) upscaled, 1 already done (skipped)")
 
     window.batch_panel.overwrite_check.setChecked(True)
     qtbot.waitUntil(lambda: window.batch_action.isEnabled(), timeout=10000)  # worker idle again
