@@ -3,8 +3,9 @@
 Faithful to the authors' reference code (parameter names, equalized convs, 0..255 ranges),
 with two forward paths that give the same result:
 
-* the *training path* (``CMDSR.forward``): per-task modulated weights applied with a grouped
-  convolution over the batch, so every task in a batch gets its own BaseNet;
+* the *training path* (``CMDSR.forward``): each sample's input channels are scaled by its
+  task's modulation before one plain convolution over the whole batch, so every task in a
+  batch gets its own BaseNet;
 * the *inference path* (``CMDSR.fold``): the condition of one support set is computed once,
   the 20 modulations are multiplied into plain conv weights, and the image runs through
   ordinary convolutions (channels_last on CPU), as fast as a fixed SRResNet.
@@ -82,18 +83,31 @@ class EqualConv2d(nn.Module):
         per group of B/G consecutive samples (one task each)."""
         if modulation is None:
             return F.conv2d(x, self.effective_weight(), self.bias, padding=self.padding)
-        groups = modulation.shape[0]
-        b, c, h, w = x.shape
-        per_group = b // groups
-        # [G, out, in, k, k]: scales the input-channel axis, one vector per task.
-        weight = self.effective_weight().unsqueeze(0) * modulation[:, None, :, None, None]
-        out_ch = weight.shape[1]
-        weight = weight.reshape(groups * out_ch, c, *weight.shape[-2:])
-        # Tasks side by side along channels: [B/G, G*in, H, W], one conv group per task.
-        xg = x.reshape(groups, per_group, c, h, w).transpose(0, 1).reshape(per_group, groups * c, h, w)
-        out = F.conv2d(xg, weight, self.bias.repeat(groups), padding=self.padding, groups=groups)
-        out = out.reshape(per_group, groups, out_ch, h, w).transpose(0, 1)
-        return out.reshape(b, out_ch, h, w)
+        # Scaling the weight's input channels per task equals scaling the input's channels
+        # per sample: one elementwise multiply, then one plain (dense) conv for all tasks,
+        # which runs the fast library kernels instead of a grouped conv with two transposes.
+        groups, c = modulation.shape
+        b = x.shape[0]
+        per_sample = modulation[:, None, :].expand(groups, b // groups, c).reshape(b, c, 1, 1)
+        return F.conv2d(x * per_sample.to(x.dtype), self.effective_weight(), self.bias,
+                        padding=self.padding)
+
+
+def _grouped_modulated_conv(conv: EqualConv2d, x: Tensor, modulation: Tensor) -> Tensor:
+    """The modulated conv as a grouped conv with per-task weights (the former training
+    path): the reference the dense path is tested and benchmarked against."""
+    groups = modulation.shape[0]
+    b, c, h, w = x.shape
+    per_group = b // groups
+    # [G, out, in, k, k]: scales the input-channel axis, one vector per task.
+    weight = conv.effective_weight().unsqueeze(0) * modulation[:, None, :, None, None]
+    out_ch = weight.shape[1]
+    weight = weight.reshape(groups * out_ch, c, *weight.shape[-2:])
+    # Tasks side by side along channels: [B/G, G*in, H, W], one conv group per task.
+    xg = x.reshape(groups, per_group, c, h, w).transpose(0, 1).reshape(per_group, groups * c, h, w)
+    out = F.conv2d(xg, weight, conv.bias.repeat(groups), padding=conv.padding, groups=groups)
+    out = out.reshape(per_group, groups, out_ch, h, w).transpose(0, 1)
+    return out.reshape(b, out_ch, h, w)
 
 
 class EqualLinear(nn.Module):
