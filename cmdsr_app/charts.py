@@ -146,6 +146,10 @@ class LineChart(QWidget):
             series.points.clear()
         self.update()
 
+    def empty_text(self) -> str:
+        """What the chart shows while it has no points."""
+        return self._empty_text
+
     def set_empty_text(self, text: str) -> None:
         self._empty_text = text
         self.update()

@@ -31,6 +31,10 @@ TRAIN_PRESETS: tuple[tuple[str, str], ...] = (
     ("reference", "GPU (the paper's reference setup)"),
 )
 DEFAULT_STEPS = {"cpu": 2_000, "reference": 1_000_000}
+# Validation interval of each preset (the engine's TrainConfig.preset(name).val_every; a test
+# keeps the two equal): the Validation chart says when its first point comes without
+# loading the engine.
+VAL_EVERY = {"cpu": 1_000, "reference": 5_000}
 # "Stop after": a week at most, in minutes (0 = no limit); longer runs are paused by hand.
 MAX_TIME_LIMIT_MIN = 7 * 24 * 60
 CHECKPOINT_SUFFIXES = (".pt", ".pth")
@@ -490,7 +494,20 @@ def build_train_config(request: TrainRequest) -> Any:
     cfg = dataclasses.replace(
         cfg, steps=request.steps, degradation=DegradationConfig.preset(request.degradation)
     )
-    return apply_overrides(cfg, request.overrides)
+    cfg = apply_overrides(cfg, request.overrides)
+    explicit = any(o.split("=", 1)[0].strip() == "milestones" for o in request.overrides)
+    if not explicit and any(m >= cfg.steps for m in cfg.milestones):
+        # The presets' learning-rate milestones assume their own step count; with fewer steps
+        # the rate would never decay. App users have no --set, so the app moves them to 75%
+        # and 90% of the run, the engine's own suggestion.
+        cfg = dataclasses.replace(cfg, milestones=milestones_for(cfg.steps))
+    return cfg
+
+
+def milestones_for(steps: int) -> tuple[int, ...]:
+    """Learning-rate milestones at 75% and 90% of a run (none for a run too short to decay)."""
+    marks = sorted({int(steps * 0.75), int(steps * 0.9)} - {0})
+    return tuple(m for m in marks if m < steps)
 
 
 def run_engine(request: TrainRequest, progress: Any, cancel: Any) -> Any:
@@ -518,6 +535,7 @@ class RunSummary:
     degradation: str | None  # preset name, or None for a custom distribution
     data_dir: str | None
     val_dir: str | None
+    val_every: int | None = None
 
 
 def read_run_summary(run_dir: str | Path) -> RunSummary | None:
@@ -543,4 +561,15 @@ def read_run_summary(run_dir: str | Path) -> RunSummary | None:
         degradation=None if name == "custom" else name,
         data_dir=data if isinstance(data, str) else None,
         val_dir=val if isinstance(val, str) else None,
+        val_every=int(cfg.val_every) if cfg.val_every else None,
     )
+
+
+def first_validation_text(val_every: int | None, step: int, total: int) -> str:
+    """What the empty Validation chart says once a validation folder is chosen."""
+    if not val_every or val_every <= 0:
+        return "Evaluated during training"
+    first = (step // val_every + 1) * val_every
+    if first > total > 0:
+        return f"Evaluated every {val_every:,} steps (first at step {first:,}, past the end)"
+    return f"First evaluation at step {first:,} (every {val_every:,} steps)"

@@ -43,12 +43,14 @@ from cmdsr_app.training_state import (
     DEGRADATION_PRESETS,
     MAX_TIME_LIMIT_MIN,
     TRAIN_PRESETS,
+    VAL_EVERY,
     CheckpointEntry,
     Phase,
     RunMetrics,
     TrainingSettings,
     TrainRequest,
     describe_progress,
+    first_validation_text,
     format_time_limit,
     list_checkpoints,
     new_run_dir,
@@ -230,6 +232,7 @@ class TrainingTab(QWidget):
         self._dirty: set[str] = set()
         self._checkpoints: list[CheckpointEntry] = []
         self._bicubic: float | None = None
+        self._run_val_every: int | None = None  # the shown run's validation interval
         # Seconds for the next Start/Resume's time limit instead of the "Stop after" field;
         # None uses the field. Tests set a fraction of a second here.
         self.time_limit_s: float | None = None
@@ -250,6 +253,7 @@ class TrainingTab(QWidget):
         self._load_settings_into_ui()
         self._connect_ui()
         self._offer_resume_of_last_run()
+        self._update_validation_hint()
         self._update_buttons()
 
     # -- layout ---------------------------------------------------------------------------
@@ -454,6 +458,8 @@ class TrainingTab(QWidget):
         s.time_limit_min = int(self.time_limit_spin.value())
         s.run_dir = self.run_edit.text().strip()
         self._settings_store.update(s.to_dict())
+        if hasattr(self, "charts"):
+            self._update_validation_hint()
 
     def _on_preset_changed(self) -> None:
         # A new preset implies a different step budget; the user can still edit it after.
@@ -477,6 +483,7 @@ class TrainingTab(QWidget):
         self._last_progress = None
         self._bicubic = None
         summary = read_run_summary(run_dir) if run_dir else None
+        self._run_val_every = summary.val_every if summary is not None else None
         if summary is not None:
             self.steps_spin.blockSignals(True)
             self.steps_spin.setValue(summary.steps)
@@ -493,6 +500,7 @@ class TrainingTab(QWidget):
         self._dirty.update(self.metrics.series)
         self._flush_view()
         self._refresh_checkpoints()
+        self._update_validation_hint()
 
     def settings_dict(self) -> dict[str, Any]:
         """A copy of the tab's persisted settings."""
@@ -533,6 +541,7 @@ class TrainingTab(QWidget):
         self._show_run(self.state.run_dir)
         latest = self._checkpoints[-1] if self._checkpoints else None
         step = latest.step if latest is not None else None
+        self._show_step(step or 0)
         if step is not None and step >= self.state.steps:
             self._set_status("This run has finished. Its checkpoints are listed below; "
                              "raise Steps and press Resume to train it further.")
@@ -811,6 +820,31 @@ class TrainingTab(QWidget):
                     until = f" Pauses at {clock} (time limit)."
                 self.status_label.setText(f"Training…{until} Pause keeps your progress.")
 
+    def _show_step(self, step: int) -> None:
+        """The progress bar at ``step`` of the run's step count (a run shown while idle)."""
+        total = max(1, self.state.steps)
+        self.progress_bar.setRange(0, total)
+        self.progress_bar.setValue(min(step, total))
+
+    def _val_every(self) -> int | None:
+        if self._run_val_every is not None:
+            return self._run_val_every
+        for override in reversed(self._overrides):
+            key, _, value = override.partition("=")
+            if key.strip() == "val_every" and value.strip().isdigit():
+                return int(value)
+        return VAL_EVERY.get(self.state.preset)
+
+    def _update_validation_hint(self) -> None:
+        chart = self.charts["val_psnr"]
+        if not self.state.val_dir:
+            chart.set_empty_text("Choose a validation folder to see it")
+            return
+        step = int(getattr(self._last_progress, "step", 0) or 0)
+        if not step and self._checkpoints:
+            step = self._checkpoints[-1].step or 0
+        chart.set_empty_text(first_validation_text(self._val_every(), step, self.state.steps))
+
     def _refresh_checkpoints(self) -> None:
         selected = self.selected_checkpoint()
         run_dir = self.state.run_dir
@@ -829,23 +863,27 @@ class TrainingTab(QWidget):
         return list(self._checkpoints)
 
     def selected_checkpoint(self) -> Path | None:
-        item = self.checkpoint_list.currentItem() if hasattr(self, "checkpoint_list") else None
-        if item is None:
+        """The checkpoint the user selected, or None. Only a selection counts: the list makes
+        its first row "current" when it takes the focus, without the user choosing it."""
+        items = self.checkpoint_list.selectedItems() if hasattr(self, "checkpoint_list") else []
+        if not items:
             return None
-        return Path(item.data(Qt.ItemDataRole.UserRole))
+        return Path(items[0].data(Qt.ItemDataRole.UserRole))
 
     def use_selected_model(self) -> None:
         """Hand the selected checkpoint to the main window's model selector."""
         path = self.selected_checkpoint()
+        which = "the selected checkpoint"
         if path is None:
             if not self._checkpoints:
                 return
-            path = self._checkpoints[-1].path
+            path, which = self._checkpoints[-1].path, "the latest checkpoint"
         if not path.is_file():
             self._report_error(f"{path} no longer exists; press Refresh to list the run again.")
             self._refresh_checkpoints()
             return
-        self.logMessage.emit(f"Using the trained model {path}")
+        self.logMessage.emit(f"Using {which}, {path.name} ({path})")
+        self._set_status(f"Upscaling now uses {which}, {path.name}.")
         self.modelChosen.emit(str(path))
 
     def open_run_folder(self) -> None:
@@ -872,8 +910,8 @@ class TrainingTab(QWidget):
         self.start_button.setEnabled(not busy)
         self.pause_button.setEnabled(busy and phase is Phase.RUNNING)
         self.resume_button.setEnabled(not busy and has_ckpt)
-        self.stop_button.setEnabled((busy and phase in (Phase.RUNNING, Phase.PAUSING))
-                                    or (not busy and phase is Phase.PAUSED))
+        # Nothing to stop while idle, paused included: the run is already saved.
+        self.stop_button.setEnabled(busy and phase in (Phase.RUNNING, Phase.PAUSING))
         self.use_button.setEnabled(has_ckpt)
         self.open_folder_button.setEnabled(bool(self.state.run_dir) and Path(self.state.run_dir).is_dir())
         for w in (self.hr_edit, self.hr_browse, self.val_edit, self.val_browse,

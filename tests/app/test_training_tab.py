@@ -11,6 +11,7 @@ import cv2
 import numpy as np
 import pytest
 import torch
+from PySide6.QtCore import Qt
 
 from cmdsr_app.training_state import (
     MetricSeries,
@@ -417,3 +418,73 @@ def test_smooth_follows_the_trend() -> None:
     assert out[0][1] == pts[0][1]  # bias-corrected start
     residual = [abs(y - (10.0 - x / 100)) for x, y in out[100:]]
     assert max(residual) < 1.5 and smooth([]) == []
+
+
+def test_use_this_model_without_a_selection_takes_the_latest_and_says_so(qtbot, make_tab,
+                                                                        tmp_path) -> None:
+    from PySide6.QtCore import QEvent
+    from PySide6.QtGui import QFocusEvent
+    from PySide6.QtWidgets import QApplication
+
+    run = tmp_path / "run"
+    (run / "checkpoints").mkdir(parents=True)
+    for step in (100, 200, 300):
+        (run / "checkpoints" / f"step_{step:06d}.pt").write_bytes(b"weights")
+    tab = make_tab({"run_dir": str(run)})
+    # Focus makes the list's first row "current" without the user choosing it.
+    QApplication.sendEvent(tab.checkpoint_list,
+                           QFocusEvent(QEvent.Type.FocusIn, Qt.FocusReason.TabFocusReason))
+    assert tab.checkpoint_list.currentRow() == 0 and not tab.checkpoint_list.selectedItems()
+    said: list[str] = []
+    tab.logMessage.connect(said.append)
+    with qtbot.waitSignal(tab.modelChosen, timeout=1000) as chosen:
+        tab.use_button.click()
+    assert Path(chosen.args[0]).name == "step_000300.pt"
+    assert any("latest checkpoint, step_000300.pt" in m for m in said)
+    assert "step_000300.pt" in tab.status_label.text()
+    # A checkpoint the user selects is the one used.
+    tab.checkpoint_list.item(1).setSelected(True)
+    with qtbot.waitSignal(tab.modelChosen, timeout=1000) as chosen:
+        tab.use_button.click()
+    assert Path(chosen.args[0]).name == "step_000200.pt"
+
+
+def test_after_a_restart_the_tab_shows_the_runs_step_and_no_stop(qtbot, make_tab, photos,
+                                                                 tmp_path) -> None:
+    from cmdsr_app.training_state import first_validation_text
+
+    settings: dict = {"hr_dir": str(photos), "val_dir": str(photos), "steps": 40,
+                      "run_dir": str(tmp_path / "run")}
+    first = make_tab(settings)
+    assert first.charts["val_psnr"].empty_text().startswith("First evaluation at step 3")
+    with qtbot.waitSignal(first.progressed, timeout=TIMEOUT_MS):
+        first.start()
+    assert first.shutdown(20_000)
+    stopped_at = list_checkpoints(tmp_path / "run")[-1].step
+    assert stopped_at is not None and stopped_at < 40
+
+    second = make_tab(json.loads(json.dumps(settings)))
+    assert second.phase is Phase.PAUSED
+    assert (second.progress_bar.value(), second.progress_bar.maximum()) == (stopped_at, 40)
+    assert second.progress_bar.text() == f"{stopped_at} / 40 steps"
+    assert second.resume_button.isEnabled() and not second.stop_button.isEnabled()
+    # The run's own validation interval (3 steps here), counted from where it stopped.
+    assert second.charts["val_psnr"].empty_text() == first_validation_text(3, stopped_at, 40)
+    second.val_edit.setText("")
+    second.val_edit.editingFinished.emit()
+    assert second.charts["val_psnr"].empty_text() == "Choose a validation folder to see it"
+
+
+def test_app_runs_move_preset_milestones_into_the_run(tmp_path) -> None:
+    from cmdsr_app.training_state import VAL_EVERY, TrainRequest, build_train_config
+    from engine.train import TrainConfig
+
+    for name, every in VAL_EVERY.items():
+        assert TrainConfig.preset(name).val_every == every
+    request = TrainRequest(tmp_path / "run", None, None, "cpu", 2000, "paper")
+    assert TrainConfig.preset("cpu").milestones[0] > 2000  # would never decay
+    assert build_train_config(request).milestones == (1500, 1800)
+    # A user's own milestones are kept.
+    mine = TrainRequest(tmp_path / "run", None, None, "cpu", 2000, "paper",
+                        overrides=("milestones=500,1000",))
+    assert build_train_config(mine).milestones == (500, 1000)
