@@ -294,6 +294,9 @@ _CURSORS = {
 }
 
 
+EMPTY_PLACEHOLDER = "Open a photo (Ctrl+O), drop files here, or paste an image (Ctrl+V)."
+
+
 class ImageCanvas(ZoomPanView):
     """The input photo, its support regions (editable) and the previewed patch boxes.
 
@@ -307,7 +310,7 @@ class ImageCanvas(ZoomPanView):
         self._regions: RegionList | None = None
         self._patch_boxes: list[tuple[int, int, int, int]] = []
         self._regions_enabled = True
-        self._placeholder = "Open a photo (Ctrl+O), drop files here, or paste an image (Ctrl+V)."
+        self._placeholder = EMPTY_PLACEHOLDER
         # Drag state: what is grabbed and where the drag started (content coordinates).
         self._drag_kind: str | None = None
         self._drag_index: int | None = None
@@ -341,6 +344,10 @@ class ImageCanvas(ZoomPanView):
 
     def image(self) -> QImage:
         return self._image
+
+    def placeholder(self) -> str:
+        """The text shown while there is no image."""
+        return self._placeholder
 
     def set_placeholder(self, text: str) -> None:
         self._placeholder = text

@@ -75,6 +75,9 @@ class ModelCache:
             mtime = path.stat().st_mtime
         except OSError:
             raise CheckpointError(f"{path}: model file not found") from None
+        problem = not_a_checkpoint(path)
+        if problem is not None:
+            raise CheckpointError(f"{path}: {problem}")
         key = (str(path.resolve()), str(device), mtime)
         with self._lock:
             model = self._models.get(key)
@@ -91,6 +94,21 @@ class ModelCache:
     def clear(self) -> None:
         with self._lock:
             self._models.clear()
+
+
+def not_a_checkpoint(path: Path) -> str | None:
+    """Why a file cannot be a PyTorch model at all (text, an image...), read from its first
+    bytes; None for a zip archive or a pickle, which the engine then checks in full."""
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(4)
+    except OSError:
+        return None  # the engine reports unreadable files
+    if not head or head.startswith(b"PK") or head[:1] == b"\x80":
+        return None
+    if all(32 <= b < 127 or b in (9, 10, 13) for b in head):
+        return "not a PyTorch model file (it holds text)"
+    return "not a PyTorch model file"
 
 
 def inspect_model(path: str | Path, cache: ModelCache) -> ModelInfo:

@@ -45,7 +45,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from cmdsr_app.canvas import ImageCanvas
+from cmdsr_app.canvas import EMPTY_PLACEHOLDER, ImageCanvas
 from cmdsr_app.compare import SOURCES, CompareView
 from cmdsr_app.imaging import read_thumbnail, to_qimage
 from cmdsr_app.jobs import (
@@ -80,7 +80,7 @@ from cmdsr_app.state import (
     ImageQueue,
     Region,
     RegionList,
-    format_duration,
+    eta_text,
     output_name,
 )
 from cmdsr_app.training_tab import TrainingTab
@@ -154,6 +154,8 @@ class MainWindow(QMainWindow):
         self.error_dialog: QMessageBox | None = None
         self._closing = False
         self._training_running = False
+        self._upscaling: Path | None = None  # the photo the running upscale job belongs to
+        self._recent_candidates: set[Path] = set()  # opened by the user, not yet read
 
         self.setWindowTitle(APP_TITLE)
         self.setWindowIcon(app_icon())
@@ -179,10 +181,12 @@ class MainWindow(QMainWindow):
         self.zoom_in_button.setToolTip("Zoom in (Ctrl+=, or the mouse wheel)")
         self.zoom_out_button = QToolButton(text="−")
         self.zoom_out_button.setToolTip("Zoom out (Ctrl+-)")
-        hint = QLabel("Drag: draw a region · drag a region: move · edges: resize · Del: delete · "
-                      "right-drag or Space+drag: pan · wheel: zoom")
+        hint = QLabel("Drag: draw a region · Del: delete · right-drag: pan · wheel: zoom")
         hint.setStyleSheet("color: palette(mid);")
-        hint.setToolTip(hint.text())
+        hint.setToolTip("Drag on the photo: draw a region · drag a region: move it · its edges: "
+                        "resize · Del: delete the selected one · right-drag or Space+drag: pan · "
+                        "wheel: zoom")
+        self.hint_label = hint
         # The hint may be cut on a narrow window; it must not set the window's minimum width.
         hint.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         bar = QHBoxLayout()
@@ -311,6 +315,25 @@ class MainWindow(QMainWindow):
             view.addAction(action)
         view.addSeparator()
         view.addAction(self.log_dock.toggleViewAction())
+        help_menu = self.menuBar().addMenu("&Help")
+        self.about_action = QAction("&About CMDSR Studio", self)
+        self.about_action.triggered.connect(self.show_about)
+        help_menu.addAction(self.about_action)
+        self._update_save_actions()
+
+    def about_text(self) -> str:
+        """Version, the shipped model's card and the licences, for the About box."""
+        from cmdsr_app.about import about_html
+
+        return about_html()
+
+    def show_about(self) -> None:
+        box = QMessageBox(QMessageBox.Icon.Information, f"About {APP_TITLE}", self.about_text(),
+                          QMessageBox.StandardButton.Ok, self)
+        box.setTextFormat(Qt.TextFormat.RichText)
+        box.setTextInteractionFlags(Qt.TextInteractionFlag.TextBrowserInteraction)
+        box.open()
+        self.about_box = box
 
     def _attach_logging(self) -> None:
         self._log_handler.bridge.record.connect(self.log_panel.append)
@@ -457,19 +480,27 @@ class MainWindow(QMainWindow):
                 found = sorted(f for f in path.rglob("*") if f.is_file() and is_supported_image(f))
                 if not found:
                     self.show_error("No images found", f"{path} holds no PNG, JPEG, WebP, TIFF or BMP files.")
+                    continue
                 files += found[:MAX_FOLDER_FILES]
+                self.settings.add_recent_file(path)  # the folder, not each file in it
+                self._refresh_recent_menu()
             else:
                 files.append(path)
+                if not self._is_pasted(path):
+                    self._recent_candidates.add(path)  # listed once it opens
         if not files:
             return []
         indices = self.queue.add_paths(files)
-        self.settings.last_dir = str(files[0].parent)
-        for f in files[:20]:
-            self.settings.add_recent_file(f)
-        self._refresh_recent_menu()
+        if not self._is_pasted(files[0]):
+            self.settings.last_dir = str(files[0].parent)
         if indices:
             self.show_entry(indices[0])
         return indices
+
+    @staticmethod
+    def _is_pasted(path: Path) -> bool:
+        """A file the app made from pasted pixels (kept in its own config folder)."""
+        return path.parent == config_dir() / "pasted"
 
     def paste(self) -> None:
         """Paste image files or pixels from the clipboard (pixels are saved as a PNG first)."""
@@ -527,7 +558,16 @@ class MainWindow(QMainWindow):
         if self.heavy.busy and self.heavy.current_name == "batch":
             self.statusBar().showMessage("Wait for the batch to finish before removing images.", 5000)
             return
+        path = self.queue[index].path
+        if self.heavy.busy and self._upscaling == path:
+            # Its result would have nowhere to go: stop the work now, not minutes later.
+            self.heavy.cancel()
+            self.statusBar().showMessage(f"Stopped upscaling {path.name}: it was removed.", 5000)
+        self._stash.pop(path, None)
+        was_current = self.queue.current == index
         self.queue.remove(index)
+        if was_current and len(self.queue):
+            self.show_entry(min(index, len(self.queue) - 1))
 
     # ================================================================== showing an entry
     def show_entry(self, index: int) -> None:
@@ -539,14 +579,25 @@ class MainWindow(QMainWindow):
         self._image_path = None
         self._outcomes.clear()
         self.canvas.set_patch_boxes([])
+        self._update_save_actions()
         if entry is None:
             self.regions.set_context((0, 0))
             self.regions.set_regions([])
             self.canvas.set_image(None)
+            self.canvas.set_placeholder(EMPTY_PLACEHOLDER)
             self.compare.set_input(None, 1)
             self.setWindowTitle(APP_TITLE)
             return
         path = entry.path
+        if entry.load_error:
+            # Said once, when it failed; showing it again only names the reason.
+            self.regions.set_context((0, 0))
+            self.regions.set_regions([])
+            self.canvas.set_image(None)
+            self.canvas.set_placeholder(f"Cannot open {path.name}: {entry.load_error}")
+            self.compare.set_input(None, 1)
+            self.setWindowTitle(f"{path.name} — {APP_TITLE}")
+            return
         # Until the photo is read, no regions are shown (and edits belong to no entry).
         self.regions.set_context((0, 0))
         self.regions.set_regions([])
@@ -592,12 +643,18 @@ class MainWindow(QMainWindow):
             self.compare.set_result(method, result)
         self.setWindowTitle(f"{path.name} — {APP_TITLE}")
         self.statusBar().showMessage(f"{path.name}: {image.width}×{image.height}", 5000)
+        if path in self._recent_candidates:
+            self._recent_candidates.discard(path)
+            self.settings.add_recent_file(path)
+            self._refresh_recent_menu()
+        self._update_save_actions()
         self._on_canvas_view(self.canvas.zoom)
         self.imageLoaded.emit(str(path))
 
     def _on_load_failed(self, path: Path, message: str) -> None:
         index = self.queue.index_of(path)
         if index is not None:
+            self.queue[index].load_error = message
             self.queue.set_status(index, EntryStatus.FAILED, message)
         if self.queue.current_entry is not None and self.queue.current_entry.path == path:
             self.canvas.set_placeholder(f"Cannot open {path.name}.")
@@ -778,7 +835,15 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage("A job is already running.", 4000)
             return
         if self._image is None:
-            self.show_error("Nothing to upscale", "Open a photo first (Ctrl+O), then press Run.")
+            entry = self.queue.current_entry
+            if entry is not None and entry.load_error:
+                self.show_error("Cannot upscale this image",
+                                f"{entry.name} could not be opened: {entry.load_error}")
+            elif entry is not None:
+                self.statusBar().showMessage(f"{entry.name} is still loading; press Run again "
+                                             "in a moment.", 5000)
+            else:
+                self.show_error("Nothing to upscale", "Open a photo first (Ctrl+O), then press Run.")
             return
         mode = self.settings_panel.support_mode
         problem = self._regions_problem(mode)
@@ -814,6 +879,7 @@ class MainWindow(QMainWindow):
         if "cmdsr_alt" in methods:
             choices["cmdsr_alt"] = self.support_choice(self.compare.alt_support)
         self._eta.restart()
+        self._upscaling = path
 
         def work(progress: Any, cancel: threading.Event) -> list[tuple[UpscaleOutcome, QImage]]:
             out = []
@@ -836,6 +902,7 @@ class MainWindow(QMainWindow):
 
         def finished(results: list[tuple[UpscaleOutcome, QImage]]) -> None:
             assert path is not None
+            self._upscaling = None
             stash = self._stash.setdefault(path, {})
             self._stash.move_to_end(path)
             self._trim_stash()
@@ -859,18 +926,21 @@ class MainWindow(QMainWindow):
             if tracks_status:
                 self.tabs.setCurrentWidget(self.compare)
                 self.statusBar().showMessage(f"Done: {detail}", 8000)
+            self._update_save_actions()
             for outcome, _ in results:
                 self.upscaleFinished.emit(outcome.method)
             for key in self.compare.missing_sources():
                 self.compute_source(key)
 
         def failed(message: str) -> None:
+            self._upscaling = None
             for method in methods:
                 self.compare.clear_pending(method)
             set_status(EntryStatus.FAILED, message)
             self.show_error("Upscaling failed", message)
 
         def cancelled() -> None:
+            self._upscaling = None
             for method in methods:
                 self.compare.clear_pending(method)
             set_status(EntryStatus.CANCELLED)
@@ -913,7 +983,7 @@ class MainWindow(QMainWindow):
             bar.setRange(0, total)
             bar.setValue(done)
             remaining = self._eta.remaining(done / total)
-            self.settings_panel.eta_label.setText(f"ETA {format_duration(remaining)}")
+            self.settings_panel.eta_label.setText(eta_text(remaining, self._eta.elapsed()))
 
     # ================================================================== batch
     def _browse_batch_folder(self) -> None:
@@ -998,8 +1068,8 @@ class MainWindow(QMainWindow):
             p.tile_bar.setRange(0, total)
             p.tile_bar.setValue(done)
         remaining = self._eta.remaining(overall_fraction(image_index, count, done, total))
-        p.eta_label.setText(f"Image {min(image_index + 1, count)} of {count} · ETA "
-                            f"{format_duration(remaining)}")
+        p.eta_label.setText(f"Image {min(image_index + 1, count)} of {count} · "
+                            f"{eta_text(remaining, self._eta.elapsed())}")
         if total > 0 and done == 0 and image_index < len(self._batch_paths):
             index = self.queue.index_of(self._batch_paths[image_index])
             if index is not None:
@@ -1022,6 +1092,11 @@ class MainWindow(QMainWindow):
                 self.queue[index].output_path = item.output
 
     # ================================================================== saving
+    def _update_save_actions(self) -> None:
+        has_result = "cmdsr" in self._outcomes
+        self.save_action.setEnabled(has_result)
+        self.save_compare_action.setEnabled(has_result)
+
     def save_result_dialog(self) -> None:
         if "cmdsr" not in self._outcomes:
             self.show_error("Nothing to save", "Run an upscale first (Ctrl+R).")
@@ -1030,11 +1105,21 @@ class MainWindow(QMainWindow):
 
         fmt = self.settings_panel.output_format
         stem = self._image_path.stem if self._image_path else "result"
-        start = Path(self.settings.last_dir or ".") / f"{stem}_x{self._scale()}{format_suffix(fmt)}"
+        start = self._save_folder() / f"{stem}_x{self._scale()}{format_suffix(fmt)}"
         path, _ = QFileDialog.getSaveFileName(self, "Save result", str(start),
                                               "Images (*.png *.jpg *.webp *.tif)")
         if path:
             self.save_result(path)
+
+    def _save_folder(self) -> Path:
+        """Where a save dialog opens: the last save folder, else the photo's own folder (a
+        pasted photo's is the app's config folder: the Pictures folder instead)."""
+        if self.settings.last_save_dir and Path(self.settings.last_save_dir).is_dir():
+            return Path(self.settings.last_save_dir)
+        if self._image_path is not None and not self._is_pasted(self._image_path):
+            return self._image_path.parent
+        pictures = Path.home() / "Pictures"
+        return pictures if pictures.is_dir() else Path.home()
 
     def save_result(self, path: str | Path, method: str = "cmdsr") -> None:
         """Write a result (format from the suffix, else the panel's; metadata kept)."""
@@ -1046,7 +1131,7 @@ class MainWindow(QMainWindow):
 
     def save_comparison_dialog(self) -> None:
         stem = self._image_path.stem if self._image_path else "comparison"
-        start = Path(self.settings.last_dir or ".") / f"{stem}_compare.png"
+        start = self._save_folder() / f"{stem}_compare.png"
         path, _ = QFileDialog.getSaveFileName(self, "Save comparison", str(start),
                                               "Images (*.png *.jpg *.webp *.tif)")
         if path:
@@ -1091,6 +1176,7 @@ class MainWindow(QMainWindow):
             return write_image(image, path, fmt=fmt, quality=quality, bit_depth=depth, overwrite=True)
 
         def done(written: Path) -> None:
+            self.settings.last_save_dir = str(written.parent)
             self.statusBar().showMessage(f"Saved {written}", 8000)
             log.info("saved %s", written)
             self.saved.emit(str(written))

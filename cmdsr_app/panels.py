@@ -52,6 +52,16 @@ STATUS_COLOR = {
 TILE_CHOICES = (0, 128, 256, 512, 1024)
 
 
+def model_label(path: str | Path) -> str:
+    """A checkpoint's name in the Model list: a training run's files share names
+    (step_000500.pt), so they carry their run folder's name too."""
+    path = Path(path)
+    folder = path.parent.parent if path.parent.name == "checkpoints" else path.parent
+    if path.parent.name == "checkpoints" or path.name in ("latest.pt", "final.pt", "last.pt"):
+        return f"{path.name} ({folder.name})" if folder.name else path.name
+    return path.name
+
+
 class QueuePanel(QWidget):
     """The opened images with thumbnails and per-image status; observes an ImageQueue."""
 
@@ -351,7 +361,7 @@ class SettingsPanel(QWidget):
         self.model_combo.clear()
         self.model_combo.addItem(default_label, "")
         for path in recent:
-            self.model_combo.addItem(Path(path).name, path)
+            self.model_combo.addItem(model_label(path), path)
             self.model_combo.setItemData(self.model_combo.count() - 1, path, Qt.ItemDataRole.ToolTipRole)
         self.model_combo.addItem("Choose a checkpoint…", self.BROWSE)
         self.model_combo.blockSignals(False)
@@ -362,7 +372,7 @@ class SettingsPanel(QWidget):
         self.model_combo.blockSignals(True)
         index = self.model_combo.findData(path)
         if index < 0:
-            self.model_combo.insertItem(1, Path(path).name, path)
+            self.model_combo.insertItem(1, model_label(path), path)
             self.model_combo.setItemData(1, path, Qt.ItemDataRole.ToolTipRole)
             index = 1
         self.model_combo.setCurrentIndex(index)
@@ -480,8 +490,8 @@ class SettingsPanel(QWidget):
     def set_running(self, running: bool) -> None:
         self.run_button.setEnabled(not running)
         self.cancel_button.setEnabled(running)
-        for widget in (self.model_combo, self.device_combo, self.tile_combo, self.support_combo,
-                       self.seed_spin):
+        for widget in (self.model_combo, self.scale_combo, self.device_combo, self.tile_combo,
+                       self.support_combo, self.seed_spin):
             widget.setEnabled(not running)
         if not running:
             self.eta_label.setText("")

@@ -59,7 +59,8 @@ class AppSettings:
     batch_output_dir: str = ""
     batch_pattern: str = "{stem}_x{scale}"
     recent_files: list[str] = field(default_factory=list)
-    last_dir: str = ""
+    last_dir: str = ""  # where the last photo was opened from
+    last_save_dir: str = ""  # where the last result or comparison was saved
     window_geometry: str = ""  # hex of QWidget.saveGeometry()
     window_state: str = ""  # hex of QMainWindow.saveState()
     # Support regions per image path, so reopening a photo brings its regions back.

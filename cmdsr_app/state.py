@@ -258,6 +258,7 @@ class QueueEntry:
     preview_boxes: list[tuple[int, int, int, int]] = field(default_factory=list)
     preview_mode: str = ""
     output_path: Path | None = None
+    load_error: str = ""  # why the file could not be opened ("" once it opened)
 
     @property
     def name(self) -> str:
@@ -380,6 +381,14 @@ def format_duration(seconds: float | None) -> str:
         return f"{minutes} min {seconds:02d} s"
     hours, minutes = divmod(minutes, 60)
     return f"{hours} h {minutes:02d} min"
+
+
+def eta_text(remaining: float | None, elapsed: float) -> str:
+    """``ETA 1 min 05 s``; while there is too little progress to say (a big photo's first
+    tile), the time so far instead of a lingering "estimating"."""
+    if remaining is None:
+        return f"{format_duration(elapsed)} so far" if elapsed >= 2 else "ETA estimating…"
+    return f"ETA {format_duration(remaining)}"
 
 
 def overall_fraction(image_index: int, image_count: int, done: int, total: int) -> float:

@@ -894,7 +894,9 @@ class TrainingTab(QWidget):
         from PySide6.QtCore import QUrl
         from PySide6.QtGui import QDesktopServices
 
-        QDesktopServices.openUrl(QUrl.fromLocalFile(str(folder)))
+        if not QDesktopServices.openUrl(QUrl.fromLocalFile(str(folder))):
+            # No file manager (a bare desktop, a server): say where it is instead.
+            self._report_error(f"No file manager could be opened. The run folder is {folder}")
 
     def _set_status(self, text: str) -> None:
         self.status_label.setText(text)
