@@ -165,8 +165,52 @@ def downscaled_region(
     return cv2.resize(patch, (size, size), interpolation=cv2.INTER_AREA)
 
 
+@dataclass(frozen=True)
+class TexturePick:
+    """How HR patch positions are drawn. ``candidates`` = 1: uniformly (the paper). More:
+    that many positions are drawn and one is kept with probability proportional to its
+    texture (mean gradient magnitude) plus ``floor`` times the candidates' mean texture, so
+    detailed areas dominate while skies and bokeh still appear."""
+
+    candidates: int = 1
+    floor: float = 0.2
+
+    @property
+    def enabled(self) -> bool:
+        return self.candidates > 1
+
+
+UNIFORM = TexturePick()
+
+
+def texture_energy(patch: np.ndarray) -> float:
+    """Mean absolute luminance gradient of an HxWx3 patch (0..255): high on detail, ~0 on
+    flat sky."""
+    y = patch.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
+    return float(np.abs(np.diff(y, axis=0)).mean() + np.abs(np.diff(y, axis=1)).mean())
+
+
+def pick_textured(candidates: Sequence[np.ndarray], pick: TexturePick,
+                  rng: np.random.Generator) -> np.ndarray:
+    """One of ``candidates`` (HR patches), drawn with probability proportional to texture
+    plus a floor (see ``TexturePick``); the first one when texture picking is off."""
+    if len(candidates) == 1:
+        return candidates[0]
+    energy = np.array([texture_energy(c) for c in candidates], np.float64)
+    weights = energy + pick.floor * max(float(energy.mean()), 1e-3)
+    return candidates[int(rng.choice(len(candidates), p=weights / weights.sum()))]
+
+
+def textured_region(img: np.ndarray, size: int, hr_downscale: tuple[float, float],
+                    rng: np.random.Generator, pick: TexturePick = UNIFORM) -> np.ndarray:
+    """``downscaled_region`` drawn ``pick.candidates`` times, one kept by texture."""
+    regions = [downscaled_region(img, size, hr_downscale, rng) for _ in range(pick.candidates)]
+    return pick_textured(regions, pick, rng)
+
+
 def _cache_key(paths: Sequence[Path], crop: int, per_image: int, seed: int,
-               hr_downscale: tuple[float, float] = NO_DOWNSCALE) -> str:
+               hr_downscale: tuple[float, float] = NO_DOWNSCALE,
+               pick: TexturePick = UNIFORM) -> str:
     h = hashlib.sha1()
     for p in paths:
         st = p.stat()
@@ -174,6 +218,8 @@ def _cache_key(paths: Sequence[Path], crop: int, per_image: int, seed: int,
     h.update(f"{crop}|{per_image}|{seed}".encode())
     if hr_downscale != NO_DOWNSCALE:  # (1, 1) keeps the key of caches built before the setting
         h.update(f"|{hr_downscale[0]!r}|{hr_downscale[1]!r}".encode())
+    if pick.enabled:  # likewise for uniform crops
+        h.update(f"|texture {pick.candidates}|{pick.floor!r}".encode())
     return h.hexdigest()[:16]
 
 
@@ -184,6 +230,7 @@ def build_crop_cache(
     cache_dir: str | Path,
     seed: int = 0,
     hr_downscale: tuple[float, float] = NO_DOWNSCALE,
+    pick: TexturePick = UNIFORM,
 ) -> tuple[Path, list[Path]]:
     """Decode each photo once and store ``per_image`` random ``crop x crop`` regions of it in
     ``cache_dir/hr_crops_<key>.npy`` (uint8 [N*per_image, crop, crop, 3], crops of photo i at
@@ -191,11 +238,12 @@ def build_crop_cache(
     ``hr_downscale`` (see ``downscaled_region``; (1, 1) = plain crops). The key covers the
     files, their sizes/dates, crop, seed and downscale range, so a resumed run reuses the same
     file and a changed folder or range gets a fresh one. Photos that fail to decode or are
-    too small are skipped with a warning; returns (cache file, photos kept)."""
+    too small are skipped with a warning; returns (cache file, photos kept). ``pick`` draws
+    crop positions preferring textured areas (see ``TexturePick``)."""
     hr_downscale = check_hr_downscale(hr_downscale)
     cache_dir = Path(cache_dir)
     cache_dir.mkdir(parents=True, exist_ok=True)
-    key = _cache_key(paths, crop, per_image, seed, hr_downscale)
+    key = _cache_key(paths, crop, per_image, seed, hr_downscale, pick)
     path = cache_dir / f"hr_crops_{key}.npy"
     index = cache_dir / f"hr_crops_{key}.json"
     if path.exists() and index.exists():
@@ -228,7 +276,7 @@ def build_crop_cache(
             rng = np.random.default_rng([seed, i])
             row = len(kept) * per_image
             for j in range(per_image):
-                out[row + j] = downscaled_region(img, crop, hr_downscale, rng)
+                out[row + j] = textured_region(img, crop, hr_downscale, rng, pick)
             kept.append(p)
         if not kept:
             raise ConfigError("no training photo could be decoded")
@@ -250,9 +298,10 @@ def build_crop_cache(
 class CropCacheSource:
     """HR patches cut from the shared crop cache (no decoding during training)."""
 
-    def __init__(self, cache_path: Path, per_image: int) -> None:
+    def __init__(self, cache_path: Path, per_image: int, pick: TexturePick = UNIFORM) -> None:
         self.cache_path = Path(cache_path)
         self.per_image = per_image
+        self.pick = pick
         arr = np.load(self.cache_path, mmap_mode="r")
         self.num_images = arr.shape[0] // per_image
         self.crop = arr.shape[1]
@@ -266,12 +315,16 @@ class CropCacheSource:
     def patches(self, image: int, size: int, count: int, rng: np.random.Generator) -> list[np.ndarray]:
         if self._arr is None:
             self._arr = np.load(self.cache_path, mmap_mode="r")
+        arr = self._arr
         out = []
         for _ in range(count):
-            c = image * self.per_image + int(rng.integers(0, self.per_image))
-            y = int(rng.integers(0, self.crop - size + 1))
-            x = int(rng.integers(0, self.crop - size + 1))
-            out.append(np.asarray(self._arr[c, y : y + size, x : x + size]))
+            cands = []
+            for _k in range(self.pick.candidates):
+                c = image * self.per_image + int(rng.integers(0, self.per_image))
+                y = int(rng.integers(0, self.crop - size + 1))
+                x = int(rng.integers(0, self.crop - size + 1))
+                cands.append(np.asarray(arr[c, y : y + size, x : x + size]))
+            out.append(pick_textured(cands, self.pick, rng))
         return out
 
 
@@ -281,14 +334,16 @@ class DiskSource:
     crop cache's crops do (see ``downscaled_region``)."""
 
     def __init__(self, paths: Sequence[Path],
-                 hr_downscale: tuple[float, float] = NO_DOWNSCALE) -> None:
+                 hr_downscale: tuple[float, float] = NO_DOWNSCALE,
+                 pick: TexturePick = UNIFORM) -> None:
         self.paths = list(paths)
         self.num_images = len(self.paths)
         self.hr_downscale = check_hr_downscale(hr_downscale)
+        self.pick = pick
 
     def patches(self, image: int, size: int, count: int, rng: np.random.Generator) -> list[np.ndarray]:
         img = read_rgb(self.paths[image])
-        return [downscaled_region(img, size, self.hr_downscale, rng) for _ in range(count)]
+        return [textured_region(img, size, self.hr_downscale, rng, self.pick) for _ in range(count)]
 
 
 HRSource = CropCacheSource | DiskSource
@@ -327,11 +382,16 @@ def make_task(
     lr_patch: int,
     patches: int,
     rng: np.random.Generator,
+    image: int | None = None,
+    params: DegradationParams | None = None,
 ) -> Task:
-    """Draw a photo and a degradation, cut ``patches`` HR patches of ``lr_patch*scale`` pixels
-    with random flips/transposes and degrade each one with the task's degradation."""
-    image = int(rng.integers(0, source.num_images))
-    params = sample_degradation(cfg, rng)
+    """Draw a photo and a degradation (unless given), cut ``patches`` HR patches of
+    ``lr_patch*scale`` pixels with random flips/transposes and degrade each one with the
+    task's degradation."""
+    if image is None:
+        image = int(rng.integers(0, source.num_images))
+    if params is None:
+        params = sample_degradation(cfg, rng)
     kernel = None if params.isotropic else gaussian_kernel(params)
     hr_size = lr_patch * scale
     hrs = [augment(p, int(rng.integers(0, 8))) for p in source.patches(image, hr_size, patches, rng)]
@@ -339,9 +399,40 @@ def make_task(
     return Task(np.stack(lrs), np.stack(hrs), image, params)
 
 
+def _distinct_degradation(cfg: DegradationConfig, first: DegradationParams,
+                          rng: np.random.Generator, tries: int = 20) -> DegradationParams:
+    """A second degradation clearly unlike ``first`` (blur sigma at least 30% apart or noise at
+    least 8 levels apart), so pushing the two apart never fights pulling equal ones together."""
+    other = sample_degradation(cfg, rng)
+    for _ in range(tries):
+        blur_apart = abs(math.log(other.sigma_x / first.sigma_x)) > math.log(1.3)
+        if blur_apart or abs(other.noise_std - first.noise_std) >= 8:
+            break
+        other = sample_degradation(cfg, rng)
+    return other
+
+
+def paired_assignment(cfg: DegradationConfig, num_images: int, seed: int, step: int,
+                      group: int) -> tuple[tuple[int, int], tuple[DegradationParams, DegradationParams]]:
+    """The photos (A, B) and degradations (d, e) of one group of 4 paired tasks:
+    task 4g+0 = A with d, 4g+1 = B with d, 4g+2 = A with e, 4g+3 = B with e."""
+    rng = np.random.default_rng([seed, int(step), group, 0x9A1])
+    a = int(rng.integers(0, num_images))
+    b = int(rng.integers(0, num_images - 1)) if num_images > 1 else a
+    if num_images > 1 and b >= a:
+        b += 1  # a different photo whenever there is one
+    d = sample_degradation(cfg, rng)
+    return (a, b), (d, _distinct_degradation(cfg, d, rng))
+
+
 class TaskBatches(Dataset):
     """Item ``b`` = the batch of training step ``b``: T tasks as uint8 tensors
     ``lr`` [T, 2S, 3, h, w], ``hr`` [T, 2S, 3, h*s, w*s], plus ``sigma``/``noise`` [T].
+
+    With ``paired`` the tasks come in groups of 4 sharing two photos and two degradations
+    (see ``paired_assignment``): the task contrastive loss can then pull together the same
+    degradation on different photos and push apart one photo under different degradations,
+    so the condition learns the damage rather than the picture.
 
     ``tasks`` (default: all ``tasks_per_batch``) picks the share of each step's tasks this
     process makes in a multi-process run (see ``engine.distributed.shard_range``); task ``t``
@@ -358,9 +449,13 @@ class TaskBatches(Dataset):
         seed: int,
         length: int,
         tasks: range | None = None,
+        paired: bool = False,
     ) -> None:
         if tasks is not None and (len(tasks) == 0 or tasks.start < 0 or tasks.stop > tasks_per_batch):
             raise ValueError(f"task share {tasks} does not fit {tasks_per_batch} tasks per batch")
+        if paired and tasks_per_batch % 4:
+            raise ValueError(f"paired tasks come in groups of 4; got {tasks_per_batch} per batch")
+        self.paired = paired
         self.source = source
         self.cfg = cfg
         self.scale = scale
@@ -375,11 +470,18 @@ class TaskBatches(Dataset):
         return self.length
 
     def __getitem__(self, step: int) -> dict[str, torch.Tensor]:
-        tasks = [
-            make_task(self.source, self.cfg, self.scale, self.lr_patch, self.patches,
-                      np.random.default_rng([self.seed, int(step), t]))
-            for t in self.task_ids
-        ]
+        tasks = []
+        groups: dict[int, tuple[tuple[int, int], tuple[DegradationParams, DegradationParams]]] = {}
+        for t in self.task_ids:
+            image = params = None
+            if self.paired:
+                g = t // 4
+                if g not in groups:
+                    groups[g] = paired_assignment(self.cfg, self.source.num_images, self.seed, step, g)
+                images, degradations = groups[g]
+                image, params = images[t % 2], degradations[(t % 4) // 2]
+            tasks.append(make_task(self.source, self.cfg, self.scale, self.lr_patch, self.patches,
+                                   np.random.default_rng([self.seed, int(step), t]), image, params))
         lr = np.stack([t.lr for t in tasks]).transpose(0, 1, 4, 2, 3)
         hr = np.stack([t.hr for t in tasks]).transpose(0, 1, 4, 2, 3)
         return {
@@ -441,6 +543,7 @@ def open_training_source(
     crop_size: int,
     seed: int,
     hr_downscale: tuple[float, float] = NO_DOWNSCALE,
+    pick: TexturePick = UNIFORM,
 ) -> HRSource:
     """The HR photos under ``data_dir`` as a patch source: a crop cache when
     ``crops_per_image`` > 0 (crops of ``max(crop_size, hr_patch)``), otherwise the files.
@@ -451,11 +554,11 @@ def open_training_source(
     paths = [p for p, _ in usable_images(data_dir, crop, decode=not use_cache)]
     if not use_cache:
         log.info("%d usable training photos in %s (decoded on demand)", len(paths), data_dir)
-        return DiskSource(paths, hr_downscale)
+        return DiskSource(paths, hr_downscale, pick)
     assert cache_dir is not None
-    cache, kept = build_crop_cache(paths, crop, crops_per_image, cache_dir, seed, hr_downscale)
+    cache, kept = build_crop_cache(paths, crop, crops_per_image, cache_dir, seed, hr_downscale, pick)
     log.info("%d usable training photos in %s", len(kept), data_dir)
-    return CropCacheSource(cache, crops_per_image)
+    return CropCacheSource(cache, crops_per_image, pick)
 
 
 # ----------------------------------------------------------------------------- validation

@@ -46,6 +46,7 @@ from engine.checkpoint import atomic_torch_save, checkpoint_dict, read_checkpoin
 from engine.config import dumps_toml, from_dict, load_toml, to_dict
 from engine.data import (
     TaskBatches,
+    TexturePick,
     ValItem,
     check_hr_downscale,
     load_validation,
@@ -66,12 +67,13 @@ from engine.distributed import (
 from engine.errors import CheckpointError, ConfigError
 from engine.fileio import atomic_write
 from engine.metrics import bicubic_upscale, psnr_y, ssim_y
-from engine.model import CMDSR, EqualConv2d, ModelConfig, ResBlock, build_model
+from engine.model import CMDSR, EqualConv2d, EqualLinear, ModelConfig, ResBlock, build_model
 
 log = logging.getLogger(__name__)
 
 AMP_MODES = ("off", "bf16", "fp16")
-INIT_MODES = ("reference", "identity")
+INIT_MODES = ("reference", "identity", "bicubic")
+LR_SCHEDULES = ("multistep", "cosine")
 
 
 @dataclass(frozen=True)
@@ -86,6 +88,18 @@ class TrainConfig:
     ``hr_downscale`` (lo, hi) takes each HR crop/patch from the photo downscaled by a factor
     drawn in that range (1 = full resolution): high-resolution photos hold little texture per
     patch, and a model trained on them learns to smooth (see ``engine.data.downscaled_region``).
+
+    Learning dynamics beyond the paper (all off in ``reference``, on in the ``studio`` presets):
+    ``lr_per_layer`` gives each equalised layer an Adam step of ``lr * sqrt(fan_in)`` on its raw
+    weight, so its effective weight moves at ``lr`` like a plain layer's (the reference moves a
+    64-channel 3x3 conv 24x slower); ``warmup_steps`` ramps the rate up linearly;
+    ``lr_schedule = "cosine"`` decays it to ``lr_floor`` times its peak by the end of the run,
+    which is the last step or, when ``time_budget_s`` > 0, that many seconds of training,
+    whichever comes first. ``task_pairing`` draws the tasks in groups of 4 (two photos x two
+    degradations, see ``engine.data.TaskBatches``) and the contrastive loss pulls the same
+    degradation on another photo together and pushes the same photo under another degradation
+    apart. ``texture_candidates`` > 1 draws HR patch positions preferring textured areas with
+    a floor of ``texture_floor`` (see ``engine.data.TexturePick``).
     """
 
     model: ModelConfig = field(default_factory=ModelConfig)
@@ -122,8 +136,16 @@ class TrainConfig:
     hr_downscale: tuple[float, float] = (1.0, 1.0)
     init: str = "reference"
     init_from: str = ""
+    lr_per_layer: bool = False
+    warmup_steps: int = 0
+    lr_schedule: str = "multistep"
+    lr_floor: float = 0.02
+    time_budget_s: float = 0.0
+    task_pairing: bool = False
+    texture_candidates: int = 1
+    texture_floor: float = 0.2
 
-    PRESETS: ClassVar[tuple[str, ...]] = ("reference", "cpu")
+    PRESETS: ClassVar[tuple[str, ...]] = ("reference", "cpu", "studio", "studio-cpu")
 
     def __post_init__(self) -> None:
         positive = ("steps", "tasks_per_batch", "lr_patch", "cond_every", "checkpoint_every",
@@ -133,7 +155,7 @@ class TrainConfig:
             if not isinstance(v, int) or isinstance(v, bool) or v < 1:
                 raise ConfigError(f"{name} must be a positive integer, got {v!r}")
         for name in ("sr_patches_per_task", "val_crop", "val_images", "threads",
-                     "cache_crops_per_image", "cache_crop_size", "seed"):
+                     "cache_crops_per_image", "cache_crop_size", "seed", "warmup_steps"):
             v = getattr(self, name)
             if not isinstance(v, int) or isinstance(v, bool) or v < 0:
                 raise ConfigError(f"{name} must be an integer >= 0, got {v!r}")
@@ -160,6 +182,24 @@ class TrainConfig:
             raise ConfigError(f"milestones must be increasing positive steps, got {list(self.milestones)}")
         if self.init not in INIT_MODES:
             raise ConfigError(f"init must be one of {', '.join(INIT_MODES)}, got {self.init!r}")
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise ConfigError(
+                f"lr_schedule must be one of {', '.join(LR_SCHEDULES)}, got {self.lr_schedule!r}"
+            )
+        if not 0 <= self.lr_floor <= 1:
+            raise ConfigError(f"lr_floor must be in 0..1, got {self.lr_floor}")
+        if not (math.isfinite(self.time_budget_s) and self.time_budget_s >= 0):
+            raise ConfigError(f"time_budget_s must be >= 0 seconds (0 = none), got {self.time_budget_s}")
+        if self.task_pairing and self.tasks_per_batch % 4:
+            raise ConfigError(
+                f"task_pairing draws tasks in groups of 4: tasks_per_batch must be a multiple "
+                f"of 4, got {self.tasks_per_batch}"
+            )
+        if (not isinstance(self.texture_candidates, int) or isinstance(self.texture_candidates, bool)
+                or self.texture_candidates < 1):
+            raise ConfigError(f"texture_candidates must be >= 1 (1 = uniform), got {self.texture_candidates!r}")
+        if self.texture_floor < 0:
+            raise ConfigError(f"texture_floor must be >= 0, got {self.texture_floor}")
         if self.amp not in AMP_MODES:
             raise ConfigError(f"amp must be one of {', '.join(AMP_MODES)}, got {self.amp!r}")
         if self.device != "auto" and not self.device.startswith(("cpu", "cuda", "mps")):
@@ -174,13 +214,49 @@ class TrainConfig:
         """Patches per task that go through the BaseNet."""
         return self.sr_patches_per_task or self.model.support_size
 
+    @property
+    def texture_pick(self) -> TexturePick:
+        return TexturePick(self.texture_candidates, self.texture_floor)
+
     @classmethod
     def preset(cls, name: str) -> TrainConfig:
         """``reference``: the paper's setup (8 tasks x S=20, LR 48, 1M steps, decoding on
         demand); ``cpu``: the paper's architecture trained with small batches on a
-        2-core CPU (4 tasks, LR 24 patches, 4 BaseNet patches per task, crop cache)."""
+        2-core CPU (4 tasks, LR 24 patches, 4 BaseNet patches per task, crop cache);
+        ``studio``: the recipe of the shipped models at the paper's batch (per-layer step
+        sizes, bicubic start, warm-up and cosine decay, paired tasks updating the ConditionNet
+        every step, textured patches from downscaled photos, the ``studio`` degradations);
+        ``studio-cpu``: the same recipe with the ``cpu`` preset's small batches."""
         if name == "reference":
             return cls()
+        if name in ("studio", "studio-cpu"):
+            small = name == "studio-cpu"
+            return cls(
+                model=ModelConfig(),
+                degradation=DegradationConfig.preset("studio"),
+                init="bicubic",
+                lr_per_layer=True,
+                lr_schedule="cosine",
+                warmup_steps=200 if small else 1000,
+                steps=20_000 if small else 200_000,
+                lr_base=2e-4,
+                lr_cond=2e-4,
+                cond_every=1,
+                task_pairing=True,
+                texture_candidates=4,
+                hr_downscale=(0.4, 1.0),
+                tasks_per_batch=4 if small else 8,
+                lr_patch=24 if small else 48,
+                sr_patches_per_task=4 if small else 0,
+                checkpoint_every=250 if small else 5000,
+                log_every=10 if small else 100,
+                val_every=500 if small else 5000,
+                val_crop=256,
+                val_images=10 if small else 0,
+                num_workers=1 if small else -1,
+                cache_crops_per_image=32 if small else 48,
+                cache_crop_size=192 if small else 384,
+            )
         if name == "cpu":
             return cls(
                 model=ModelConfig(),
@@ -269,6 +345,8 @@ def build_training_model(cfg: TrainConfig, device: torch.device) -> CMDSR:
     model = build_model(cfg.model)
     if cfg.init == "identity":
         identity_init(model)
+    elif cfg.init == "bicubic":
+        bicubic_init(model)
     if cfg.init_from:
         _, state, _ = read_checkpoint(cfg.init_from)
         own = model.state_dict()
@@ -324,12 +402,130 @@ def identity_init(model: CMDSR) -> None:
     set_effective(net.output_conv, eff)
 
 
+def bicubic_taps(scale: int) -> np.ndarray:
+    """OpenCV's bicubic upscaling (``INTER_CUBIC``) as taps: ``K[jy, jx, ty, tx]`` is the
+    weight of input pixel ``p + (ty-2, tx-2)`` in output pixel ``(scale*p + jy, scale*p + jx)``
+    (float64 [s, s, 5, 5]), measured by upscaling unit impulses."""
+    import cv2
+
+    n, c = 13, 6
+    taps = np.zeros((scale, scale, 5, 5))
+    for ty in range(5):
+        for tx in range(5):
+            img = np.zeros((n, n), np.float64)
+            img[c + ty - 2, c + tx - 2] = 1.0
+            up = cv2.resize(img, (n * scale, n * scale), interpolation=cv2.INTER_CUBIC)
+            taps[:, :, ty, tx] = up[c * scale : (c + 1) * scale, c * scale : (c + 1) * scale]
+    return taps
+
+
+@torch.no_grad()
+def bicubic_init(model: CMDSR) -> None:
+    """Start the BaseNet as exact bicubic upscaling (inside the image; the borders see zero
+    padding) instead of nearest neighbour, so training starts from what users compare with.
+
+    The input conv carries the RGB of each pixel's 3x3 neighbourhood in feature channels 0..26,
+    every residual branch starts at zero, and the upsampler's first conv (reaching one more
+    pixel, so +-2 in all) computes bicubic's output sub-pixels directly; the following layers
+    only route them (at x4: the first conv's 4 sub-pixels each carry their own 2x2 children,
+    12 channels). Other weights keep their random values, so gradients reach them.
+    """
+    net = model.sr_net
+    s = model.scale
+    c = net.input_conv.weight.shape[0]
+    if c < 27:
+        raise ConfigError("init = bicubic needs at least 27 channels")
+    taps = bicubic_taps(s)
+    gain = 1.0 / (1.0 + net.residual_lr)  # the global skip doubles the identity backbone
+
+    def set_effective(conv: Any, eff: Tensor) -> None:
+        conv.weight.copy_(eff / conv.scale)
+        conv.bias.zero_()
+
+    def shift(i: int) -> tuple[int, int, int]:
+        """Feature channel i = colour i // 9 at offset (dy, dx) = divmod(i % 9, 3) - 1."""
+        dy, dx = divmod(i % 9, 3)
+        return i // 9, dy - 1, dx - 1
+
+    w_in = net.input_conv.effective_weight().clone()
+    w_in[:27] = 0
+    for i in range(27):
+        col, dy, dx = shift(i)
+        w_in[i, col, 1 + dy, 1 + dx] = gain
+    set_effective(net.input_conv, w_in)
+    for block in net.backbone:
+        assert isinstance(block, ResBlock)
+        block.conv2.weight.zero_()
+        block.conv2.bias.zero_()
+
+    # A tap t in -2..2 is reached as conv offset u plus feature offset d, both in -1..1.
+    split = {-2: (-1, -1), -1: (0, -1), 0: (0, 0), 1: (0, 1), 2: (1, 1)}
+    convs = [m for m in net.upsampler if isinstance(m, EqualConv2d)]
+    first = torch.zeros_like(convs[0].weight)
+    r = s if len(convs) == 1 else 2  # sub-pixels of the first conv's PixelShuffle
+    for jy in range(s):
+        for jx in range(s):
+            if len(convs) == 1:  # x2, x3: the first conv's sub-pixels are the output pixels
+                k_of = [(col, col * r * r + jy * r + jx) for col in range(3)]
+            else:  # x4: sub-pixel (a, b) of the first conv, child (cy, cx) of the second
+                a, cy = divmod(jy, 2)
+                b, cx = divmod(jx, 2)
+                k_of = [(col, (col * 4 + cy * 2 + cx) * 4 + a * 2 + b) for col in range(3)]
+            for col, row in k_of:
+                for ty in range(5):
+                    for tx in range(5):
+                        uy, dy = split[ty - 2]
+                        ux, dx = split[tx - 2]
+                        feat = col * 9 + (dy + 1) * 3 + (dx + 1)
+                        first[row, feat, 1 + uy, 1 + ux] += float(taps[jy, jx, ty, tx])
+    set_effective(convs[0], first)
+    if len(convs) == 2:  # x4: route channel (colour, child) to the child sub-pixel
+        second = torch.zeros_like(convs[1].weight)
+        for col in range(3):
+            for child in range(4):
+                second[col * 4 + child, col * 4 + child, 1, 1] = 1.0
+        set_effective(convs[1], second)
+    out = torch.zeros_like(net.output_conv.weight)
+    for col in range(3):
+        out[col, col, 1, 1] = 1.0
+    set_effective(net.output_conv, out)
+
+
+class LrProgress:
+    """The learning-rate schedule beyond the paper's: linear warm-up, then constant steps
+    (multistep) or a cosine decay over the run. The run's end is its last step or, with a time
+    budget, that many seconds of training, whichever comes first: the training loop keeps
+    ``elapsed_s`` up to date (it is saved with the checkpoints)."""
+
+    def __init__(self, cfg: TrainConfig) -> None:
+        self.cfg = cfg
+        self.elapsed_s = 0.0
+
+    def fraction(self, step: int) -> float:
+        """Share of the run done at ``step``: by steps, or by time when that is further on."""
+        cfg = self.cfg
+        frac = step / cfg.steps
+        if cfg.time_budget_s > 0:
+            frac = max(frac, self.elapsed_s / cfg.time_budget_s)
+        return min(frac, 1.0)
+
+    def factor(self, step: int, milestones: tuple[int, ...], gamma: float) -> float:
+        """Learning-rate multiplier at ``step`` (BaseNet steps)."""
+        cfg = self.cfg
+        warm = min(1.0, (step + 1) / cfg.warmup_steps) if cfg.warmup_steps else 1.0
+        if cfg.lr_schedule == "cosine":
+            p = self.fraction(step)
+            return warm * (cfg.lr_floor + (1 - cfg.lr_floor) * 0.5 * (1 + math.cos(math.pi * p)))
+        return warm * gamma ** sum(1 for m in milestones if step >= m)
+
+
 @dataclass
 class Optimisers:
     base: torch.optim.Adam
-    base_sched: torch.optim.lr_scheduler.MultiStepLR
+    base_sched: torch.optim.lr_scheduler.LRScheduler
     cond: torch.optim.Adam | None
-    cond_sched: torch.optim.lr_scheduler.MultiStepLR | None
+    cond_sched: torch.optim.lr_scheduler.LRScheduler | None
+    progress: LrProgress | None = None
 
     def state_dict(self) -> dict[str, Any]:
         return {
@@ -337,6 +533,7 @@ class Optimisers:
             "base_sched": self.base_sched.state_dict(),
             "cond": None if self.cond is None else self.cond.state_dict(),
             "cond_sched": None if self.cond_sched is None else self.cond_sched.state_dict(),
+            "elapsed_s": None if self.progress is None else self.progress.elapsed_s,
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -345,20 +542,52 @@ class Optimisers:
         if self.cond is not None and self.cond_sched is not None:
             self.cond.load_state_dict(state["cond"])
             self.cond_sched.load_state_dict(state["cond_sched"])
+        if self.progress is not None:
+            self.progress.elapsed_s = float(state.get("elapsed_s") or 0.0)
+
+
+def param_groups(module: nn.Module, lr: float, per_layer: bool) -> list[dict[str, Any]]:
+    """Adam parameter groups of ``module``. With ``per_layer`` the raw weight of every
+    equalised layer (used as ``weight / sqrt(fan_in)``) gets ``lr * sqrt(fan_in)``, so its
+    effective weight moves at ``lr`` per step as a plain layer's does; everything else ``lr``."""
+    if not per_layer:
+        return [{"params": list(module.parameters()), "lr": lr}]
+    by_mult: dict[float, list[nn.Parameter]] = {}
+    scaled: set[int] = set()
+    for m in module.modules():
+        if isinstance(m, (EqualConv2d, EqualLinear)):
+            by_mult.setdefault(1.0 / m.scale, []).append(m.weight)
+            scaled.add(id(m.weight))
+    rest = [p for p in module.parameters() if id(p) not in scaled]
+    groups = [{"params": rest, "lr": lr}] if rest else []
+    groups += [{"params": ps, "lr": lr * mult} for mult, ps in sorted(by_mult.items())]
+    return groups
 
 
 def build_optimisers(model: CMDSR, cfg: TrainConfig) -> Optimisers:
-    """Adam + MultiStepLR on the BaseNet (modulations included); a separate Adam on the
-    ConditionNet whose schedule counts its own updates (every ``cond_every`` steps)."""
-    base = torch.optim.Adam(model.sr_net.parameters(), lr=cfg.lr_base)
-    base_sched = torch.optim.lr_scheduler.MultiStepLR(base, list(cfg.milestones), cfg.gamma_base)
-    cond = cond_sched = None
+    """Adam on the BaseNet (modulations included); a separate Adam on the ConditionNet whose
+    schedule counts its own updates (every ``cond_every`` steps). The paper's MultiStepLR
+    unless the config asks for warm-up or the cosine schedule (then both follow
+    ``LrProgress``, which the training loop advances)."""
+    base = torch.optim.Adam(param_groups(model.sr_net, cfg.lr_base, cfg.lr_per_layer), lr=cfg.lr_base)
+    cond = None
     if model.condition_net is not None:
         cond = torch.optim.Adam(model.condition_net.parameters(), lr=cfg.lr_cond)
-        cond_sched = torch.optim.lr_scheduler.MultiStepLR(
-            cond, [max(1, m // cfg.cond_every) for m in cfg.milestones], cfg.gamma_cond
-        )
-    return Optimisers(base, base_sched, cond, cond_sched)
+    if cfg.lr_schedule == "multistep" and cfg.warmup_steps == 0:
+        cond_milestones = [max(1, m // cfg.cond_every) for m in cfg.milestones]
+        base_sched: torch.optim.lr_scheduler.LRScheduler = torch.optim.lr_scheduler.MultiStepLR(
+            base, list(cfg.milestones), cfg.gamma_base)
+        cond_sched: torch.optim.lr_scheduler.LRScheduler | None = (
+            None if cond is None
+            else torch.optim.lr_scheduler.MultiStepLR(cond, cond_milestones, cfg.gamma_cond))
+        return Optimisers(base, base_sched, cond, cond_sched)
+    progress = LrProgress(cfg)
+    base_sched = torch.optim.lr_scheduler.LambdaLR(
+        base, lambda n: progress.factor(n, cfg.milestones, cfg.gamma_base))
+    # the ConditionNet's scheduler counts its own updates: n of them = n * cond_every steps
+    cond_sched = None if cond is None else torch.optim.lr_scheduler.LambdaLR(
+        cond, lambda n: progress.factor(n * cfg.cond_every, cfg.milestones, cfg.gamma_cond))
+    return Optimisers(base, base_sched, cond, cond_sched, progress)
 
 
 def derangement(n: int, gen: torch.Generator) -> Tensor:
@@ -376,8 +605,24 @@ def task_contrastive_loss(a: Tensor, b: Tensor, perm: Tensor) -> tuple[Tensor, T
     """Task contrastive loss of condition vectors ``a``, ``b`` [T, C] (two halves of the same
     T tasks): mean(softplus(d_in^2) + softplus(-d_x^2)) with ``d_in = |a_t - b_t|`` and
     ``d_x = |a_t - b_perm(t)|``. Returns (loss, mean d_in, mean d_x)."""
-    d_in = (a - b).norm(dim=1)
-    d_x = (a - b[perm]).norm(dim=1)
+    return task_contrastive_loss_pairs(a, b, torch.arange(a.shape[0], device=a.device), perm)
+
+
+def paired_contrastive_loss(a: Tensor, b: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """The task contrastive loss over paired tasks (groups of 4: photos A, B x degradations
+    d, e, see ``engine.data.paired_assignment``): the positive of task t is the other photo
+    with the same degradation (t ^ 1), its negative the same photo with the other degradation
+    (t ^ 2), each seen through the other half's support set. The condition is pulled towards
+    the damage and away from the picture. Returns (loss, mean d_pos, mean d_neg)."""
+    idx = torch.arange(a.shape[0], device=a.device)
+    return task_contrastive_loss_pairs(a, b, idx ^ 1, idx ^ 2)
+
+
+def task_contrastive_loss_pairs(a: Tensor, b: Tensor, pos: Tensor, neg: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """mean(softplus(d_pos^2) + softplus(-d_neg^2)) with ``d_pos = |a_t - b_pos(t)|`` and
+    ``d_neg = |a_t - b_neg(t)|``; returns (loss, mean d_pos, mean d_neg)."""
+    d_in = (a - b[pos]).norm(dim=1)
+    d_x = (a - b[neg]).norm(dim=1)
     loss = (F.softplus(d_in.pow(2)) + F.softplus(-d_x.pow(2))).mean()
     return loss, d_in.detach().mean(), d_x.detach().mean()
 
@@ -465,7 +710,10 @@ def train_step(
             # negatives come from all tasks of the step, whichever process made them; the
             # shared generator draws the same derangement in every process
             a, b = gather_rows(c1.float(), ctx), gather_rows(c2.float(), ctx)
-            con, d_in, d_x = task_contrastive_loss(a, b, derangement(a.shape[0], gen))
+            if cfg.task_pairing:
+                con, d_in, d_x = paired_contrastive_loss(a, b)
+            else:
+                con, d_in, d_x = task_contrastive_loss(a, b, derangement(a.shape[0], gen))
     opt.base.zero_grad(set_to_none=True)
     if opt.cond is not None:
         opt.cond.zero_grad(set_to_none=True)
@@ -809,6 +1057,14 @@ def _train(
     device = dist_device if dist_device is not None else resolve_device(cfg.device)
     if cfg.amp == "fp16" and device.type != "cuda":
         raise ConfigError("amp = fp16 needs a CUDA GPU; use bf16 or off on this machine")
+    if ctx.enabled and cfg.time_budget_s > 0:
+        # every process must follow the same learning rate: a budget counted on each one's
+        # own clock would let them drift apart
+        raise ConfigError("time_budget_s is for single-process runs; give several processes a step count")
+    if device.type == "cuda":
+        # TF32 keeps fp32's range and nearly its precision at a fraction of its cost
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
 
     late = [m for m in cfg.milestones if m >= cfg.steps]
     if late:
@@ -851,12 +1107,13 @@ def _train(
     source = open_training_source(
         data_dir, cfg.hr_patch, Path(cache_dir) if cache_dir else run_dir / "cache",
         cfg.cache_crops_per_image, cfg.cache_crop_size, cfg.seed, cfg.hr_downscale,
+        cfg.texture_pick,
     )
     if ctx.enabled and ctx.is_main:
         barrier()
     dataset = TaskBatches(source, cfg.degradation, cfg.model.scale, cfg.lr_patch,
                           cfg.model.support_size, cfg.tasks_per_batch, cfg.seed, cfg.steps,
-                          tasks=share)
+                          tasks=share, paired=cfg.task_pairing)
     val_items = (
         load_validation(val_dir, cfg.val_degradation, cfg.model.scale, cfg.model.support_size,
                         cfg.val_support_patch, cfg.val_crop, cfg.val_images, cfg.seed)
@@ -889,7 +1146,7 @@ def _train(
             last_con, last_d = float(lc[0]), (float(lc[1]), float(lc[2]))
     last_ckpt: Path | None = writer.latest_path if resume else None
     saved_step = start if resume else -1
-    if start >= cfg.steps:
+    if start >= cfg.steps or _budget_spent(cfg, opt):
         log.info("run already at step %d of %d: nothing to do", start, cfg.steps)
         return _resolve_latest(last_ckpt, writer) if last_ckpt is not None else save(start)
 
@@ -915,6 +1172,8 @@ def _train(
                 )
             step += 1
             now = time.perf_counter()
+            if opt.progress is not None:
+                opt.progress.elapsed_s += now - t_prev
             rate.update(now - t_prev, wait)
             acc["l1"].append(res.l1)
             acc["wait"].append(wait)
@@ -926,10 +1185,11 @@ def _train(
                 last_d = (res.d_inner or math.nan, res.d_cross or math.nan)
             ckpt = None
             val: tuple[float, float] | None = None
-            if step % cfg.log_every == 0 or step == cfg.steps:
+            final = step == cfg.steps or _budget_spent(cfg, opt)
+            if step % cfg.log_every == 0 or final:
                 writer.log(_train_record(step, acc, last_d, opt, ctx.world_size))
                 acc = {k: [] for k in acc}
-            if val_items and (step % cfg.val_every == 0 or step == cfg.steps):
+            if val_items and (step % cfg.val_every == 0 or final):
                 val = validate(model, val_items, device)
                 rec = {"kind": "val", "step": step, "val_psnr": val[0], "val_ssim": val[1]}
                 if bicubic is not None:
@@ -938,7 +1198,7 @@ def _train(
                 log.info("step %d: validation PSNR-Y %.2f dB, SSIM-Y %.4f", step, *val)
                 writer.write_plot()
                 t_prev = time.perf_counter()  # validation time is not training speed
-            if step % cfg.checkpoint_every == 0 or step == cfg.steps:
+            if step % cfg.checkpoint_every == 0 or final:
                 ckpt = last_ckpt = save(step)
                 saved_step = step
                 t_prev = time.perf_counter()
@@ -953,7 +1213,7 @@ def _train(
                     data_wait_share=rate.wait_share,
                     val_ssim=None if val is None else val[1],
                 ))
-            if stop or (not ctx.enabled and cancel is not None and cancel.is_set()):
+            if final or stop or (not ctx.enabled and cancel is not None and cancel.is_set()):
                 break
     finally:
         del loader  # stops the worker processes
@@ -961,9 +1221,16 @@ def _train(
         if acc["l1"]:
             writer.log(_train_record(step, acc, last_d, opt, ctx.world_size))
         last_ckpt = save(step)
-    if step < cfg.steps:
+    if _budget_spent(cfg, opt):
+        log.info("time budget of %.0f s spent at step %d: training complete", cfg.time_budget_s, step)
+    elif step < cfg.steps:
         log.info("training paused at step %d of %d", step, cfg.steps)
     return _resolve_latest(last_ckpt, writer)
+
+
+def _budget_spent(cfg: TrainConfig, opt: Optimisers) -> bool:
+    return (cfg.time_budget_s > 0 and opt.progress is not None
+            and opt.progress.elapsed_s >= cfg.time_budget_s)
 
 
 def _resolve_latest(path: Path, writer: RunWriter) -> Path:
