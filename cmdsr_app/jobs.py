@@ -12,7 +12,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -37,6 +37,7 @@ from engine import (
     upscale_image,
     write_image,
 )
+from engine.imageio import as_gray_rgb
 
 log = logging.getLogger(__name__)
 
@@ -218,6 +219,9 @@ def upscale_with(
         support = choose_support(image.pixels, choice, upscaler.support_size)
         boxes = [(b.x, b.y, b.w, b.h) for b in support.boxes]
     result = upscale_image(image, upscaler, support, progress=progress, cancel=cancel)
+    if result.grayscale:
+        # Shown and compared as it will be saved: gray, without the network's faint colour cast.
+        result = replace(result, pixels=as_gray_rgb(result.pixels))
     seconds = time.perf_counter() - start
     log.info("%s: %s x%d in %.2f s on %s", getattr(image, "source", None) or "image", method,
              upscaler.scale, seconds, upscaler.device)

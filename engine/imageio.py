@@ -17,7 +17,7 @@ import logging
 import struct
 import warnings
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import cv2
@@ -44,6 +44,9 @@ _FORMAT_ALIASES = {"png": "png", "jpg": "jpg", "jpeg": "jpg", "webp": "webp", "t
 _SUFFIX_OF_FORMAT = {"png": ".png", "jpg": ".jpg", "webp": ".webp", "tif": ".tif"}
 _SIXTEEN_BIT_FORMATS = ("png", "tif")
 _ORIENTATION_TAG = 0x0112
+_GRAY_MODES = ("1", "L", "LA", "La", "I", "I;16", "I;16L", "I;16B", "I;16N")
+# BT.601 luma, Pillow's own RGB -> L weights: a grayscale result drops the colour cast.
+_LUMA = np.array([0.299, 0.587, 0.114], np.float32)
 _EXIF_HEADER = b"Exif\x00\x00"
 
 
@@ -55,6 +58,8 @@ class Image:
     fractional values); ``alpha``: [H, W] float32 0..255 or None; ``bit_depth``: 8 or 16, the
     depth of the source, used as the default depth when writing; ``exif``/``icc``: raw EXIF
     (with orientation reset to 1, since the pixels are already upright) and ICC profile bytes.
+    ``grayscale``: the source had one colour channel; the three channels are then equal, and
+    ``write_image`` writes a grayscale file again (an upscaler's faint colour cast dropped).
 
     ``read_image`` always gives float32. ``pixels`` and ``alpha`` may also be uint8 (0..255,
     the same meaning: value v is the float v), as ``upscale_image(..., out_dtype=np.uint8)``
@@ -69,6 +74,7 @@ class Image:
     icc: bytes | None = None
     source: Path | None = None
     format: str | None = field(default=None)  # "png", "jpg", ... of the source file
+    grayscale: bool = False
 
     @property
     def height(self) -> int:
@@ -235,6 +241,7 @@ def read_image(path: str | Path, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Ima
         except Exception:  # broken EXIF should not make a good photo unreadable
             exif = PILImage.Exif()
         icc = pil.info.get("icc_profile") or None
+        grayscale = pil.mode in _GRAY_MODES
         try:
             if _is_sixteen_bit(pil, fmt, data):
                 pixels, alpha = _decode_with_opencv(data, path)
@@ -267,6 +274,7 @@ def read_image(path: str | Path, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Ima
         icc=icc,
         source=path,
         format=fmt,
+        grayscale=grayscale,
     )
 
 
@@ -366,7 +374,37 @@ def _integer_samples(image: Image, fmt: str, bit_depth: int) -> np.ndarray:
     return out
 
 
+def gray_levels(pixels: np.ndarray) -> np.ndarray:
+    """[H, W] float32 luma (0..255) of [H, W, 3] RGB pixels (float or uint8), in row bands."""
+    out = np.empty(pixels.shape[:2], np.float32)
+    rows = _band_rows(pixels)
+    for y in range(0, pixels.shape[0], rows):
+        np.dot(pixels[y:y + rows].astype(np.float32, copy=False), _LUMA, out=out[y:y + rows])
+    return out
+
+
+def as_gray_rgb(pixels: np.ndarray) -> np.ndarray:
+    """[H, W, 3] float32 pixels whose three channels are the luma of ``pixels``."""
+    return np.repeat(gray_levels(pixels)[:, :, None], 3, axis=2)
+
+
+def _encode_gray(image: Image, fmt: str, quality: int, bit_depth: int) -> bytes:
+    """A one-channel file (8 or 16 bits) from a grayscale source's result."""
+    gray = _quantise(gray_levels(image.pixels), bit_depth)
+    if bit_depth == 16:
+        ok, encoded = cv2.imencode(".png" if fmt == "png" else ".tif", gray)
+        if not ok:
+            raise ImageWriteError(f"OpenCV could not encode a 16-bit {fmt.upper()}")
+        data = encoded.tobytes()
+        return _add_png_metadata(data, image.exif, image.icc) if fmt == "png" else data
+    return _encode_pil(PILImage.fromarray(gray, "L"), image, fmt, quality)
+
+
 def _encode(image: Image, fmt: str, quality: int, bit_depth: int) -> bytes:
+    if image.grayscale and image.alpha is None:
+        return _encode_gray(image, fmt, quality, bit_depth)
+    if image.grayscale:  # gray with transparency: RGBA with three equal channels
+        image = replace(image, pixels=as_gray_rgb(image.pixels))
     if bit_depth == 16:
         bgr = _integer_samples(image, fmt, 16)
         ext = ".png" if fmt == "png" else ".tif"
@@ -381,7 +419,11 @@ def _encode(image: Image, fmt: str, quality: int, bit_depth: int) -> bytes:
                         "use PNG to keep them at 16 bits")
         return data
     arr = _integer_samples(image, fmt, 8)
-    pil = PILImage.fromarray(arr, "RGBA" if arr.shape[2] == 4 else "RGB")
+    return _encode_pil(PILImage.fromarray(arr, "RGBA" if arr.shape[2] == 4 else "RGB"), image,
+                       fmt, quality)
+
+
+def _encode_pil(pil: PILImage.Image, image: Image, fmt: str, quality: int) -> bytes:
     kwargs: dict[str, object] = {}
     if image.exif:
         kwargs["exif"] = image.exif

@@ -252,3 +252,25 @@ def test_open_run_folder_without_a_file_manager_says_where_it_is(qtbot, make_pho
     with qtbot.waitSignal(tab.errorOccurred, timeout=1000) as blocker:
         tab.open_folder_button.click()
     assert str(run) in blocker.args[0] and "file manager" in blocker.args[0]
+
+
+def test_a_gray_photo_is_shown_and_saved_gray(qtbot, window, tmp_path: Path) -> None:
+    from PIL import Image
+
+    rng = np.random.default_rng(5)
+    yy, xx = np.mgrid[0:40, 0:48]
+    gray = np.clip(60 + 3 * xx + 2 * yy + rng.normal(0, 10, (40, 48)), 0, 255).astype(np.uint8)
+    source = tmp_path / "gray.png"
+    Image.fromarray(gray, "L").save(source)
+    open_image(qtbot, window, source)
+    with qtbot.waitSignal(window.upscaleFinished, timeout=60000):
+        window.run_upscale()
+    result = window.compare.result("cmdsr").convertToFormat(window.compare.result("cmdsr").Format.Format_RGB888)
+    shown = np.frombuffer(result.constBits(), np.uint8).reshape(result.height(),
+                                                                result.bytesPerLine())
+    shown = shown[:, : result.width() * 3].reshape(result.height(), result.width(), 3)
+    assert np.array_equal(shown[..., 0], shown[..., 1]) and np.array_equal(shown[..., 1], shown[..., 2])
+    with qtbot.waitSignal(window.saved, timeout=15000):
+        window.save_result(tmp_path / "gray_x4.png")
+    with Image.open(tmp_path / "gray_x4.png") as written:
+        assert written.mode == "L" and written.size == (192, 160)
