@@ -10,6 +10,14 @@ The same ``Upscaler`` also runs the conditioning-off baseline and plain bicubic,
 compares methods through one interface. Progress is reported per tile and a cancel event is
 checked before each tile: Cancel takes effect within one tile.
 
+Precision: ``fp32`` everywhere by default; ``auto`` (the command line's default) picks bf16 on
+CPUs with native bf16 convolutions (AMX, AVX-512 BF16; see ``engine.cpu_caps``) and fp32
+elsewhere. On the CPU a reduced precision only covers the residual blocks' convolutions, which
+are ~90% of the work: the input conv, the residual stream, the global skip and the upsampling
+tail stay fp32, so the result is within a grey level or two of fp32's (bf16 rounding of the
+first features or of the 0..255 output would cost more). On a GPU the whole folded network runs
+in the chosen type.
+
 ``out_dtype=np.uint8`` asks for the result as 8-bit integers: each output piece is rounded
 (half to even, as ``np.rint``) and clipped to 0..255 as it is produced, so the full-size float
 result never exists. An 8-bit file needs nothing more, and it is a quarter of the memory.
@@ -28,17 +36,21 @@ from pathlib import Path
 import cv2
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
+from engine.cpu_caps import auto_cpu_precision, cpu_caps
 from engine.errors import CancelledError, CmdsrError, ConfigError
 from engine.imageio import Image
-from engine.model import CMDSR, FoldedSRNet
+from engine.model import CMDSR, FoldedSRNet, fused_cpu_ops_available
 from engine.support import DEFAULT_PATCH_SIZE, SupportSet, select_support
 
 log = logging.getLogger(__name__)
 
 METHODS = ("cmdsr", "baseline", "bicubic")
 PRECISIONS = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
+# What users may ask for: a concrete type, or ``auto`` (see ``resolve_precision``).
+PRECISION_CHOICES = ("auto", *PRECISIONS)
 MIN_TILE = 32
 MAX_AUTO_TILE = 2048
 MAX_AUTO_TAIL_TILE = 512
@@ -147,6 +159,22 @@ def resolve_device(name: str | torch.device = "auto") -> torch.device:
     raise ConfigError(f"unsupported device {name!r}; choose one of {choices}")
 
 
+def resolve_precision(precision: str, device: torch.device) -> str:
+    """``auto`` -> bf16 on a CPU with native bf16 convolutions, else fp32; a concrete name is
+    checked against what ``device`` can run."""
+    if precision not in PRECISION_CHOICES:
+        raise ConfigError(f"precision must be one of {', '.join(PRECISION_CHOICES)}, "
+                          f"got {precision!r}")
+    if precision == "auto":
+        return auto_cpu_precision() if device.type == "cpu" else "fp32"
+    if precision == "fp16" and device.type == "cpu" and not cpu_caps().fp16:
+        raise ConfigError("precision fp16 needs a GPU or a CPU with native fp16 convolutions "
+                          "(AMX-FP16); use bf16 or fp32 on this CPU")
+    if precision == "bf16" and device.type == "cpu" and not cpu_caps().bf16:
+        log.warning("bf16 on this CPU is emulated and slower than fp32: %s", cpu_caps().reason)
+    return precision
+
+
 def _free_memory(device: torch.device) -> int:
     """Bytes we may use for one tile's activations on ``device``."""
     if device.type == "cuda":
@@ -235,14 +263,17 @@ class Upscaler:
     ) -> None:
         if method not in METHODS:
             raise ConfigError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
-        if precision not in PRECISIONS:
-            raise ConfigError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+        if precision not in PRECISION_CHOICES:
+            raise ConfigError(f"precision must be one of {', '.join(PRECISION_CHOICES)}, "
+                              f"got {precision!r}")
         self.method = method
         self.device = resolve_device(device)
-        self.precision = precision
-        self.dtype = PRECISIONS[precision]
-        if self.dtype != torch.float32 and self.device.type == "cpu":
-            raise ConfigError(f"precision {precision} needs a GPU; use fp32 on the CPU")
+        self.precision = resolve_precision(precision, self.device)
+        self.dtype = PRECISIONS[self.precision]
+        # On the CPU only the residual blocks run in a reduced type (see the module docstring).
+        cpu_mixed = self.device.type == "cpu" and self.dtype != torch.float32
+        self._net_dtype = torch.float32 if cpu_mixed else self.dtype
+        self._block_dtype = self.dtype if cpu_mixed else None
         self.tile = tile if tile is not None else TileConfig()
         if not isinstance(self.tile, TileConfig):
             raise ConfigError(f"tile must be a TileConfig, got {type(self.tile).__name__}")
@@ -291,7 +322,7 @@ class Upscaler:
             return self.tile.tile
         assert self.model is not None
         budget = _free_memory(self.device)
-        side = int(math.sqrt(budget / _body_bytes_per_pixel(self.model, self.dtype)))
+        side = int(math.sqrt(budget / _body_bytes_per_pixel(self.model, self._net_dtype)))
         tile = (side - 2 * self.overlap) // 16 * 16
         return int(min(MAX_AUTO_TILE, max(MIN_TILE, tile)))
 
@@ -299,7 +330,7 @@ class Upscaler:
         """Side of the pieces the upsampling tail runs on (never more than ``tile``)."""
         assert self.model is not None
         budget = _free_memory(self.device) * TAIL_SHARE
-        side = int(math.sqrt(budget / _tail_bytes_per_pixel(self.model, self.dtype)))
+        side = int(math.sqrt(budget / _tail_bytes_per_pixel(self.model, self._net_dtype)))
         tail = max(MIN_TILE // 2, (side - 2 * TAIL_RADIUS) // 16 * 16)
         return int(min(tile, MAX_AUTO_TAIL_TILE, tail))
 
@@ -350,7 +381,7 @@ class Upscaler:
                 net = self.model.fold(self.support_tensor(support))
             else:
                 net = self.model.fold(None)
-            net = net.to(self.dtype)
+            net = net.to(self._net_dtype)
             out = self._run_tiled(net, pixels, progress, cancel, dtype)
         if dtype == np.float32:
             np.clip(out, 0.0, 255.0, out=out)
@@ -369,7 +400,7 @@ class Upscaler:
         the untiled network would."""
         height, width = pixels.shape[:2]
         s, pad = self._scale, self.overlap
-        stages = _Stages(net)
+        stages = _Stages(net, self._block_dtype)
         tile = self.choose_tile(height, width)
         tail_tile = self.choose_tail_tile(tile)
         out = np.empty((height * s, width * s, 3), dtype)
@@ -437,7 +468,7 @@ class Upscaler:
         y0, y1, x0, x1 = core
         py0, py1 = max(0, y0 - pad), min(height, y1 + pad)
         px0, px1 = max(0, x0 - pad), min(width, x1 + pad)
-        piece = image[:, :, py0:py1, px0:px1].to(self.device, self.dtype)
+        piece = image[:, :, py0:py1, px0:px1].to(self.device, self._net_dtype)
         features = stages.body(piece, step)
         del piece
         r = TAIL_RADIUS
@@ -473,12 +504,21 @@ class _Stages:
     the body take large tiles, so little work is repeated in tile margins.
 
     Runs ``FoldedSRNet.body`` and ``FoldedSRNet.tail`` (the folded network's own fused
-    kernels); ``step`` is called after each block, so Cancel stays prompt.
+    kernels); ``step`` is called after each block, so Cancel stays prompt. With
+    ``block_dtype`` (CPU reduced precision) the residual blocks' convolutions run in that type
+    on a copy of their weights, everything else in fp32 (``_mixed_body``).
     """
 
-    def __init__(self, net: FoldedSRNet) -> None:
+    def __init__(self, net: FoldedSRNet, block_dtype: torch.dtype | None = None) -> None:
         self.net = net
         self.blocks = net.blocks
+        self.block_dtype = block_dtype
+        self._block_weights: list[tuple[Tensor, Tensor]] = []
+        if block_dtype is not None:
+            self._block_weights = [
+                (_buffer(net, f"w{i}").to(block_dtype), _buffer(net, f"b{i}").to(block_dtype))
+                for i in range(1, 2 * net.blocks + 1)
+            ]
 
     def units(self, core: tuple[int, int, int, int], tail_tile: int) -> int:
         """Progress units of one tile: one per block, one per tail piece."""
@@ -486,10 +526,71 @@ class _Stages:
         return self.blocks + len(_spans(y1 - y0, tail_tile)) * len(_spans(x1 - x0, tail_tile))
 
     def body(self, lr: Tensor, step: Callable[[], None]) -> Tensor:
-        return self.net.body(lr, step)
+        if self.block_dtype is None:
+            return self.net.body(lr, step)
+        return self._mixed_body(lr, step)
+
+    def _mixed_body(self, lr: Tensor, step: Callable[[], None]) -> Tensor:
+        """``FoldedSRNet.body`` with the block convolutions in ``block_dtype``: each block
+        reads the fp32 residual stream rounded to that type and adds its result back in fp32
+        (oneDNN accumulates each conv in fp32), so rounding does not pile up over the blocks.
+        The input conv stays fp32: its features also feed the global skip, straight to the
+        output."""
+        net, dtype = self.net, self.block_dtype
+        assert dtype is not None
+        lr = lr.contiguous(memory_format=torch.channels_last)
+        feat = _conv(lr, _buffer(net, "w0"), _buffer(net, "b0"), fused_ops(lr.dtype))
+        fused = fused_ops(dtype)
+        rl = net.residual_lr
+        x = feat
+        for block in range(self.blocks):
+            (w1, b1), (w2, b2) = self._block_weights[2 * block:2 * block + 2]
+            res = _conv(x.to(dtype), w1, b1, fused, relu=True)
+            res = _conv(res, w2, b2, fused)
+            # the first block must not write into ``feat`` (the global skip)
+            x = torch.add(x, res, alpha=rl) if x is feat else x.add_(res, alpha=rl)
+            del res
+            step()
+        return feat + x if rl == 1 else x.add_(feat, alpha=rl)
 
     def tail(self, features: Tensor) -> Tensor:
         return self.net.tail(features)
+
+
+def _buffer(net: FoldedSRNet, name: str) -> Tensor:
+    value = getattr(net, name)
+    assert isinstance(value, Tensor)
+    return value
+
+
+_FUSED_BY_DTYPE: dict[torch.dtype, bool] = {}
+
+
+def fused_ops(dtype: torch.dtype) -> bool:
+    """Whether oneDNN's fused conv+ReLU kernel runs on the CPU in ``dtype`` (checked once)."""
+    if dtype not in _FUSED_BY_DTYPE:
+        ok = False
+        if fused_cpu_ops_available():
+            try:
+                x = torch.ones(1, 2, 4, 4, dtype=dtype).contiguous(memory_format=torch.channels_last)
+                w = torch.ones(2, 2, 3, 3, dtype=dtype).contiguous(memory_format=torch.channels_last)
+                with torch.inference_mode():
+                    y = _conv(x, w, None, True, relu=True)
+                ok = bool(torch.equal(y.float(), F.conv2d(x.float(), w.float(), padding=1)))
+            except Exception:  # this build has no such kernel: plain convolutions instead
+                ok = False
+        _FUSED_BY_DTYPE[dtype] = ok
+    return _FUSED_BY_DTYPE[dtype]
+
+
+def _conv(x: Tensor, w: Tensor, b: Tensor | None, fused: bool, relu: bool = False) -> Tensor:
+    """3x3 conv (padding 1), optionally with ReLU, channels_last in and out on the CPU."""
+    if fused:
+        one = [1, 1]
+        return torch.ops.mkldnn._convolution_pointwise(
+            x, w, b, one, one, one, 1, "relu" if relu else "none", [], "")
+    y = F.conv2d(x, w, b, padding=1)
+    return F.relu(y, inplace=True) if relu else y
 
 
 def _check_cancel(cancel: threading.Event | None) -> None:
