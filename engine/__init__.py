@@ -1,41 +1,79 @@
 """CMDSR Studio's engine: the CMDSR network, training, inference and image I/O.
 
 Pure PyTorch/NumPy/OpenCV; never imports Qt (the GUI in ``cmdsr_app`` imports from here).
+
+The names below are imported on first use (PEP 562), so ``import engine`` and ``cmdsr --help``
+do not pay for PyTorch (~2 s) until something needs it.
 """
 
 from __future__ import annotations
 
-from engine.checkpoint import load_model, read_checkpoint, save_model
-from engine.degrade import DegradationConfig, DegradationParams, degrade, sample_degradation
-from engine.errors import (
-    CancelledError,
-    CheckpointError,
-    CmdsrError,
-    ConfigError,
-    ImageReadError,
-    ImageWriteError,
-    SupportRegionError,
-)
-from engine.fileio import atomic_write
-from engine.imageio import (
-    SUPPORTED_READ_SUFFIXES,
-    SUPPORTED_WRITE_FORMATS,
-    Image,
-    format_suffix,
-    is_supported_image,
-    normalise_format,
-    output_bit_depth,
-    read_image,
-    write_image,
-)
-from engine.infer import TileConfig, Upscaler, available_devices, resolve_device, upscale_image
-from engine.metrics import psnr_y, ssim_y
-from engine.model import CMDSR, SUPPORTED_SCALES, FoldedSRNet, ModelConfig, build_model
-from engine.resources import default_baseline_path, default_model_path, sample_image_path
-from engine.support import Box, SupportSet, select_support, validate_regions
-from engine.train import TrainConfig, TrainProgress, train
+import importlib
+import sys
+import types
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # what type checkers and editors see; at run time see __getattr__
+    from engine.checkpoint import load_model, read_checkpoint, save_model
+    from engine.damage import DamageEstimate, NoDamageReadoutError, estimate_damage
+    from engine.degrade import DegradationConfig, DegradationParams, degrade, sample_degradation
+    from engine.errors import (
+        CancelledError,
+        CheckpointError,
+        CmdsrError,
+        ConfigError,
+        ImageReadError,
+        ImageWriteError,
+        SupportRegionError,
+    )
+    from engine.fileio import atomic_write
+    from engine.imageio import (
+        SUPPORTED_READ_SUFFIXES,
+        SUPPORTED_WRITE_FORMATS,
+        Image,
+        format_suffix,
+        is_supported_image,
+        normalise_format,
+        output_bit_depth,
+        read_image,
+        write_image,
+    )
+    from engine.infer import TileConfig, Upscaler, available_devices, resolve_device, upscale_image
+    from engine.metrics import psnr_y, ssim_y
+    from engine.model import CMDSR, SUPPORTED_SCALES, FoldedSRNet, ModelConfig, build_model
+    from engine.resources import default_baseline_path, default_model_path, sample_image_path
+    from engine.support import Box, SupportSet, select_support, validate_regions
+    from engine.train import TrainConfig, TrainProgress, train
+
+# public name -> the module that defines it, imported when the name is first used
+_EXPORTS: dict[str, tuple[str, ...]] = {
+    "engine.checkpoint": ("load_model", "read_checkpoint", "save_model"),
+    "engine.damage": ("DamageEstimate", "NoDamageReadoutError", "estimate_damage"),
+    "engine.degrade": ("DegradationConfig", "DegradationParams", "degrade", "sample_degradation"),
+    "engine.errors": (
+        "CancelledError", "CheckpointError", "CmdsrError", "ConfigError", "ImageReadError",
+        "ImageWriteError", "SupportRegionError",
+    ),
+    "engine.fileio": ("atomic_write",),
+    "engine.imageio": (
+        "SUPPORTED_READ_SUFFIXES", "SUPPORTED_WRITE_FORMATS", "Image", "format_suffix",
+        "is_supported_image", "normalise_format", "output_bit_depth", "read_image", "write_image",
+    ),
+    "engine.infer": (
+        "TileConfig", "Upscaler", "available_devices", "resolve_device", "upscale_image",
+    ),
+    "engine.metrics": ("psnr_y", "ssim_y"),
+    "engine.model": ("CMDSR", "SUPPORTED_SCALES", "FoldedSRNet", "ModelConfig", "build_model"),
+    "engine.resources": ("default_baseline_path", "default_model_path", "sample_image_path"),
+    "engine.support": ("Box", "SupportSet", "select_support", "validate_regions"),
+    "engine.train": ("TrainConfig", "TrainProgress", "train"),
+}
+_MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
 
 __all__ = [
+    "DamageEstimate",
+    "NoDamageReadoutError",
+    "estimate_damage",
     "atomic_write",
     "DegradationConfig",
     "DegradationParams",
@@ -83,3 +121,32 @@ __all__ = [
     "sample_image_path",
     "save_model",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _MODULE_OF.get(name)
+    if module is None:
+        raise AttributeError(f"module 'engine' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
+
+
+# ``train`` and ``degrade`` are functions of the same name as their modules. Importing the
+# module ``engine.train`` sets the package attribute ``train`` to it, which would hide the
+# function; the package keeps the function, as an eager ``from engine.train import train`` did.
+_SAME_AS_MODULE = frozenset(n for n in _MODULE_OF if f"engine.{n}" in _EXPORTS)
+
+
+class _Package(types.ModuleType):
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in _SAME_AS_MODULE and isinstance(value, types.ModuleType):
+            return
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package

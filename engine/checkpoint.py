@@ -3,6 +3,9 @@
 Everything is read with ``torch.load(..., weights_only=True)``: a model file can never run
 code on the user's machine. Anything that is not a usable CMDSR network raises
 ``CheckpointError`` naming the file and the problem.
+
+A CMDSR Studio file may also carry a damage readout (``damage_head``: a small dict of tensors,
+see ``engine.damage``); files without one load as before, with no readout.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from engine.damage import HEAD_KEY, DamageHead, attach_damage_head, head_from_dict, head_to_dict
 from engine.errors import CheckpointError, ConfigError
 from engine.fileio import atomic_write
 from engine.model import CMDSR, ModelConfig, build_model
@@ -114,11 +118,23 @@ def _read(path: Path) -> Any:
 
 def read_checkpoint(path: str | Path) -> tuple[ModelConfig, dict[str, Tensor], dict[str, Any]]:
     """Read a model file: returns (config, float32 state_dict, metadata)."""
-    path = Path(path)
+    cfg, tensors, meta, _head = _read_checkpoint(Path(path))
+    return cfg, tensors, meta
+
+
+def read_damage_head(path: str | Path) -> DamageHead | None:
+    """The damage readout a model file carries, or None (older files, the authors' file)."""
+    return _read_checkpoint(Path(path))[3]
+
+
+def _read_checkpoint(
+    path: Path,
+) -> tuple[ModelConfig, dict[str, Tensor], dict[str, Any], DamageHead | None]:
     obj = _read(path)
     if not isinstance(obj, Mapping):
         raise CheckpointError(f"{path}: holds a {type(obj).__name__}, not a model's weights")
     meta: dict[str, Any] = {}
+    head: DamageHead | None = None
     if obj.get("format") == FORMAT:
         version = obj.get("version")
         if not isinstance(version, int) or version > FORMAT_VERSION:
@@ -135,7 +151,9 @@ def read_checkpoint(path: str | Path) -> tuple[ModelConfig, dict[str, Tensor], d
             cfg = ModelConfig(**cfg_dict) if isinstance(cfg_dict, Mapping) else None
         except (TypeError, ConfigError) as exc:
             raise CheckpointError(f"{path}: invalid model config in checkpoint ({exc})") from None
-        meta = {k: v for k, v in obj.items() if k not in ("params", "optim", "config")}
+        meta = {k: v for k, v in obj.items() if k not in ("params", "optim", "config", HEAD_KEY)}
+        if HEAD_KEY in obj:
+            head = head_from_dict(obj[HEAD_KEY], str(path))
         if cfg is None:
             cfg = config_from_state_dict(state, str(path))
     else:
@@ -149,7 +167,10 @@ def read_checkpoint(path: str | Path) -> tuple[ModelConfig, dict[str, Tensor], d
         if not isinstance(value, Tensor):
             raise CheckpointError(f"{path}: parameter {key!r} is not a tensor")
         tensors[key] = value.float() if value.is_floating_point() else value
-    return cfg, tensors, meta
+    if head is not None and (not cfg.conditioning or head.cond_channels != cfg.cond_channels):
+        raise CheckpointError(f"{path}: the damage readout does not fit this model "
+                              f"({head.cond_channels}-d conditions)")
+    return cfg, tensors, meta, head
 
 
 def model_from_state(
@@ -182,8 +203,10 @@ def model_from_state(
 
 def load_model(path: str | Path, device: str | torch.device = "cpu") -> CMDSR:
     """Load a CMDSR Studio checkpoint or the authors' ``CMDSR_model.pth``, ready for inference."""
-    cfg, state, meta = read_checkpoint(path)
+    cfg, state, meta, head = _read_checkpoint(Path(path))
     model = model_from_state(cfg, state, str(path))
+    if head is not None:
+        attach_damage_head(model, head)
     log.info(
         "loaded %s: x%d, support %d, conditioning %s (%s)",
         path, cfg.scale, cfg.support_size, "on" if cfg.conditioning else "off",
@@ -199,10 +222,13 @@ def checkpoint_dict(
     half: bool = False,
     extra: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The versioned dict CMDSR Studio saves (optionally with fp16 weights to ship)."""
+    """The versioned dict CMDSR Studio saves (optionally with fp16 weights to ship). A damage
+    head attached to ``model`` is stored apart (``damage_head``, always float32), so programs
+    that do not know it still read the network's parameters."""
     params = {
         k: (v.detach().cpu().half() if half and v.is_floating_point() else v.detach().cpu())
         for k, v in model.state_dict().items()
+        if not k.startswith(HEAD_KEY + ".")
     }
     out: dict[str, Any] = {
         "format": FORMAT,
@@ -211,6 +237,9 @@ def checkpoint_dict(
         "params": params,
         "step": int(step),
     }
+    head = getattr(model, HEAD_KEY, None)
+    if isinstance(head, DamageHead):
+        out[HEAD_KEY] = head_to_dict(head)
     if extra:
         out.update(extra)
     return out
@@ -232,3 +261,30 @@ def save_model(
 ) -> Path:
     """Save ``model`` in CMDSR Studio's checkpoint format (atomically)."""
     return atomic_torch_save(checkpoint_dict(model, step=step, half=half, extra=extra), path)
+
+
+def save_damage_head(
+    source: str | Path,
+    head: DamageHead,
+    out: str | Path,
+    info: Mapping[str, Any] | None = None,
+) -> Path:
+    """Write ``source``'s model file to ``out`` with ``head`` as its damage readout.
+
+    A CMDSR Studio file keeps everything it holds (parameters and their precision, step,
+    metadata) and gains or replaces ``damage_head``; the authors' plain state_dict is
+    converted to CMDSR Studio's format first. ``info`` (e.g. the readout's measured errors)
+    is stored with the head.
+    """
+    source = Path(source)
+    cfg, _state, _meta, _old = _read_checkpoint(source)
+    if not cfg.conditioning or head.cond_channels != cfg.cond_channels:
+        raise CheckpointError(f"{source}: the damage readout reads {head.cond_channels}-d "
+                              "conditions; this model makes none or others")
+    obj = _read(source)
+    if isinstance(obj, Mapping) and obj.get("format") == FORMAT:
+        saved = dict(obj)
+    else:
+        saved = checkpoint_dict(load_model(source))
+    saved[HEAD_KEY] = head_to_dict(head, info)
+    return atomic_torch_save(saved, out)

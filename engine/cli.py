@@ -1,4 +1,4 @@
-"""``cmdsr``: the command-line interface (upscale, train, eval, degrade).
+"""``cmdsr``: the command-line interface (upscale, train, eval, degrade, inspect).
 
 Each subcommand lives in its own module exposing ``add_parser(subparsers)``; this module
 wires them, sets up logging and turns errors into one-line messages and exit codes:
@@ -19,7 +19,7 @@ from engine.errors import CmdsrError
 log = logging.getLogger(__name__)
 
 # Each module adds one or more subparsers and sets ``func`` on them.
-SUBCOMMAND_MODULES = ("engine.cli_upscale", "engine.cli_train")
+SUBCOMMAND_MODULES = ("engine.cli_upscale", "engine.cli_train", "engine.cli_inspect")
 
 EXIT_OK, EXIT_INTERNAL, EXIT_USAGE = 0, 1, 2
 

@@ -78,6 +78,10 @@ def add_parser(subparsers: Any) -> None:
                         help="how support patches are chosen: random (default), auto, or one or "
                              "more X,Y,W,H regions in input pixels")
     parser.add_argument("--seed", type=int, default=0, help="seed for random support (default 0)")
+    parser.add_argument("--adapt", choices=("global", "local"), default="global",
+                        help="global (default): one condition for the whole photo; local: each "
+                             "part conditioned on its own neighbourhood (or the --support region "
+                             "covering it), blended smoothly, for photos whose damage varies")
     parser.add_argument("--tile", type=int, default=0, metavar="N",
                         help="tile side in input pixels (default 0: from free memory)")
     parser.add_argument("--overlap", type=int, default=TileConfig().overlap, metavar="N",
@@ -271,6 +275,9 @@ def run_upscale(args: argparse.Namespace) -> int:
         raise ConfigError(f"--quality must be 1..100, got {args.quality}")
     if args.max_megapixels <= 0:
         raise ConfigError("--max-megapixels must be positive")
+    if getattr(args, "adapt", "global") == "local" and (args.method != "cmdsr" or mode == "auto"):
+        raise ConfigError("--adapt local needs --method cmdsr and random support or regions "
+                          "(each part draws its own patches)")
     upscalers = build_upscalers(args)
     upscaler = upscalers[0]
     suffix = args.suffix if args.suffix is not None else f"_x{upscaler.scale}"
@@ -427,9 +434,15 @@ def _upscale_one(
         # which for a large photo is gigabytes.
         fmt = _output_format(job.target, args.fmt)
         out_dtype = np.uint8 if output_bit_depth(fmt, image.bit_depth) == 8 else np.float32
-        result = upscale_image(image, upscaler, support, progress=progress,
-                               cancel=cancel if cancel is not None else threading.Event(),
-                               out_dtype=out_dtype)
+        if getattr(args, "adapt", "global") == "local":
+            from engine.local_adapt import upscale_image_local
+
+            result = upscale_image_local(image, upscaler, regions=opts.regions, seed=args.seed,
+                                         progress=progress, cancel=cancel, out_dtype=out_dtype)
+        else:
+            result = upscale_image(image, upscaler, support, progress=progress,
+                                   cancel=cancel if cancel is not None else threading.Event(),
+                                   out_dtype=out_dtype)
     write_image(result, job.target, fmt=fmt, quality=args.quality, overwrite=args.overwrite)
     log.info("%s -> %s (%dx%d -> %dx%d, %.1f s)", job.source, job.target, image.width,
              image.height, result.width, result.height, time.perf_counter() - t0)

@@ -1,0 +1,66 @@
+"""Give a model file a damage readout: train the small head that reads blur and noise sigma
+from the model's condition vector, on synthetic tasks from a folder of photos.
+
+    nice -n 15 python scripts/train_damage_head.py --model resources/models/cmdsr_x4.pt \
+        --data /work/data/corpus/train --out cmdsr_x4_with_head.pt
+
+The model stays frozen; the output file is the input file (same parameters, precision and
+metadata) plus the head and its measured errors on held-out photos. About 4 minutes on one
+CPU core for the default 4000 tasks with the full-size model.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from engine.checkpoint import load_model, save_damage_head
+from engine.damage import train_damage_head
+from engine.errors import CmdsrError
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", type=Path, required=True, help="model file to read from")
+    parser.add_argument("--data", type=Path, required=True, help="folder of training photos")
+    parser.add_argument("--out", type=Path, required=True, help="model file to write")
+    parser.add_argument("--tasks", type=int, default=4000, help="synthetic tasks (default 4000)")
+    parser.add_argument("--epochs", type=int, default=400, help="head fitting epochs")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=1, help="CPU threads (default 1)")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing --out")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s: %(message)s")
+    log = logging.getLogger("train_damage_head")
+    if args.out.exists() and not args.overwrite and args.out.resolve() != args.model.resolve():
+        print(f"train_damage_head: {args.out} exists (use --overwrite)", file=sys.stderr)
+        return 2
+    torch.set_num_threads(max(1, args.threads))
+    try:
+        model = load_model(args.model)
+        last = [0.0]
+
+        def progress(done: int, total: int) -> None:
+            now = time.perf_counter()
+            if now - last[0] > 15 or done == total:
+                last[0] = now
+                log.info("synthetic tasks: %d / %d", done, total)
+
+        head, report = train_damage_head(model, args.data, tasks=args.tasks, epochs=args.epochs,
+                                         seed=args.seed, progress=progress)
+        save_damage_head(args.model, head, args.out, info=report.as_dict())
+    except CmdsrError as exc:
+        print(f"train_damage_head: error: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps({"out": str(args.out), **report.as_dict()}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
