@@ -611,11 +611,23 @@ def task_contrastive_loss(a: Tensor, b: Tensor, perm: Tensor) -> tuple[Tensor, T
 def paired_contrastive_loss(a: Tensor, b: Tensor) -> tuple[Tensor, Tensor, Tensor]:
     """The task contrastive loss over paired tasks (groups of 4: photos A, B x degradations
     d, e, see ``engine.data.paired_assignment``): the positive of task t is the other photo
-    with the same degradation (t ^ 1), its negative the same photo with the other degradation
-    (t ^ 2), each seen through the other half's support set. The condition is pulled towards
-    the damage and away from the picture. Returns (loss, mean d_pos, mean d_neg)."""
+    with the same degradation (t ^ 1), its negatives the tasks with the other degradation
+    (t ^ 2: the same photo, t ^ 3: the other one), each seen through the other half's support
+    set. The condition is pulled towards the damage and away from the picture.
+
+    Distances are measured after dividing all vectors by their spread (RMS distance from their
+    mean): the paper's loss on raw vectors can be lowered by shrinking every condition towards
+    zero whenever pictures still dominate (positives farther apart than negatives), a collapse
+    in which the condition carries nothing; on standardised vectors only reorganising them
+    helps. Returns (loss, mean d_pos, mean d_neg) in standardised units."""
+    both = torch.cat([a, b])
+    spread = (both - both.mean(dim=0)).pow(2).sum(dim=1).mean().sqrt() + 1e-6
+    a, b = a / spread, b / spread
     idx = torch.arange(a.shape[0], device=a.device)
-    return task_contrastive_loss_pairs(a, b, idx ^ 1, idx ^ 2)
+    d_pos = (a - b[idx ^ 1]).norm(dim=1)
+    d_neg = torch.stack([(a - b[idx ^ 2]).norm(dim=1), (a - b[idx ^ 3]).norm(dim=1)])
+    loss = (F.softplus(d_pos.pow(2)) + F.softplus(-d_neg.pow(2)).mean(dim=0)).mean()
+    return loss, d_pos.detach().mean(), d_neg.detach().mean()
 
 
 def task_contrastive_loss_pairs(a: Tensor, b: Tensor, pos: Tensor, neg: Tensor) -> tuple[Tensor, Tensor, Tensor]:
@@ -1067,7 +1079,7 @@ def _train(
         torch.backends.cudnn.allow_tf32 = True
 
     late = [m for m in cfg.milestones if m >= cfg.steps]
-    if late:
+    if late and cfg.lr_schedule == "multistep":
         log.warning(
             "learning-rate milestones %s lie at or past the last step (%d): the rate will not "
             "decay there; set e.g. --set milestones=%d,%d",
@@ -1222,7 +1234,7 @@ def _train(
             writer.log(_train_record(step, acc, last_d, opt, ctx.world_size))
         last_ckpt = save(step)
     if _budget_spent(cfg, opt):
-        log.info("time budget of %.0f s spent at step %d: training complete", cfg.time_budget_s, step)
+        log.info("time budget of %g s spent at step %d: training complete", cfg.time_budget_s, step)
     elif step < cfg.steps:
         log.info("training paused at step %d of %d", step, cfg.steps)
     return _resolve_latest(last_ckpt, writer)

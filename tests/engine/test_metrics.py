@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import cv2
 import numpy as np
 import pytest
 
@@ -127,4 +128,35 @@ def test_markdown_and_csv(tmp_path):
     assert "| **mean** | 24.00 / 0.6500 | 27.00 / 0.7750 |" in md
     path = write_csv(rows, tmp_path / "t.csv")
     lines = path.read_text().splitlines()
-    assert lines[0] == "setting,method,psnr_y,ssim_y,images" and len(lines) == 5
+    assert lines[0] == "setting,method,psnr_y,ssim_y,images,blockiness" and len(lines) == 5
+
+
+def test_blockiness_separates_block_grid_from_smooth_upscaling():
+    from engine.metrics import bicubic_upscale, blockiness
+
+    rng = np.random.default_rng(3)
+    lr = cv2.GaussianBlur(rng.uniform(0, 255, (40, 48, 3)).astype(np.float32), (5, 5), 1.0)
+    nearest = np.repeat(np.repeat(lr, 4, axis=0), 4, axis=1)
+    smooth = bicubic_upscale(lr, 4)
+    assert blockiness(nearest, 4) > 3.0  # all change happens on the grid lines
+    assert 0.8 < blockiness(smooth, 4) < 1.2
+    with pytest.raises(ValueError):
+        blockiness(smooth, 1)
+
+
+def test_eval_table_reports_blockiness_and_wins(tmp_path):
+    from engine.degrade import DegradationParams
+    from engine.metrics import bicubic_upscale, evaluate
+
+    rng = np.random.default_rng(0)
+    images = [(f"p{i}", rng.uniform(0, 255, (64, 64, 3)).astype(np.uint8)) for i in range(2)]
+    settings = [("s", DegradationParams(7, 1.0, 1.0, 0.0, 0.0))]
+    methods = [("bicubic", lambda lr, r: bicubic_upscale(lr, 4)),
+               ("nearest", lambda lr, r: np.repeat(np.repeat(lr, 4, 0), 4, 1))]
+    rows = evaluate(images, settings, methods, 4)
+    by = {r.method: r for r in rows}
+    assert by["nearest"].blockiness > by["bicubic"].blockiness
+    md = format_markdown(rows)
+    assert "Blockiness" in md and "/2 ahead" in md
+    lines = write_csv(rows, tmp_path / "e.csv").read_text().splitlines()
+    assert lines[1].split(",")[-1] != ""
