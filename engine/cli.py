@@ -1,7 +1,8 @@
 """``cmdsr``: the command-line interface (upscale, train, eval, degrade, inspect).
 
-Each subcommand lives in its own module exposing ``add_parser(subparsers)``; this module
-wires them, sets up logging and turns errors into one-line messages and exit codes:
+Each subcommand's options live in a module exposing ``add_parser(subparsers)``; those modules
+import nothing heavy at import time (PyTorch is imported by the command that runs), so help
+and usage errors answer at once. This module wires them, sets up logging and turns errors into one-line messages and exit codes:
 0 all done, 2 usage or input errors, 1 internal error.
 """
 
@@ -19,9 +20,26 @@ from engine.errors import CmdsrError
 log = logging.getLogger(__name__)
 
 # Each module adds one or more subparsers and sets ``func`` on them.
-SUBCOMMAND_MODULES = ("engine.cli_upscale", "engine.cli_train", "engine.cli_inspect")
+SUBCOMMAND_MODULES = ("engine.cli_upscale_args", "engine.cli_train", "engine.cli_inspect")
 
 EXIT_OK, EXIT_INTERNAL, EXIT_USAGE = 0, 1, 2
+MAX_THREADS = 1024
+
+
+def thread_count(text: str) -> int:
+    """``--threads`` value: a whole number of CPU threads, at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number of threads, got {text!r}") from None
+    if not 1 <= value <= MAX_THREADS:
+        raise argparse.ArgumentTypeError(f"must be 1..{MAX_THREADS}, got {value}")
+    return value
+
+
+def _threads_option(parser: argparse.ArgumentParser, default: object) -> None:
+    parser.add_argument("--threads", type=thread_count, metavar="N", default=default,
+                        help="CPU threads for PyTorch (default: one per core)")
 
 
 def common_options() -> argparse.ArgumentParser:
@@ -31,6 +49,7 @@ def common_options() -> argparse.ArgumentParser:
                         help="show tracebacks and debug logs")
     parent.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS,
                         help="only warnings and errors")
+    _threads_option(parent, argparse.SUPPRESS)
     return parent
 
 
@@ -41,6 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
     parser.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors")
+    _threads_option(parser, None)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in SUBCOMMAND_MODULES:
         try:
@@ -71,6 +91,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return EXIT_USAGE
+    if getattr(args, "threads", None):
+        import torch
+
+        torch.set_num_threads(args.threads)
+        log.debug("using %d CPU thread(s)", args.threads)
     try:
         return int(args.func(args))
     except KeyboardInterrupt:

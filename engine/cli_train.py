@@ -15,10 +15,10 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import cv2
-import numpy as np
+if TYPE_CHECKING:  # imported where used, so `cmdsr --help` stays quick
+    import numpy as np
 
 from engine.errors import ConfigError, ImageWriteError
 
@@ -257,6 +257,8 @@ def _load_photos(folder: Path, crop: int, max_images: int, scale: int) -> list[t
 
 def eval_methods(model: Any, baseline: Any, device: str) -> list[tuple[str, Callable[..., np.ndarray]]]:
     """bicubic, baseline (if given), CMDSR with a random and an automatic support set."""
+    import numpy as np
+
     from engine.infer import Upscaler
     from engine.metrics import bicubic_upscale
     from engine.support import select_support
@@ -334,6 +336,9 @@ def run_eval(args: argparse.Namespace) -> int:
 
 
 def _write_png(path: Path, rgb: np.ndarray) -> None:
+    import cv2
+    import numpy as np
+
     ok, buf = cv2.imencode(".png", np.ascontiguousarray(np.clip(rgb, 0, 255).astype(np.uint8)[..., ::-1]))
     if not ok:
         raise ImageWriteError(f"{path}: PNG encoding failed")
@@ -345,6 +350,8 @@ def _write_png(path: Path, rgb: np.ndarray) -> None:
 
 
 def run_degrade(args: argparse.Namespace) -> int:
+    import numpy as np
+
     from engine.data import read_rgb, scan_images
     from engine.degrade import DegradationConfig, crop_to_multiple, degrade, sample_degradation
     from engine.errors import ImageReadError

@@ -11,7 +11,6 @@ import argparse
 import copy
 import logging
 import queue
-import re
 import sys
 import threading
 import time
@@ -24,11 +23,12 @@ from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
 from engine.checkpoint import load_model
-from engine.cli import EXIT_INTERNAL, EXIT_OK, EXIT_USAGE, common_options
+from engine.cli import EXIT_INTERNAL, EXIT_OK, EXIT_USAGE
+from engine.cli_upscale_args import FORMAT_CHOICES as _FORMAT_CHOICES
+from engine.cli_upscale_args import add_parser as add_upscale_parser
 from engine.errors import CmdsrError, ConfigError
 from engine.fileio import remove_stale_temps
 from engine.imageio import (
-    DEFAULT_MAX_PIXELS,
     SUPPORTED_READ_SUFFIXES,
     SUPPORTED_WRITE_FORMATS,
     format_suffix,
@@ -38,8 +38,6 @@ from engine.imageio import (
     write_image,
 )
 from engine.infer import (
-    METHODS,
-    PRECISIONS,
     TileConfig,
     Upscaler,
     available_devices,
@@ -51,66 +49,12 @@ from engine.support import Box, select_support
 
 log = logging.getLogger(__name__)
 
-_FORMAT_CHOICES = ("png", "jpg", "jpeg", "webp", "tif", "tiff")
 _WRITE_SUFFIXES = tuple(f".{name}" for name in _FORMAT_CHOICES)
 
 
 def add_parser(subparsers: Any) -> None:
-    parser = subparsers.add_parser(
-        "upscale",
-        parents=[common_options()],
-        help="super-resolve images or folders of images",
-        description=(
-            "Super-resolve photos with CMDSR, which reads each photo's own blur and noise from "
-            "a support set of patches cut from it. INPUT may be files or folders (searched "
-            "recursively; the subfolder structure is kept under OUT)."
-        ),
-    )
-    parser.add_argument("inputs", nargs="*", metavar="INPUT", type=Path,
-                        help="image files or folders")
-    parser.add_argument("-o", "--output", required=True, metavar="OUT", type=Path,
-                        help="output folder (or, for a single input file, an output file name)")
-    parser.add_argument("--model", type=Path, metavar="PATH",
-                        help="model file (default: the shipped model)")
-    parser.add_argument("--method", choices=METHODS, default="cmdsr",
-                        help="cmdsr (default), baseline (conditioning-off model) or bicubic")
-    parser.add_argument("--support", nargs="+", action="extend", metavar="SPEC",
-                        help="how support patches are chosen: random (default), auto, or one or "
-                             "more X,Y,W,H regions in input pixels")
-    parser.add_argument("--seed", type=int, default=0, help="seed for random support (default 0)")
-    parser.add_argument("--adapt", choices=("global", "local"), default="global",
-                        help="global (default): one condition for the whole photo; local: each "
-                             "part conditioned on its own neighbourhood (or the --support region "
-                             "covering it), blended smoothly, for photos whose damage varies")
-    parser.add_argument("--tile", type=int, default=0, metavar="N",
-                        help="tile side in input pixels (default 0: from free memory)")
-    parser.add_argument("--overlap", type=int, default=TileConfig().overlap, metavar="N",
-                        help="minimum tile margin (raised to the model's receptive field)")
-    parser.add_argument("--device", default="auto",
-                        help="auto (default), cpu, cuda, cuda:1, mps")
-    parser.add_argument("--devices", metavar="LIST",
-                        help="spread the images over several devices, one worker each: a comma "
-                             "list such as cuda:0,cuda:1, or 'all' for every CUDA GPU (overrides "
-                             "--device; a device may repeat to run two workers on it)")
-    parser.add_argument("--precision", choices=tuple(PRECISIONS), default="fp32",
-                        help="fp16/bf16 run faster on a GPU")
-    parser.add_argument("--format", choices=_FORMAT_CHOICES, dest="fmt",
-                        help="output format (default: the input's; BMP becomes PNG)")
-    parser.add_argument("--quality", type=int, default=95, metavar="Q",
-                        help="JPEG/WebP quality 1..100 (default 95; WebP 100 is lossless)")
-    parser.add_argument("--suffix", default=None,
-                        help="added to output file names (default _x<scale>, e.g. _x4)")
-    existing = parser.add_mutually_exclusive_group()
-    existing.add_argument("--overwrite", action="store_true", help="replace existing outputs")
-    existing.add_argument("--skip-existing", action="store_true",
-                          help="leave inputs whose output already exists (e.g. to finish an "
-                               "interrupted batch)")
-    parser.add_argument("--max-megapixels", type=float, default=DEFAULT_MAX_PIXELS / 1e6,
-                        metavar="MP", help="refuse larger inputs (default %(default)g)")
-    # A region such as "-10,0,50,50" (clipped to the photo) is a value, not an option: argparse
-    # only lets plain negative numbers through, and Python 3.13 widens that the same way.
-    parser._negative_number_matcher = re.compile(r"^-\d+$|^-\d*\.\d+$|^-\d+(,-?\d+)+$")
-    parser.set_defaults(func=run_upscale)
+    """The options live in the light ``engine.cli_upscale_args`` (quick ``--help``)."""
+    add_upscale_parser(subparsers)
 
 
 @dataclass
