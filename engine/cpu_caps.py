@@ -89,7 +89,7 @@ def cpu_caps() -> CpuCaps:
         bf16, reason = False, "oneDNN reports no bf16 support"
     else:
         bf16 = True
-        reason = "the CPU has " + ("AMX" if amx else "AVX-512 BF16") + " bf16 instructions"
+        reason = "the CPU has native bf16 instructions (" + ("AMX" if amx else "AVX-512 BF16") + ")"
     # fp16 convs only pay off with AMX-FP16 (or AVX-512 FP16), which few CPUs have
     fp16 = (onednn and amx_fp16 and (cap is None or cap in _FP16_ISAS)
             and _onednn_supports("fp16"))
