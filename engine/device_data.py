@@ -25,15 +25,20 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import cv2
 import numpy as np
 import torch
 from torch import Tensor
 
-from engine import data as data_mod
-from engine.data import NO_DOWNSCALE, check_hr_downscale, read_rgb, usable_images
+from engine.data import (
+    NO_DOWNSCALE,
+    check_hr_downscale,
+    paired_assignment,
+    read_rgb,
+    usable_images,
+)
 from engine.degrade import (
     DegradationConfig,
     DegradationParams,
@@ -42,6 +47,9 @@ from engine.degrade import (
     sample_degradation,
 )
 from engine.errors import ConfigError, ImageReadError
+
+if TYPE_CHECKING:
+    from engine.train import TrainConfig
 
 log = logging.getLogger(__name__)
 
@@ -210,6 +218,7 @@ class FusedDownscale:
         onehot[np.arange(size)[:, None], np.arange(kernel_size)[None, :], src] = 1.0
         # [lr y, tap m, source i]: the downscale already applied, only the taps remain
         self._dr = np.einsum("yx,xmi->ymi", resize_matrix(size, scale), onehot)
+        self._cache: dict[tuple[int, float, float, float], tuple[np.ndarray, np.ndarray]] = {}
 
     def matrix(self, kernel_1d: np.ndarray) -> np.ndarray:
         """``M^T`` (float64 [size//scale, size]) of one axis for a 1-D blur kernel."""
@@ -217,7 +226,17 @@ class FusedDownscale:
 
     def task_matrices(self, params: DegradationParams) -> tuple[np.ndarray, np.ndarray]:
         """(vertical, horizontal) ``M^T`` terms of a degradation, float32 [R, size//s, size]
-        each: R = 1 for an isotropic blur, the kernel's numerical rank otherwise."""
+        each: R = 1 for an isotropic blur, the kernel's numerical rank otherwise (kept for
+        reuse: training sigmas come from a grid)."""
+        key = (params.kernel_size, params.sigma_x, params.sigma_y, params.angle)
+        found = self._cache.get(key)
+        if found is None:
+            if len(self._cache) > 4096:
+                self._cache.clear()
+            found = self._cache[key] = self._task_matrices(params)
+        return found
+
+    def _task_matrices(self, params: DegradationParams) -> tuple[np.ndarray, np.ndarray]:
         if params.isotropic:
             k = cv2.getGaussianKernel(params.kernel_size, params.sigma_x, cv2.CV_64F)
             k1 = (k / k.sum()).astype(np.float32)  # as engine.degrade's separable blur
@@ -295,12 +314,11 @@ class DeviceTaskSampler:
         self._ar = torch.arange(self.hr_patch, device=self.device)
 
     @classmethod
-    def from_config(cls, photos: DevicePhotos, cfg: Any) -> DeviceTaskSampler:
+    def from_config(cls, photos: DevicePhotos, cfg: TrainConfig) -> DeviceTaskSampler:
         """A sampler for a ``TrainConfig`` (pairing and texture picking as it asks)."""
         return cls(photos, cfg.degradation, cfg.model.scale, cfg.lr_patch, cfg.model.support_size,
-                   cfg.tasks_per_batch, cfg.seed, paired=bool(getattr(cfg, "task_pairing", False)),
-                   texture_candidates=int(getattr(cfg, "texture_candidates", 1)),
-                   texture_floor=float(getattr(cfg, "texture_floor", 0.2)))
+                   cfg.tasks_per_batch, cfg.seed, paired=cfg.task_pairing,
+                   texture_candidates=cfg.texture_candidates, texture_floor=cfg.texture_floor)
 
     def state_dict(self) -> dict[str, Any]:
         """What a checkpoint needs: the stream is a function of (seed, step) alone."""
@@ -317,9 +335,8 @@ class DeviceTaskSampler:
         """Photo index and degradation of each task of ``step``."""
         images: list[int] = []
         params: list[DegradationParams] = []
-        paired_assignment = getattr(data_mod, "paired_assignment", None)
         for t in range(self.tasks):
-            if self.paired and paired_assignment is not None:
+            if self.paired:
                 if t % 4 == 0:
                     group = paired_assignment(self.cfg, self.photos.num_images, self.seed, step, t // 4)
                 images.append(group[0][t % 2])

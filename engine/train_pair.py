@@ -50,6 +50,7 @@ from engine.train import (
     build_optimisers,
     build_training_model,
     derangement,
+    paired_contrastive_loss,
     resolve_device,
     task_contrastive_loss,
 )
@@ -120,12 +121,11 @@ def device_step(member: Member, batch: dict[str, Tensor], step: int, gen: torch.
     the CPU generator ``gen`` (no wait for the device)."""
     cfg, model, opt = member.cfg, member.model, member.opt
     lr_all = batch["lr"].float()
-    hr_all = batch["hr"].float()
     t, _, _, h, w = lr_all.shape
     s, q, sc = cfg.model.support_size, cfg.sr_patches, cfg.model.scale
     lr1, lr2 = lr_all[:, :s], lr_all[:, s:]
     x = lr1[:, :q].reshape(t * q, 3, h, w).contiguous(memory_format=torch.channels_last)
-    y = hr_all[:, :q].reshape(t * q, 3, h * sc, w * sc)
+    y = batch["hr"][:, :q].float().reshape(t * q, 3, h * sc, w * sc)  # only the HR used
     cond_step = model.condition_net is not None and step % cfg.cond_every == 0
     con = None
     with _autocast(device, cfg.amp):
@@ -142,9 +142,7 @@ def device_step(member: Member, batch: dict[str, Tensor], step: int, gen: torch.
         l1 = F.l1_loss(sr.float(), y)
         if cond_step:
             a, b = c1.float(), c2.float()
-            if getattr(cfg, "task_pairing", False):
-                from engine.train import paired_contrastive_loss
-
+            if cfg.task_pairing:
                 con, d_in, d_x = paired_contrastive_loss(a, b)
             else:
                 perm = derangement(t, gen).to(device, non_blocking=True)
@@ -226,7 +224,7 @@ def train_pair(
         torch.set_num_threads(cfg.threads)
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
-    if hasattr(cfg, "time_budget_s") and cfg.lr_schedule == "cosine":
+    if cfg.lr_schedule == "cosine":
         # the cosine decay ends with the budget, not at a step count the run never reaches
         cfg = dataclasses.replace(cfg, time_budget_s=float(budget_s))
     init = init or {}
