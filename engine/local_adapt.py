@@ -303,18 +303,20 @@ def upscale_local(
               grid.cols, cell, len(tiles), tile)
     out = np.empty((height * s, width * s, 3), dtype)
     image = torch.from_numpy(arr).permute(2, 0, 1).unsqueeze(0)
+    # Reduced precision pays on GPUs; on a CPU this path runs plain fp32 convolutions.
+    work = torch.float32 if upscaler.device.type == "cpu" else upscaler.dtype
     with torch.inference_mode():
         conditions = cell_conditions(model, supports, step)
-        body = _LocalBody(model, conditions, grid, upscaler.dtype)
+        body = _LocalBody(model, conditions, grid, work)
         # the tail is not modulated: any cell's folded network has the same one
         tail: FoldedSRNet = model.fold(torch.from_numpy(supports[0].patches).permute(0, 3, 1, 2)
-                                       .unsqueeze(0).to(upscaler.device)).to(upscaler.dtype)
+                                       .unsqueeze(0).to(upscaler.device)).to(work)
         r = TAIL_RADIUS
         for y0, y1, x0, x1 in tiles:
             check()
             py0, py1 = max(0, y0 - pad), min(height, y1 + pad)
             px0, px1 = max(0, x0 - pad), min(width, x1 + pad)
-            piece = image[:, :, py0:py1, px0:px1].to(upscaler.device, upscaler.dtype)
+            piece = image[:, :, py0:py1, px0:px1].to(upscaler.device, work)
             features = body(piece, (py0, px0), step)
             del piece
             for sy0, sy1 in _spans(y1 - y0, tail_tile):
