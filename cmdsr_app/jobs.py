@@ -14,30 +14,15 @@ from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
+import engine  # its names load on first use: the window starts without PyTorch
 from cmdsr_app.state import output_name
-from engine import (
-    CMDSR,
-    CancelledError,
-    CheckpointError,
-    CmdsrError,
-    Image,
-    SupportRegionError,
-    SupportSet,
-    TileConfig,
-    Upscaler,
-    format_suffix,
-    load_model,
-    output_bit_depth,
-    read_image,
-    resolve_device,
-    select_support,
-    upscale_image,
-    write_image,
-)
-from engine.imageio import as_gray_rgb
+
+if TYPE_CHECKING:
+    from engine import CMDSR, Image, SupportSet, Upscaler
 
 log = logging.getLogger(__name__)
 
@@ -75,17 +60,17 @@ class ModelCache:
         try:
             mtime = path.stat().st_mtime
         except OSError:
-            raise CheckpointError(f"{path}: model file not found") from None
+            raise engine.CheckpointError(f"{path}: model file not found") from None
         problem = not_a_checkpoint(path)
         if problem is not None:
-            raise CheckpointError(f"{path}: {problem}")
+            raise engine.CheckpointError(f"{path}: {problem}")
         key = (str(path.resolve()), str(device), mtime)
         with self._lock:
             model = self._models.get(key)
             if model is not None:
                 self._models.move_to_end(key)
                 return model
-        model = load_model(path, device)
+        model = engine.load_model(path, device)
         with self._lock:
             self._models[key] = model
             while len(self._models) > self._capacity:
@@ -135,11 +120,11 @@ class SupportChoice:
 def choose_support(pixels: np.ndarray, choice: SupportChoice, count: int) -> SupportSet:
     """The engine's SupportSet for a photo; ``regions`` with no regions is a clear error."""
     if choice.mode == "regions" and not choice.regions:
-        raise SupportRegionError(
+        raise engine.SupportRegionError(
             "Support mode is 'regions' but this image has none: draw at least one rectangle "
             "on the input, or choose Auto or Random."
         )
-    return select_support(
+    return engine.select_support(
         pixels, count=count, size=PATCH_SIZE, mode=choice.mode, regions=choice.regions,
         seed=choice.seed,
     )
@@ -177,28 +162,28 @@ class UpscaleOutcome:
 
 def make_upscaler(method: str, settings: RunSettings, cache: ModelCache) -> Upscaler:
     """An engine Upscaler for a comparison method (``cmdsr_alt`` is CMDSR too)."""
-    device = str(resolve_device(settings.device))
-    tile = TileConfig(tile=settings.tile)
+    device = str(engine.resolve_device(settings.device))
+    tile = engine.TileConfig(tile=settings.tile)
     if method == "bicubic":
         scale = None
         if settings.model_path is not None:
             try:
                 scale = int(cache.get(settings.model_path, device).scale)
-            except CheckpointError:
+            except engine.CheckpointError:
                 scale = None  # bicubic works without a usable model: use x4
-        return Upscaler(None, method="bicubic", device=device, tile=tile, scale=scale or 4)
+        return engine.Upscaler(None, method="bicubic", device=device, tile=tile, scale=scale or 4)
     if method == "baseline":
         if settings.baseline_path is None:
-            raise CheckpointError("No baseline model (conditioning off) is available.")
+            raise engine.CheckpointError("No baseline model (conditioning off) is available.")
         model = cache.get(settings.baseline_path, device)
-        return Upscaler(model, method="baseline", device=device, precision=settings.precision, tile=tile)
+        return engine.Upscaler(model, method="baseline", device=device, precision=settings.precision, tile=tile)
     if settings.model_path is None:
-        raise CheckpointError(
+        raise engine.CheckpointError(
             "No model chosen and the shipped default model is missing: choose a checkpoint "
             "in the Model box."
         )
     model = cache.get(settings.model_path, device)
-    return Upscaler(model, method="cmdsr", device=device, precision=settings.precision, tile=tile)
+    return engine.Upscaler(model, method="cmdsr", device=device, precision=settings.precision, tile=tile)
 
 
 def upscale_with(
@@ -218,9 +203,11 @@ def upscale_with(
     if upscaler.support_size is not None:
         support = choose_support(image.pixels, choice, upscaler.support_size)
         boxes = [(b.x, b.y, b.w, b.h) for b in support.boxes]
-    result = upscale_image(image, upscaler, support, progress=progress, cancel=cancel)
+    result = engine.upscale_image(image, upscaler, support, progress=progress, cancel=cancel)
     if result.grayscale:
         # Shown and compared as it will be saved: gray, without the network's faint colour cast.
+        from engine.imageio import as_gray_rgb
+
         result = replace(result, pixels=as_gray_rgb(result.pixels))
     seconds = time.perf_counter() - start
     log.info("%s: %s x%d in %.2f s on %s", getattr(image, "source", None) or "image", method,
@@ -281,7 +268,7 @@ def batch_targets(paths: Sequence[Path], output: BatchOutput, scale: int) -> lis
     """The output file of each input, in queue order (``{index}`` is 1-based)."""
     return [
         output.folder / output_name(output.pattern, Path(path), scale=scale, method="cmdsr",
-                                    ext=format_suffix(output.fmt), index=index + 1)
+                                    ext=engine.format_suffix(output.fmt), index=index + 1)
         for index, path in enumerate(paths)
     ]
 
@@ -311,14 +298,14 @@ def _choice_for(regions: tuple[tuple[int, int, int, int], ...], default: Support
 def _upscale_one(path: Path, target: Path, upscaler: Upscaler, output: BatchOutput,
                  choice: SupportChoice, progress: ProgressFn,
                  cancel: threading.Event | None) -> Path:
-    image = read_image(path)
+    image = engine.read_image(path)
     assert upscaler.support_size is not None  # make_upscaler("cmdsr") needs support
     support = choose_support(image.pixels, choice, upscaler.support_size)
     # an 8-bit file needs no float result: a quarter of the memory for big photos
-    depth = output_bit_depth(output.fmt, image.bit_depth, output.bit_depth)
-    result = upscale_image(image, upscaler, support, progress=progress, cancel=cancel,
+    depth = engine.output_bit_depth(output.fmt, image.bit_depth, output.bit_depth)
+    result = engine.upscale_image(image, upscaler, support, progress=progress, cancel=cancel,
                            out_dtype=np.uint8 if depth == 8 else np.float32)
-    return write_image(result, target, fmt=output.fmt, quality=output.quality,
+    return engine.write_image(result, target, fmt=output.fmt, quality=output.quality,
                        bit_depth=output.bit_depth, overwrite=output.overwrite)
 
 
@@ -340,12 +327,12 @@ def run_batch(
     upscaler = make_upscaler("cmdsr", settings, cache)  # a bad model stops the batch at once
     clash = batch_clash(paths, output, upscaler.scale)
     if clash is not None:
-        raise CmdsrError(clash)
+        raise engine.CmdsrError(clash)
     targets = batch_targets(paths, output, upscaler.scale)
     count = len(paths)
     for index, path in enumerate(paths):
         if cancel is not None and cancel.is_set():
-            raise CancelledError("batch cancelled")
+            raise engine.CancelledError("batch cancelled")
         item = BatchItem(Path(path))
         start = time.perf_counter()
 
@@ -365,9 +352,9 @@ def run_batch(
                                            _choice_for(regions_by_path.get(Path(path), ()),
                                                        default_choice),
                                            tile_progress, cancel)
-            except CancelledError:
+            except engine.CancelledError:
                 raise
-            except (CmdsrError, ValueError, OSError, MemoryError) as exc:
+            except (engine.CmdsrError, ValueError, OSError, MemoryError) as exc:
                 item.error = str(exc) or type(exc).__name__
                 log.warning("batch: %s failed: %s", path, item.error)
         item.seconds = time.perf_counter() - start

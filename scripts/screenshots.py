@@ -76,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     window.confirm_close = lambda: True  # type: ignore[method-assign]
     window.resize(WIDTH, HEIGHT)
     window.show()
-    spin(app, lambda: window._model_info is not None)
+    spin(app, lambda: window.models.info is not None)
     args.out.mkdir(parents=True, exist_ok=True)
 
     def shot(name: str) -> None:
@@ -90,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     window.imageLoaded.connect(loaded.append)
     window.open_paths([photo])
     spin(app, lambda: bool(loaded))
-    image = window._image
+    image = window.photos.image
     h, w = image.height, image.width
     # Two good regions on textured parts and one too small to hold a patch.
     window.regions.add(Region(w // 10, h // 8, max(40, w // 4), max(40, h // 4)))

@@ -78,10 +78,12 @@ def window(qtbot, tiny_model_path: Path, tiny_baseline_path: Path, monkeypatch: 
     import engine
     import engine.resources
 
-    monkeypatch.setattr(engine.resources, "default_model_path", lambda: tiny_model_path)
+    # The package attributes first: engine loads its names on first use, and one first loaded
+    # while engine.resources is patched would keep the patch after the test.
     monkeypatch.setattr(engine, "default_model_path", lambda: tiny_model_path)
-    monkeypatch.setattr(engine.resources, "default_baseline_path", lambda: tiny_baseline_path)
     monkeypatch.setattr(engine, "default_baseline_path", lambda: tiny_baseline_path)
+    monkeypatch.setattr(engine.resources, "default_model_path", lambda: tiny_model_path)
+    monkeypatch.setattr(engine.resources, "default_baseline_path", lambda: tiny_baseline_path)
     from cmdsr_app.main_window import MainWindow
 
     win = MainWindow()
@@ -89,6 +91,6 @@ def window(qtbot, tiny_model_path: Path, tiny_baseline_path: Path, monkeypatch: 
     qtbot.addWidget(win)
     win.resize(1200, 800)
     win.show()
-    qtbot.waitUntil(lambda: win._model_info is not None, timeout=10000)
+    qtbot.waitUntil(lambda: win.models.info is not None, timeout=10000)
     yield win
     win.close()

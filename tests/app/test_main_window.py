@@ -36,7 +36,7 @@ def set_tile(window, tile: int) -> None:
 
 def slow_tiles(monkeypatch, seconds: float) -> list[int]:
     """Make each tile take a little longer (in the worker thread), so a test can act mid-run."""
-    import cmdsr_app.main_window as mw
+    import cmdsr_app.controllers.upscale as mw
 
     real = mw.upscale_with
     seen: list[int] = []
@@ -142,9 +142,9 @@ def test_a_remembered_model_that_is_gone_falls_back_to_the_default(
     SettingsStore().save(AppSettings(model_path=str(tmp_path / "deleted.pt")))
     win = MainWindow(with_training=False)
     qtbot.addWidget(win)
-    qtbot.waitUntil(lambda: win._model_info is not None, timeout=15000)
+    qtbot.waitUntil(lambda: win.models.info is not None, timeout=15000)
     assert win.settings.model_path == ""
-    assert win._model_info.path == tiny_model_path
+    assert win.models.info.path == tiny_model_path
     assert win.last_error is None  # no dialog at start-up for this
     win.close()
 
@@ -187,7 +187,7 @@ def test_auto_and_random_preview_patches(qtbot, window, make_photo) -> None:
 def test_cancel_mid_run_stops_within_a_tile(qtbot, window, make_photo, monkeypatch) -> None:
     open_image(qtbot, window, make_photo("big.png", 128, 160))
     set_tile(window, 32)  # 4 x 5 = 20 tiles
-    import cmdsr_app.main_window as mw
+    import cmdsr_app.controllers.upscale as mw
 
     real = mw.upscale_with
     seen = slow_tiles(monkeypatch, 0.05)
@@ -419,8 +419,8 @@ def test_paste_an_image_from_the_clipboard(qtbot, window, isolated_settings: Pat
         window.paste_action.trigger()
     pasted = Path(blocker.args[0])
     assert pasted.parent == isolated_settings / "pasted" and pasted.suffix == ".png"
-    assert window._image.pixels.shape == (40, 56, 3)
-    assert window._image.pixels[0, 0, 1] == 200
+    assert window.photos.image.pixels.shape == (40, 56, 3)
+    assert window.photos.image.pixels[0, 0, 1] == 200
 
 
 def test_drop_files_and_folders_onto_the_window(qtbot, window, make_photo, tmp_path: Path) -> None:

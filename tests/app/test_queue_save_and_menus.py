@@ -20,7 +20,7 @@ def open_image(qtbot, window, path: Path) -> None:
 
 def slow_upscale(monkeypatch, seconds: float) -> list[int]:
     """Each tile takes ``seconds`` longer (in the worker thread), so a test can act mid-run."""
-    import cmdsr_app.main_window as mw
+    import cmdsr_app.controllers.upscale as mw
 
     real = mw.upscale_with
     seen: list[int] = []

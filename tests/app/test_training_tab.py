@@ -190,7 +190,7 @@ def test_time_limit_pauses_the_run_and_resume_continues(qtbot, make_tab, photos,
     tab.apply_settings({"steps": paused_at + 3, "time_limit_min": 0})
     with qtbot.waitSignal(tab.jobEnded, timeout=TIMEOUT_MS) as ended:
         assert tab.resume()
-        assert not tab._limit_timer.isActive()
+        assert not tab.job.limit_timer.isActive()
     assert ended.args == ["finished"] and tab.phase is Phase.FINISHED
     assert steps[-3:] == [paused_at + 1, paused_at + 2, paused_at + 3]  # continued, not restarted
     assert list_checkpoints(run)[-1].step == paused_at + 3
@@ -303,7 +303,7 @@ def test_worker_reports_failure_and_cancel_never_finishes(qtbot, fn, expect) -> 
     from PySide6.QtCore import QThread
 
     from cmdsr_app.training_state import TrainRequest
-    from cmdsr_app.training_tab import TrainingWorker
+    from cmdsr_app.training_worker import TrainingWorker
 
     worker = TrainingWorker(TrainRequest(Path("run"), None, None, "cpu", 5, "paper"), fn)
     thread = QThread()

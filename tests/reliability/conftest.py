@@ -103,6 +103,6 @@ def app_window(qtbot, tiny_model: Path, tiny_baseline: Path, monkeypatch: pytest
     qtbot.addWidget(win)
     win.resize(1200, 800)
     win.show()
-    qtbot.waitUntil(lambda: win._model_info is not None, timeout=15000)
+    qtbot.waitUntil(lambda: win.models.info is not None, timeout=15000)
     yield win
     win.close()

@@ -241,7 +241,7 @@ def test_gui_odd_saved_settings_fall_back_or_fail_clearly(qtbot, tiny_model: Pat
     qtbot.addWidget(window)
     window.show()
     try:
-        qtbot.waitUntil(lambda: window._model_info is not None, timeout=15000)
+        qtbot.waitUntil(lambda: window.models.info is not None, timeout=15000)
         panel = window.settings_panel
         assert panel.device == "auto"
         assert panel.output_format == "png" and panel.support_mode in ("auto", "random")

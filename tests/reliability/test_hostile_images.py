@@ -143,5 +143,5 @@ def test_gui_refuses_a_bomb_and_a_broken_file_and_keeps_working(qtbot, tmp_path:
         assert "Traceback" not in window.last_error[1]
     with qtbot.waitSignal(window.imageLoaded, timeout=15000):
         window.open_paths([good])
-    assert window._image.pixels.shape == (40, 56, 3)
+    assert window.photos.image.pixels.shape == (40, 56, 3)
     qtbot.waitUntil(lambda: not window.thumbs.busy, timeout=15000)

@@ -1,0 +1,170 @@
+"""Batches: the current settings applied to the whole queue, each image's result listed."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QObject, Signal, Slot
+from PySide6.QtWidgets import QFileDialog, QWidget
+
+from cmdsr_app.controllers.base import Controller
+from cmdsr_app.controllers.models import ModelController
+from cmdsr_app.controllers.photos import PATCH_SIZE
+from cmdsr_app.controllers.upscale import UpscaleController
+from cmdsr_app.jobs import BatchItem, BatchOutput, BatchReport, ModelCache, batch_clash, run_batch
+from cmdsr_app.panels import BatchPanel, SettingsPanel
+from cmdsr_app.settings import AppSettings
+from cmdsr_app.state import (
+    EntryStatus,
+    EtaEstimator,
+    ImageQueue,
+    eta_text,
+    output_name,
+    overall_fraction,
+)
+from cmdsr_app.workers import JobRunner
+
+
+class _BatchBridge(QObject):
+    """Carries a batch's per-image news from the worker thread to the GUI thread (queued)."""
+
+    item = Signal(int, object)
+    progress = Signal(int, int, int, int)
+
+
+class BatchController(Controller):
+    """``finished(report)`` after a batch; ``cancelled()`` when one was cancelled;
+    ``started()`` when one begins (the window shows the Batch tab)."""
+
+    finished = Signal(object)  # BatchReport
+    cancelled = Signal()
+    started = Signal()
+
+    def __init__(self, *, settings: AppSettings, queue: ImageQueue, models: ModelController,
+                 upscale: UpscaleController, settings_panel: SettingsPanel,
+                 batch_panel: BatchPanel, heavy: JobRunner, cache: ModelCache,
+                 window: QWidget) -> None:
+        super().__init__(window)
+        self.settings, self.queue, self.models, self.upscale = settings, queue, models, upscale
+        self.panel, self.batch_panel = settings_panel, batch_panel
+        self.heavy, self.cache = heavy, cache
+        self._window = window
+        self._paths: list[Path] = []
+        self._eta = EtaEstimator()
+        self._bridge = _BatchBridge(self)
+        self._bridge.item.connect(self._on_item)
+        self._bridge.progress.connect(self._on_progress)
+
+    @property
+    def running(self) -> bool:
+        return self.heavy.busy and self.heavy.current_name == "batch"
+
+    def browse_folder(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self._window, "Output folder", self.batch_panel.folder)
+        if folder:
+            self.batch_panel.folder_edit.setText(folder)
+
+    def _output(self) -> BatchOutput | None:
+        """The batch's output settings, or None (and the reason said) when they are unusable."""
+        folder = self.batch_panel.folder
+        if not folder:
+            self.error.emit("No output folder", "Choose the folder the upscaled images go to.")
+            return None
+        pattern = self.batch_panel.pattern or "{stem}_x{scale}"
+        try:
+            output_name(pattern, Path("photo.png"), scale=4, method="cmdsr", ext="png", index=1)
+        except ValueError as exc:
+            self.error.emit("Bad file-name pattern", str(exc))
+            return None
+        self.settings.batch_output_dir, self.settings.batch_pattern = folder, pattern
+        return BatchOutput(Path(folder), pattern, self.panel.output_format, self.panel.quality,
+                           self.panel.bit_depth or None, self.batch_panel.overwrite_check.isChecked())
+
+    def start(self) -> None:
+        """Apply the current settings to the whole queue; failures are listed per image."""
+        if self.heavy.busy:
+            self.say("A job is already running.", 4000)
+            return
+        if not len(self.queue):
+            self.error.emit("Empty queue", "Add images first (Ctrl+O, a folder, or drop files).")
+            return
+        output = self._output()
+        if output is None:
+            return
+        paths = [entry.path for entry in self.queue]
+        clash = batch_clash(paths, output, self.models.scale)
+        if clash is not None:
+            self.error.emit("Two images would write the same file", clash)
+            return
+        # Regions too small for a patch are left out; the engine checks the rest against
+        # each photo and lists a photo whose regions lie outside it as failed.
+        regions = {
+            entry.path: tuple(r.as_tuple() for r in entry.regions
+                              if r.w >= PATCH_SIZE and r.h >= PATCH_SIZE)
+            for entry in self.queue if entry.regions
+        }
+        settings, choice, cache = self.models.run_settings(), self.upscale.support_choice(), self.cache
+        self._paths = paths
+        self.batch_panel.clear_results(paths)
+        self.started.emit()
+        self.panel.image_bar.setRange(0, len(paths))
+        self.panel.image_bar.setValue(0)
+        for i in range(len(self.queue)):
+            self.queue.set_status(i, EntryStatus.PENDING)
+        bridge = self._bridge
+        self._eta.restart()
+
+        def work(_progress: Any, cancel: threading.Event) -> BatchReport:
+            return run_batch(paths, settings, choice, regions, output, cache,
+                             progress=bridge.progress.emit, cancel=cancel,
+                             on_item=bridge.item.emit)
+
+        def finished(report: BatchReport) -> None:
+            self.batch_panel.summary_label.setText(report.summary())
+            self.say(f"Batch: {report.summary()}", 10000)
+            self.finished.emit(report)
+
+        def cancelled() -> None:
+            self.batch_panel.summary_label.setText("Batch cancelled; finished images are kept.")
+            self.batch_panel.mark_unfinished()
+            for i, entry in enumerate(self.queue):
+                if entry.status in (EntryStatus.PENDING, EntryStatus.RUNNING):
+                    self.queue.set_status(i, EntryStatus.CANCELLED)
+            self.cancelled.emit()
+
+        self.heavy.submit("batch", work, on_finished=finished, on_cancelled=cancelled,
+                          on_failed=lambda m: self.error.emit("Batch failed", m))
+
+    @Slot(int, int, int, int)
+    def _on_progress(self, image_index: int, count: int, done: int, total: int) -> None:
+        p = self.panel
+        p.image_bar.setRange(0, count)
+        p.image_bar.setValue(min(image_index, count))
+        if total > 0:
+            p.tile_bar.setRange(0, total)
+            p.tile_bar.setValue(done)
+        remaining = self._eta.remaining(overall_fraction(image_index, count, done, total))
+        p.eta_label.setText(f"Image {min(image_index + 1, count)} of {count} · "
+                            f"{eta_text(remaining, self._eta.elapsed())}")
+        if total > 0 and done == 0 and image_index < len(self._paths):
+            index = self.queue.index_of(self._paths[image_index])
+            if index is not None:
+                self.queue.set_status(index, EntryStatus.RUNNING)
+
+    @Slot(int, object)
+    def _on_item(self, row: int, item: BatchItem) -> None:
+        if item.skipped:
+            status, detail = "skipped", f"already done: {item.output}"
+        elif item.ok:
+            status, detail = "done", str(item.output)
+        else:
+            status, detail = "failed", item.error or "failed"
+        self.batch_panel.set_result(row, status, detail)
+        index = self.queue.index_of(item.path)
+        if index is not None:
+            self.queue.set_status(index, EntryStatus.DONE if item.ok else EntryStatus.FAILED,
+                                  "" if item.ok else detail)
+            if item.ok:
+                self.queue[index].output_path = item.output

@@ -1,0 +1,125 @@
+"""Saving the shown photo's result, or the two compared sides next to each other."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import QFileDialog, QWidget
+
+from cmdsr_app.compare import SOURCES, CompareView
+from cmdsr_app.controllers.base import Controller
+from cmdsr_app.controllers.models import ModelController
+from cmdsr_app.controllers.photos import PhotoController, is_pasted
+from cmdsr_app.controllers.upscale import UpscaleController
+from cmdsr_app.jobs import nearest_upscale, side_by_side
+from cmdsr_app.panels import SettingsPanel
+from cmdsr_app.settings import AppSettings
+from cmdsr_app.workers import JobRunner
+
+log = logging.getLogger(__name__)
+IMAGE_FILTER = "Images (*.png *.jpg *.webp *.tif)"
+
+
+class SaveController(Controller):
+    """``saved(path)`` once a file is written."""
+
+    saved = Signal(str)
+
+    def __init__(self, *, settings: AppSettings, photos: PhotoController, models: ModelController,
+                 upscale: UpscaleController, settings_panel: SettingsPanel, compare: CompareView,
+                 heavy: JobRunner, window: QWidget) -> None:
+        super().__init__(window)
+        self.settings, self.photos, self.models, self.upscale = settings, photos, models, upscale
+        self.panel, self.compare, self.heavy = settings_panel, compare, heavy
+        self._window = window
+
+    def folder(self) -> Path:
+        """Where a save dialog opens: the last save folder, else the photo's own folder (a
+        pasted photo's is the app's config folder: the Pictures folder instead)."""
+        if self.settings.last_save_dir and Path(self.settings.last_save_dir).is_dir():
+            return Path(self.settings.last_save_dir)
+        shown = self.photos.image_path
+        if shown is not None and not is_pasted(shown):
+            return shown.parent
+        pictures = Path.home() / "Pictures"
+        return pictures if pictures.is_dir() else Path.home()
+
+    def result_dialog(self) -> None:
+        if not self.upscale.has_result:
+            self.error.emit("Nothing to save", "Run an upscale first (Ctrl+R).")
+            return
+        from engine.imageio import format_suffix
+
+        shown = self.photos.image_path
+        stem = shown.stem if shown else "result"
+        start = self.folder() / f"{stem}_x{self.models.scale}{format_suffix(self.panel.output_format)}"
+        path, _ = QFileDialog.getSaveFileName(self._window, "Save result", str(start), IMAGE_FILTER)
+        if path:
+            self.save_result(path)
+
+    def save_result(self, path: str | Path, method: str = "cmdsr") -> None:
+        """Write a result (format from the suffix, else the panel's; metadata kept)."""
+        outcome = self.upscale.outcomes.get(method)
+        if outcome is None:
+            self.error.emit("Nothing to save", "Run an upscale first (Ctrl+R).")
+            return
+        self._write(outcome.image, Path(path), "Save result")
+
+    def comparison_dialog(self) -> None:
+        shown = self.photos.image_path
+        stem = shown.stem if shown else "comparison"
+        start = self.folder() / f"{stem}_compare.png"
+        path, _ = QFileDialog.getSaveFileName(self._window, "Save comparison", str(start),
+                                              IMAGE_FILTER)
+        if path:
+            self.save_comparison(path)
+
+    def save_comparison(self, path: str | Path) -> None:
+        """The two sources shown in the compare view, side by side at output size."""
+        image = self.photos.image
+        if image is None:
+            self.error.emit("Nothing to save", "Open a photo and run an upscale first.")
+            return
+        arrays = []
+        for key in (self.compare.left_source, self.compare.right_source):
+            if key == "input":
+                arrays.append(nearest_upscale(image.pixels, self.models.scale))
+            elif key in self.upscale.outcomes:
+                arrays.append(self.upscale.outcomes[key].image.pixels)
+            else:
+                self.error.emit("Nothing to compare yet",
+                                f"{SOURCES[key]} has not been computed; run or pick it first.")
+                return
+        composite = replace(image, pixels=side_by_side(arrays[0], arrays[1]), alpha=None)
+        self._write(composite, Path(path), "Save comparison")
+
+    def _write(self, image: Any, path: Path, title: str) -> None:
+        from engine.imageio import normalise_format, write_image
+
+        fmt = path.suffix.lstrip(".") or self.panel.output_format
+        try:
+            fmt = normalise_format(fmt)
+        except Exception:
+            fmt = self.panel.output_format
+            path = path.with_suffix(f".{fmt}")
+        quality = self.panel.quality
+        depth = self.panel.bit_depth or None
+        if depth == 16 and fmt not in ("png", "tif"):
+            depth = None
+
+        def work(_progress: Any, _cancel: threading.Event) -> Path:
+            # The save dialog already asked before replacing a file.
+            return write_image(image, path, fmt=fmt, quality=quality, bit_depth=depth, overwrite=True)
+
+        def done(written: Path) -> None:
+            self.settings.last_save_dir = str(written.parent)
+            self.say(f"Saved {written}", 8000)
+            log.info("saved %s", written)
+            self.saved.emit(str(written))
+
+        self.heavy.submit("save", work, on_finished=done, on_failed=lambda m: self.error.emit(title, m))

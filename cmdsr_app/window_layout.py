@@ -1,0 +1,63 @@
+"""Widgets the main window is assembled from that hold no behaviour of their own: the input
+page (canvas with its zoom bar and hint) and titled boxes for the side panels."""
+
+from __future__ import annotations
+
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QSizePolicy, QToolButton, QVBoxLayout, QWidget
+
+from cmdsr_app.canvas import ImageCanvas
+
+HINT = "Drag: draw a region · Del: delete · right-drag: pan · wheel: zoom"
+HINT_DETAILS = ("Drag on the photo: draw a region · drag a region: move it · its edges: resize · "
+                "Del: delete the selected one · right-drag or Space+drag: pan · wheel: zoom")
+
+
+class InputPage(QWidget):
+    """The input canvas under a bar with the editing hint, the zoom level and zoom buttons."""
+
+    def __init__(self, canvas: ImageCanvas, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.canvas = canvas
+        self.zoom_label = QLabel("")
+        self.fit_button = QToolButton(text="Fit")
+        self.fit_button.setToolTip("Fit the photo in the view (Ctrl+0)")
+        self.actual_button = QToolButton(text="100%")
+        self.actual_button.setToolTip("One photo pixel per screen pixel (Ctrl+1)")
+        self.zoom_in_button = QToolButton(text="+")
+        self.zoom_in_button.setToolTip("Zoom in (Ctrl+=, or the mouse wheel)")
+        self.zoom_out_button = QToolButton(text="−")
+        self.zoom_out_button.setToolTip("Zoom out (Ctrl+-)")
+        self.hint = QLabel(HINT)
+        self.hint.setStyleSheet("color: palette(mid);")
+        self.hint.setToolTip(HINT_DETAILS)
+        # The hint may be cut on a narrow window; it must not set the window's minimum width.
+        self.hint.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        bar = QHBoxLayout()
+        bar.setContentsMargins(4, 2, 4, 2)
+        bar.addWidget(self.hint, 1)
+        bar.addWidget(self.zoom_label)
+        for button in (self.zoom_out_button, self.zoom_in_button, self.fit_button, self.actual_button):
+            bar.addWidget(button)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(2)
+        layout.addLayout(bar)
+        layout.addWidget(canvas, 1)
+        self.fit_button.clicked.connect(canvas.fit)
+        self.actual_button.clicked.connect(canvas.actual_size)
+        self.zoom_in_button.clicked.connect(canvas.zoom_in)
+        self.zoom_out_button.clicked.connect(canvas.zoom_out)
+        canvas.viewChanged.connect(self.show_zoom)
+
+    def show_zoom(self, zoom: float, *_: object) -> None:
+        self.zoom_label.setText(f"{zoom * 100:.0f}%")
+
+
+def titled(title: str, widget: QWidget) -> QWidget:
+    """``widget`` under a bold title."""
+    box = QWidget()
+    layout = QVBoxLayout(box)
+    layout.setContentsMargins(4, 4, 4, 4)
+    layout.addWidget(QLabel(f"<b>{title}</b>"))
+    layout.addWidget(widget, 1)
+    return box
