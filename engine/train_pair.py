@@ -261,8 +261,10 @@ def train_pair(
     sampler = DeviceTaskSampler.from_config(photos, cfg)
     last = max_steps or cfg.steps
 
+    reserve = _reserve_s(budget_s)
     t0 = time.perf_counter()
-    deadline = t0 + budget_s - _reserve_s(budget_s)
+    deadline = t0 + budget_s - reserve
+    last_start = 0.0
     step = start
     t_log = t0
     steps_since_log = 0
@@ -277,6 +279,7 @@ def train_pair(
             reason = "budget"
             break
         td = time.perf_counter()
+        last_start = td - t0
         batch = sampler.batch(step)
         data_s += time.perf_counter() - td
         for m in members:
@@ -308,6 +311,8 @@ def train_pair(
         "last_step": step,
         "stopped_by": reason,
         "budget_s": budget_s,
+        "reserve_s": reserve,
+        "last_step_started_s": last_start,
         "train_s": train_s,
         "total_s": total_s,
         "pair_steps_per_s": done / train_s if train_s > 0 else 0.0,
