@@ -17,11 +17,11 @@ Preparing (on the developer machine, once per session)::
     mkdir -p .gpu_data && cp -r /work/data/corpus .gpu_data/corpus
     grep -qx '/.gpu_data/' .git/info/exclude || echo /.gpu_data/ >> .git/info/exclude
 
-The device command (the ``run`` tool; 15 minutes of device time in all: 7 of training, the
+The device command (the ``run`` tool; 15 minutes of device time in all: under 7 of training, the
 rest start-up, evaluation and transfers)::
 
     run(command="PYTHONUNBUFFERED=1 python3 scripts/gpu_train.py --corpus .gpu_data/corpus
-                 --out $OUT --budget 420",
+                 --out $OUT --budget 400 --eval-crop 512",
         carry=[".gpu_data"], timeout_s=590)
 
 On the CPU (a test of the whole chain): ``--device cpu --budget 10 --set ...`` with a tiny
@@ -106,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--corpus", type=Path, default=ROOT / ".gpu_data" / "corpus",
                     help="folder with train/ and val/ photo folders")
     ap.add_argument("--out", type=Path, default=Path(os.environ.get("OUT", "gpu_out")))
-    ap.add_argument("--budget", type=float, default=420.0,
+    ap.add_argument("--budget", type=float, default=400.0,
                     help="seconds of training incl. final checkpoints and exports")
     ap.add_argument("--preset", default="studio")
     ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
