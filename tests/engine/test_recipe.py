@@ -103,7 +103,7 @@ def test_warmup_and_cosine_schedule_by_steps_and_by_time():
     f = [prog.factor(n, cfg.milestones, cfg.gamma_base) for n in range(100)]
     assert f[0] == pytest.approx(0.1 * (0.1 + 0.9 * 0.5 * (1 + 1)))  # first warm-up step
     assert f[9] == pytest.approx(0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * 0.09)))
-    assert all(a >= b for a, b in zip(f[9:], f[10:]))  # decays after warm-up
+    assert all(a >= b for a, b in zip(f[9:-1], f[10:], strict=True))  # decays after warm-up
     assert f[99] == pytest.approx(0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * 0.99)))
     timed = LrProgress(studio_tiny(steps=100, time_budget_s=50.0, warmup_steps=0))
     timed.elapsed_s = 25.0
@@ -170,7 +170,7 @@ def test_uniform_sampling_keeps_the_data_stream_of_earlier_runs(photos, tmp_path
     src_b = open_training_source(photos, 32, tmp_path / "b", 4, 48, 0, pick=TexturePick(1, 0.5))
     assert src_a.cache_path.name == src_b.cache_path.name
     ra, rb = np.random.default_rng(3), np.random.default_rng(3)
-    for pa, pb in zip(src_a.patches(1, 32, 5, ra), src_b.patches(1, 32, 5, rb)):
+    for pa, pb in zip(src_a.patches(1, 32, 5, ra), src_b.patches(1, 32, 5, rb), strict=True):
         assert np.array_equal(pa, pb)
     textured = open_training_source(photos, 32, tmp_path / "c", 4, 48, 0, pick=TexturePick(4, 0.2))
     assert textured.cache_path.name != src_a.cache_path.name
