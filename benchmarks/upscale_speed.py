@@ -242,7 +242,7 @@ def main() -> None:
             speedup = f"{median[BASELINE] / median[config]:.2f}x" if BASELINE in median else ""
             mp = (size * 4) ** 2 / 1e6 / median[config]
             rows.append((f"{size}->{size * 4}", config, timed["precision"][config],
-                         f"{median[config]:.2f}", f"{mp:.3f}", speedup, rss[config], quality))
+                         f"{median[config]:.2f}", f"{mp:.3g}", speedup, rss[config], quality))
     header = ("size", "configuration", "precision", "median s", "output MP/s",
               f"vs {BASELINE}", "peak RSS MB", f"PSNR-Y vs {REFERENCE}")
     print("| " + " | ".join(header) + " |")
