@@ -337,8 +337,12 @@ class MainWindow(QMainWindow):
         self.settings_panel.set_devices([s.device] if s.device != "auto" else [], s.device)
         self.settings_panel.apply(tile=s.tile, support_mode=s.support_mode, seed=s.seed,
                                   fmt=s.output_format, quality=s.quality, bit_depth=s.bit_depth)
-        self.settings_panel.set_model_choices("Shipped default", s.recent_models, s.model_path)
+        # The shipped files are only looked up here (no PyTorch): the model loads later.
+        self.models.refresh_choices()
         self.settings_panel.set_model_info("Loading the model…")
+        baseline = shipped_baseline_path()
+        why = None if baseline.exists() else f"no baseline model is installed ({baseline.name} is missing)"
+        self.compare.set_source_enabled("baseline", why is None, why or "")
         self.compare.set_alt_support(s.alt_support_mode)
         self.batch_panel.folder_edit.setText(s.batch_output_dir)
         self.batch_panel.pattern_edit.setText(s.batch_pattern)
@@ -355,10 +359,6 @@ class MainWindow(QMainWindow):
     def _on_engine_ready(self, devices: list[str]) -> None:
         self.engine_ready = True
         self.settings_panel.set_devices(devices, self.settings.device)
-        self.models.refresh_choices()
-        baseline = shipped_baseline_path()
-        why = None if baseline.exists() else f"no baseline model is installed ({baseline.name} is missing)"
-        self.compare.set_source_enabled("baseline", why is None, why or "")
         if self.training_tab is not None:
             self.training_tab.show_last_run()
         self.models.choose(self.settings.model_path, quiet=True)
