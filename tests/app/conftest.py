@@ -94,3 +94,30 @@ def window(qtbot, tiny_model_path: Path, tiny_baseline_path: Path, monkeypatch: 
     qtbot.waitUntil(lambda: win.models.info is not None, timeout=10000)
     yield win
     win.close()
+
+
+@pytest.fixture
+def slow_tiles(monkeypatch):
+    """``slow_tiles(seconds)``: each tile of an upscale takes ``seconds`` longer (in the worker
+    thread), so a test can act mid-run; returns the list of tiles reported so far."""
+    import time
+
+    import cmdsr_app.controllers.upscale as mw
+
+    def install(seconds: float) -> list[int]:
+        real = mw.upscale_with
+        seen: list[int] = []
+
+        def slow(image, method, settings, choice, cache, progress=None, cancel=None):
+            def report(done: int, total: int) -> None:
+                seen.append(done)
+                if progress:
+                    progress(done, total)
+                time.sleep(seconds)
+
+            return real(image, method, settings, choice, cache, report, cancel)
+
+        monkeypatch.setattr(mw, "upscale_with", slow)
+        return seen
+
+    return install

@@ -34,26 +34,6 @@ def set_tile(window, tile: int) -> None:
     combo.setCurrentIndex(combo.findData(tile))
 
 
-def slow_tiles(monkeypatch, seconds: float) -> list[int]:
-    """Make each tile take a little longer (in the worker thread), so a test can act mid-run."""
-    import cmdsr_app.controllers.upscale as mw
-
-    real = mw.upscale_with
-    seen: list[int] = []
-
-    def slow(image, method, settings, choice, cache, progress=None, cancel=None):
-        def report(done: int, total: int) -> None:
-            seen.append(done)
-            if progress:
-                progress(done, total)
-            time.sleep(seconds)
-
-        return real(image, method, settings, choice, cache, report, cancel)
-
-    monkeypatch.setattr(mw, "upscale_with", slow)
-    return seen
-
-
 def test_open_draw_region_run_compare_and_save(qtbot, window, make_photo, tmp_path: Path) -> None:
     from engine.imageio import read_image
 
@@ -184,13 +164,13 @@ def test_auto_and_random_preview_patches(qtbot, window, make_photo) -> None:
     assert window.canvas.patch_boxes != auto
 
 
-def test_cancel_mid_run_stops_within_a_tile(qtbot, window, make_photo, monkeypatch) -> None:
+def test_cancel_mid_run_stops_within_a_tile(qtbot, window, make_photo, monkeypatch, slow_tiles) -> None:
     open_image(qtbot, window, make_photo("big.png", 128, 160))
     set_tile(window, 32)  # 4 x 5 = 20 tiles
     import cmdsr_app.controllers.upscale as mw
 
     real = mw.upscale_with
-    seen = slow_tiles(monkeypatch, 0.05)
+    seen = slow_tiles(0.05)
     finished: list[str] = []
     window.upscaleFinished.connect(finished.append)
     window.run_upscale()
@@ -363,10 +343,10 @@ def test_fresh_settings_per_test(window) -> None:
     assert [combo.itemData(i) for i in range(combo.count())] == ["auto", *available_devices()]
 
 
-def test_closing_during_a_run_asks_cancels_and_waits(qtbot, window, make_photo, monkeypatch) -> None:
+def test_closing_during_a_run_asks_cancels_and_waits(qtbot, window, make_photo, monkeypatch, slow_tiles) -> None:
     open_image(qtbot, window, make_photo("big.png", 128, 160))
     set_tile(window, 32)
-    slow_tiles(monkeypatch, 0.05)
+    slow_tiles(0.05)
     asked: list[bool] = []
     window.confirm_close = lambda: asked.append(True) or False  # first: the user says no
     window.run_upscale()
@@ -484,12 +464,12 @@ def test_event_loop_stays_responsive_with_a_full_size_model(qtbot, window, make_
     assert min(worst) < 0.100
 
 
-def test_switching_photos_during_a_run_keeps_its_result(qtbot, window, make_photo, monkeypatch) -> None:
+def test_switching_photos_during_a_run_keeps_its_result(qtbot, window, make_photo, monkeypatch, slow_tiles) -> None:
     a, b = make_photo("a.png", 64, 96), make_photo("b.png", 48, 48, seed=2)
     with qtbot.waitSignal(window.imageLoaded, timeout=15000):
         window.open_paths([a, b])
     set_tile(window, 32)
-    slow_tiles(monkeypatch, 0.03)
+    slow_tiles(0.03)
     window.run_upscale()
     with qtbot.waitSignal(window.imageLoaded, timeout=15000):
         window.show_entry(1)

@@ -18,26 +18,6 @@ def open_image(qtbot, window, path: Path) -> None:
         window.open_paths([path])
 
 
-def slow_upscale(monkeypatch, seconds: float) -> list[int]:
-    """Each tile takes ``seconds`` longer (in the worker thread), so a test can act mid-run."""
-    import cmdsr_app.controllers.upscale as mw
-
-    real = mw.upscale_with
-    seen: list[int] = []
-
-    def slow(image, method, settings, choice, cache, progress=None, cancel=None):
-        def report(done: int, total: int) -> None:
-            seen.append(done)
-            if progress:
-                progress(done, total)
-            time.sleep(seconds)
-
-        return real(image, method, settings, choice, cache, report, cancel)
-
-    monkeypatch.setattr(mw, "upscale_with", slow)
-    return seen
-
-
 def set_tile(window, tile: int) -> None:
     combo = window.settings_panel.tile_combo
     if combo.findData(tile) < 0:
@@ -46,7 +26,7 @@ def set_tile(window, tile: int) -> None:
 
 
 def test_removing_the_photo_being_upscaled_cancels_its_job(qtbot, window, make_photo,
-                                                           monkeypatch) -> None:
+                                                           monkeypatch, slow_tiles) -> None:
     a = make_photo("a.png", 128, 160)
     b = make_photo("b.png", 40, 48, seed=1)
     open_image(qtbot, window, a)
@@ -54,7 +34,7 @@ def test_removing_the_photo_being_upscaled_cancels_its_job(qtbot, window, make_p
     window.show_entry(0)
     qtbot.waitUntil(lambda: window.canvas.image().width() == 160, timeout=15000)
     set_tile(window, 32)  # 20 tiles
-    seen = slow_upscale(monkeypatch, 0.2)
+    seen = slow_tiles(0.2)
     window.run_upscale()
     qtbot.waitUntil(lambda: len(seen) >= 1, timeout=30000)
     start = time.perf_counter()
@@ -169,12 +149,12 @@ def test_open_recent_lists_opened_files_and_folders_only(qtbot, window, make_pho
 
 
 def test_save_needs_a_result_and_scale_is_locked_during_a_run(qtbot, window, make_photo,
-                                                              monkeypatch) -> None:
+                                                              monkeypatch, slow_tiles) -> None:
     assert not window.save_action.isEnabled() and not window.save_compare_action.isEnabled()
     open_image(qtbot, window, make_photo("p.png", 64, 64))
     assert not window.save_action.isEnabled()
     set_tile(window, 32)
-    seen = slow_upscale(monkeypatch, 0.1)
+    seen = slow_tiles(0.1)
     with qtbot.waitSignal(window.upscaleFinished, timeout=60000):
         window.run_upscale()
         qtbot.waitUntil(lambda: len(seen) >= 1, timeout=30000)
