@@ -146,7 +146,7 @@ class RunSettings:
     baseline_path: Path | None = None
     device: str = "auto"
     tile: int = 0
-    precision: str = "fp32"
+    precision: str = "auto"  # bf16 where the CPU runs it natively, else fp32 (as cmdsr upscale)
 
 
 @dataclass
