@@ -147,6 +147,7 @@ class RunSettings:
     device: str = "auto"
     tile: int = 0
     precision: str = "auto"  # bf16 where the CPU runs it natively, else fp32 (as cmdsr upscale)
+    threads: int = 0  # CPU threads; 0 = PyTorch's default (one per core)
 
 
 @dataclass
@@ -164,6 +165,10 @@ def make_upscaler(method: str, settings: RunSettings, cache: ModelCache) -> Upsc
     """An engine Upscaler for a comparison method (``cmdsr_alt`` is CMDSR too)."""
     device = str(engine.resolve_device(settings.device))
     tile = engine.TileConfig(tile=settings.tile)
+    if settings.threads > 0:
+        import torch  # loaded by now: the engine is
+
+        torch.set_num_threads(settings.threads)
     if method == "bicubic":
         scale = None
         if settings.model_path is not None:

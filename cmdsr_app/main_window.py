@@ -336,7 +336,8 @@ class MainWindow(QMainWindow):
         # Until the engine lists the devices, the remembered one is shown as it was.
         self.settings_panel.set_devices([s.device] if s.device != "auto" else [], s.device)
         self.settings_panel.apply(tile=s.tile, support_mode=s.support_mode, seed=s.seed,
-                                  fmt=s.output_format, quality=s.quality, bit_depth=s.bit_depth)
+                                  fmt=s.output_format, quality=s.quality, bit_depth=s.bit_depth,
+                                  threads=s.threads)
         # The shipped files are only looked up here (no PyTorch): the model loads later.
         self.models.refresh_choices()
         self.settings_panel.set_model_info("Loading the model…")
@@ -424,6 +425,7 @@ class MainWindow(QMainWindow):
     def _read_panel_settings(self) -> None:
         s, p = self.settings, self.settings_panel
         s.device, s.tile, s.support_mode, s.seed = p.device, p.tile, p.support_mode, p.seed
+        s.threads = p.threads
         s.output_format, s.quality, s.bit_depth = p.output_format, p.quality, p.bit_depth
 
     def about_text(self) -> str:

@@ -294,6 +294,11 @@ class SettingsPanel(QWidget):
         self.seed_spin = QSpinBox()
         self.seed_spin.setRange(0, 2**31 - 1)
         self.seed_spin.setToolTip("Seed of the random patch choice")
+        self.threads_spin = QSpinBox()
+        self.threads_spin.setRange(0, 256)
+        self.threads_spin.setSpecialValueText("Auto")
+        self.threads_spin.setToolTip("CPU threads for upscaling; Auto uses every core. Fewer "
+                                     "leave the computer responsive for other work")
         model_box = QGroupBox("Model")
         model_form = QFormLayout(model_box)
         model_form.addRow("Model:", self.model_combo)
@@ -303,6 +308,7 @@ class SettingsPanel(QWidget):
         model_form.addRow("Tile size:", self.tile_combo)
         model_form.addRow("Support:", self.support_combo)
         model_form.addRow("Seed:", self.seed_spin)
+        model_form.addRow("Threads:", self.threads_spin)
         # -- output
         self.format_combo = QComboBox()
         for fmt in OUTPUT_FORMATS:
@@ -352,6 +358,7 @@ class SettingsPanel(QWidget):
             combo.currentIndexChanged.connect(self.settingsChanged)
         self.quality_spin.valueChanged.connect(self.settingsChanged)
         self.seed_spin.valueChanged.connect(self.settingsChanged)
+        self.threads_spin.valueChanged.connect(self.settingsChanged)
         self.format_combo.currentIndexChanged.connect(self._update_output_enabled)
         self._update_output_enabled()
 
@@ -429,7 +436,8 @@ class SettingsPanel(QWidget):
             combo.setCurrentIndex(index)
 
     def apply(self, *, tile: int, support_mode: str, seed: int, fmt: str, quality: int,
-              bit_depth: int) -> None:
+              bit_depth: int, threads: int = 0) -> None:
+        self.threads_spin.setValue(threads)
         if self.tile_combo.findData(tile) < 0:
             self.tile_combo.addItem(f"{tile} px", tile)
         self._select(self.tile_combo, tile)
@@ -446,6 +454,10 @@ class SettingsPanel(QWidget):
     @property
     def tile(self) -> int:
         return int(self.tile_combo.currentData() or 0)
+
+    @property
+    def threads(self) -> int:
+        return int(self.threads_spin.value())
 
     @property
     def support_mode(self) -> str:
@@ -491,7 +503,7 @@ class SettingsPanel(QWidget):
         self.run_button.setEnabled(not running)
         self.cancel_button.setEnabled(running)
         for widget in (self.model_combo, self.scale_combo, self.device_combo, self.tile_combo,
-                       self.support_combo, self.seed_spin):
+                       self.support_combo, self.seed_spin, self.threads_spin):
             widget.setEnabled(not running)
         if not running:
             self.eta_label.setText("")

@@ -25,6 +25,7 @@ SETTINGS_FILE = "settings.json"
 MAX_RECENT = 10
 MAX_REMEMBERED_REGIONS = 200
 MIN_TILE = 32  # the engine's smallest fixed tile
+MAX_THREADS = 256
 
 OUTPUT_FORMATS = ("png", "jpg", "webp", "tif")
 SUPPORT_MODES = ("random", "auto", "regions")
@@ -50,6 +51,7 @@ class AppSettings:
     scale: int = 0  # 0 = the model's own scale
     device: str = "auto"
     tile: int = 0  # 0 = automatic
+    threads: int = 0  # CPU threads for upscaling; 0 = automatic (one per core)
     output_format: str = "png"
     quality: int = 95
     bit_depth: int = 0  # 0 = as the input
@@ -112,6 +114,7 @@ class AppSettings:
         if settings.alt_support_mode not in SUPPORT_MODES:
             settings.alt_support_mode = defaults.alt_support_mode
         settings.quality = min(100, max(1, settings.quality))
+        settings.threads = min(max(settings.threads, 0), MAX_THREADS)
         if settings.tile < MIN_TILE:  # 0 = automatic; tiny tiles are refused by the engine
             settings.tile = 0
         settings.recent_files = [p for p in settings.recent_files if isinstance(p, str)][:MAX_RECENT]

@@ -65,6 +65,7 @@ class ModelController(Controller):
             baseline_path=baseline if baseline.exists() else None,
             device=self.panel.device,
             tile=self.panel.tile,
+            threads=self.panel.threads,
         )
 
     def _checked(self) -> None:

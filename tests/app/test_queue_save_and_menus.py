@@ -254,3 +254,33 @@ def test_a_gray_photo_is_shown_and_saved_gray(qtbot, window, tmp_path: Path) -> 
         window.save_result(tmp_path / "gray_x4.png")
     with Image.open(tmp_path / "gray_x4.png") as written:
         assert written.mode == "L" and written.size == (192, 160)
+
+
+def test_threads_setting_reaches_the_engine_and_is_remembered(qtbot, window, make_photo,
+                                                              monkeypatch) -> None:
+    import torch
+
+    import cmdsr_app.controllers.upscale as mw
+
+    real = mw.upscale_with
+    seen: list[int] = []  # PyTorch's thread count in the worker, as each tile is reported
+
+    def watched(image, method, settings, choice, cache, progress=None, cancel=None):
+        def report(done: int, total: int) -> None:
+            seen.append(torch.get_num_threads())
+            if progress:
+                progress(done, total)
+
+        return real(image, method, settings, choice, cache, report, cancel)
+
+    monkeypatch.setattr(mw, "upscale_with", watched)
+    panel = window.settings_panel
+    assert panel.threads_spin.value() == 0 and panel.threads_spin.text() == "Auto"
+    panel.threads_spin.setValue(3)  # neither PyTorch's default here nor the tests' 1
+    assert window.settings.threads == 3  # remembered with the other settings
+    open_image(qtbot, window, make_photo("t.png", 48, 48))
+    with qtbot.waitSignal(window.upscaleFinished, timeout=60000):
+        window.run_upscale()
+        assert not panel.threads_spin.isEnabled()  # locked during a run
+    assert seen and set(seen) == {3}
+    qtbot.waitUntil(panel.threads_spin.isEnabled, timeout=10000)
