@@ -430,7 +430,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                    {"cmdsr": args.init_cmdsr, "baseline": args.init_baseline},
                    resume=args.resume, stop=stop, max_steps=args.max_steps)
     except ConfigError as exc:
-        print(f"train_pair: {exc}", file=sys.stderr)  # noqa: T201
+        log.error("train_pair: %s", exc)
         return 2
     finally:
         restore()
