@@ -39,6 +39,7 @@ if TYPE_CHECKING:  # what type checkers and editors see; at run time see __getat
         write_image,
     )
     from engine.infer import TileConfig, Upscaler, available_devices, resolve_device, upscale_image
+    from engine.local_adapt import DamageMap, damage_map, upscale_image_local
     from engine.metrics import psnr_y, ssim_y
     from engine.model import CMDSR, SUPPORTED_SCALES, FoldedSRNet, ModelConfig, build_model
     from engine.resources import default_baseline_path, default_model_path, sample_image_path
@@ -62,6 +63,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     "engine.infer": (
         "TileConfig", "Upscaler", "available_devices", "resolve_device", "upscale_image",
     ),
+    "engine.local_adapt": ("DamageMap", "damage_map", "upscale_image_local"),
     "engine.metrics": ("psnr_y", "ssim_y"),
     "engine.model": ("CMDSR", "SUPPORTED_SCALES", "FoldedSRNet", "ModelConfig", "build_model"),
     "engine.resources": ("default_baseline_path", "default_model_path", "sample_image_path"),
@@ -74,6 +76,9 @@ __all__ = [
     "DamageEstimate",
     "NoDamageReadoutError",
     "estimate_damage",
+    "DamageMap",
+    "damage_map",
+    "upscale_image_local",
     "atomic_write",
     "DegradationConfig",
     "DegradationParams",

@@ -188,16 +188,32 @@ def damage_map(
     cell: int = DEFAULT_CELL,
     regions: Iterable[Box | Sequence[int]] = (),
     seed: int = 0,
+    progress: ProgressFn | None = None,
+    cancel: threading.Event | None = None,
 ) -> DamageMap:
     """What the model reads in each cell of the photo (the conditions local adaptation uses).
-    ``NoDamageReadoutError`` if the model has no damage head."""
+    ``NoDamageReadoutError`` if the model has no damage head. Progress counts condition
+    batches of ``CELL_BATCH`` cells; ``CancelledError`` between them once ``cancel`` is set
+    (a big photo has thousands of cells: an overlay in a GUI must be able to stop)."""
     head = require_head(model)
     arr = np.ascontiguousarray(np.asarray(pixels), dtype=np.float32)
     if arr.ndim != 3 or arr.shape[2] != 3:
         raise ConfigError(f"expected [H, W, 3] pixels, got {tuple(arr.shape)}")
     grid = plan_cells(arr.shape[0], arr.shape[1], cell)
-    conds = cell_conditions(model, cell_supports(arr, grid, model.support_size, regions=regions,
-                                                 seed=seed))
+    supports = cell_supports(arr, grid, model.support_size, regions=regions, seed=seed)
+    total, done = math.ceil(len(supports) / CELL_BATCH), 0
+
+    def step() -> None:
+        nonlocal done
+        if cancel is not None and cancel.is_set():
+            raise CancelledError("damage map cancelled")
+        done += 1
+        if progress:
+            progress(done, total)
+
+    if cancel is not None and cancel.is_set():
+        raise CancelledError("damage map cancelled")
+    conds = cell_conditions(model, supports, step)
     return DamageMap(grid.boxes, estimates_from_conditions(head, conds), grid.rows, grid.cols)
 
 

@@ -189,6 +189,22 @@ def test_damage_map_follows_the_damage(trained):
     assert grid[:, -2:].mean() > grid[:, :2].mean() + 10  # the right half is the noisy one
 
 
+def test_damage_map_reports_progress_and_cancels(trained, photo):
+    seen: list[tuple[int, int]] = []
+    result = damage_map(photo, trained, cell=16, progress=lambda d, t: seen.append((d, t)))
+    batches = -(-result.rows * result.cols // 16)  # ceil: one report per condition batch
+    assert batches > 1 and seen == [(i + 1, batches) for i in range(batches)]
+    cancel = threading.Event()
+
+    def stop_after_first(done: int, _total: int) -> None:
+        cancel.set()
+
+    with pytest.raises(CancelledError):
+        damage_map(photo, trained, cell=16, progress=stop_after_first, cancel=cancel)
+    with pytest.raises(CancelledError):  # set before it starts: no work at all
+        damage_map(photo, trained, cancel=cancel)
+
+
 def test_cli_adapt_local(tmp_path, varied_model, rng, capsys):
     model_path = save_model(varied_model, tmp_path / "m.pt")
     src = tmp_path / "in.png"
