@@ -427,7 +427,9 @@ def paired_assignment(cfg: DegradationConfig, num_images: int, seed: int, step: 
 
 class TaskBatches(Dataset):
     """Item ``b`` = the batch of training step ``b``: T tasks as uint8 tensors
-    ``lr`` [T, 2S, 3, h, w], ``hr`` [T, 2S, 3, h*s, w*s], plus ``sigma``/``noise`` [T].
+    ``lr`` [T, 2S, 3, h, w], ``hr`` [T, 2S, 3, h*s, w*s], plus ``sigma``/``noise`` [T] (the
+    kernel's first sigma and the noise std) and ``blur`` [T] (the kernel's size as one number,
+    the geometric mean of its two sigmas: what the damage readout learns to report).
 
     With ``paired`` the tasks come in groups of 4 sharing two photos and two degradations
     (see ``paired_assignment``): the task contrastive loss can then pull together the same
@@ -489,6 +491,7 @@ class TaskBatches(Dataset):
             "hr": torch.from_numpy(np.ascontiguousarray(hr)),
             "sigma": torch.tensor([t.params.sigma_x for t in tasks]),
             "noise": torch.tensor([t.params.noise_std for t in tasks]),
+            "blur": torch.tensor([math.sqrt(t.params.sigma_x * t.params.sigma_y) for t in tasks]),
         }
 
 

@@ -42,8 +42,9 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.parallel import DistributedDataParallel
 
-from engine.checkpoint import atomic_torch_save, checkpoint_dict, read_checkpoint
+from engine.checkpoint import atomic_torch_save, checkpoint_dict, read_checkpoint, read_damage_head
 from engine.config import dumps_toml, from_dict, load_toml, to_dict
+from engine.damage import HEAD_KEY, DamageHead, attach_damage_head, damage_head_of
 from engine.data import (
     TaskBatches,
     TexturePick,
@@ -53,7 +54,7 @@ from engine.data import (
     make_loader,
     open_training_source,
 )
-from engine.degrade import DegradationConfig
+from engine.degrade import DegradationConfig, sample_degradation
 from engine.distributed import (
     SINGLE,
     DistContext,
@@ -99,7 +100,11 @@ class TrainConfig:
     degradations, see ``engine.data.TaskBatches``) and the contrastive loss pulls the same
     degradation on another photo together and pushes the same photo under another degradation
     apart. ``texture_candidates`` > 1 draws HR patch positions preferring textured areas with
-    a floor of ``texture_floor`` (see ``engine.data.TexturePick``).
+    a floor of ``texture_floor`` (see ``engine.data.TexturePick``). ``damage_weight`` > 0
+    trains a damage readout (``engine.damage.DamageHead``) together with the ConditionNet: the
+    readout must recover each task's blur and noise sigma from its condition, with that weight
+    beside the contrastive loss, so the condition has to carry the damage (and the model file
+    ships a readout trained on it).
     """
 
     model: ModelConfig = field(default_factory=ModelConfig)
@@ -144,6 +149,7 @@ class TrainConfig:
     task_pairing: bool = False
     texture_candidates: int = 1
     texture_floor: float = 0.2
+    damage_weight: float = 0.0
 
     PRESETS: ClassVar[tuple[str, ...]] = ("reference", "cpu", "studio", "studio-cpu")
 
@@ -200,6 +206,10 @@ class TrainConfig:
             raise ConfigError(f"texture_candidates must be >= 1 (1 = uniform), got {self.texture_candidates!r}")
         if self.texture_floor < 0:
             raise ConfigError(f"texture_floor must be >= 0, got {self.texture_floor}")
+        if not (math.isfinite(self.damage_weight) and self.damage_weight >= 0):
+            raise ConfigError(f"damage_weight must be >= 0 (0 = off), got {self.damage_weight}")
+        if self.damage_weight > 0 and not self.model.conditioning:
+            raise ConfigError("damage_weight trains a readout of the condition: it needs conditioning on")
         if self.amp not in AMP_MODES:
             raise ConfigError(f"amp must be one of {', '.join(AMP_MODES)}, got {self.amp!r}")
         if self.device != "auto" and not self.device.startswith(("cpu", "cuda", "mps")):
@@ -353,7 +363,34 @@ def build_training_model(cfg: TrainConfig, device: torch.device) -> CMDSR:
         usable = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
         model.load_state_dict(usable, strict=False)
         log.info("initialised %d of %d tensors from %s", len(usable), len(own), cfg.init_from)
-    return model.to(device).train()
+    if cfg.damage_weight > 0:
+        attach_damage_head(model, training_damage_head(cfg))
+    model = model.to(device).train()
+    return model
+
+
+def training_damage_head(cfg: TrainConfig, draws: int = 4000) -> DamageHead:
+    """A fresh damage readout for ``cfg``'s model, its output scaled to the training
+    degradations (mean, spread and range of their blur and noise sigmas, from ``draws``
+    seeded draws), so it fits standardised targets from the first step."""
+    rng = np.random.default_rng(cfg.seed)
+    drawn = [sample_degradation(cfg.degradation, rng) for _ in range(draws)]
+    targets = torch.tensor([[math.sqrt(p.sigma_x * p.sigma_y), p.noise_std] for p in drawn],
+                           dtype=torch.float32)
+    head = DamageHead(cfg.model.cond_channels)
+    with torch.no_grad():
+        head.out_mean.copy_(targets.mean(0))
+        head.out_std.copy_(targets.std(0).clamp_min(1e-3))
+        head.out_min.copy_(targets.min(0).values.clamp_min(0.0))
+        head.out_max.copy_(targets.max(0).values)
+    return head
+
+
+def damage_loss(head: DamageHead, conditions: Tensor, blur: Tensor, noise: Tensor) -> Tensor:
+    """Smooth L1 between the readout of ``conditions`` [N, C] and the true (blur, noise)
+    sigmas [N], in standardised units (both numbers weigh alike whatever their scale)."""
+    goal = (torch.stack([blur, noise], dim=1).float() - head.out_mean) / head.out_std
+    return F.smooth_l1_loss(head.normalised(conditions), goal, beta=0.5)
 
 
 @torch.no_grad()
@@ -572,7 +609,8 @@ def build_optimisers(model: CMDSR, cfg: TrainConfig) -> Optimisers:
     base = torch.optim.Adam(param_groups(model.sr_net, cfg.lr_base, cfg.lr_per_layer), lr=cfg.lr_base)
     cond = None
     if model.condition_net is not None:
-        cond = torch.optim.Adam(model.condition_net.parameters(), lr=cfg.lr_cond)
+        # a damage readout trained with the model learns alongside the ConditionNet it reads
+        cond = torch.optim.Adam(condition_params(model), lr=cfg.lr_cond)
     if cfg.lr_schedule == "multistep" and cfg.warmup_steps == 0:
         cond_milestones = [max(1, m // cfg.cond_every) for m in cfg.milestones]
         base_sched: torch.optim.lr_scheduler.LRScheduler = torch.optim.lr_scheduler.MultiStepLR(
@@ -588,6 +626,13 @@ def build_optimisers(model: CMDSR, cfg: TrainConfig) -> Optimisers:
     cond_sched = None if cond is None else torch.optim.lr_scheduler.LambdaLR(
         cond, lambda n: progress.factor(n * cfg.cond_every, cfg.milestones, cfg.gamma_cond))
     return Optimisers(base, base_sched, cond, cond_sched, progress)
+
+
+def condition_params(model: CMDSR) -> list[nn.Parameter]:
+    """What the ConditionNet's optimiser updates: its parameters and a damage readout's."""
+    params = [] if model.condition_net is None else list(model.condition_net.parameters())
+    head = damage_head_of(model)
+    return params + ([] if head is None else list(head.parameters()))
 
 
 def derangement(n: int, gen: torch.Generator) -> Tensor:
@@ -645,6 +690,7 @@ class StepResult:
     contrastive: float | None
     d_inner: float | None
     d_cross: float | None
+    damage: float | None = None
 
 
 def _autocast(device: torch.device, amp: str) -> contextlib.AbstractContextManager[Any]:
@@ -704,7 +750,8 @@ def train_step(
     x = lr1[:, :q].reshape(t * q, 3, h, w)
     y = hr_all[:, :q].reshape(t * q, 3, h * cfg.model.scale, w * cfg.model.scale)
     cond_step = model.condition_net is not None and step % cfg.cond_every == 0
-    con = d_in = d_x = None
+    head = damage_head_of(model) if cfg.damage_weight > 0 else None
+    con = d_in = d_x = dmg = None
     with _autocast(device, cfg.amp):
         if condition_net is None:
             sr = sr_net(x)
@@ -726,6 +773,10 @@ def train_step(
                 con, d_in, d_x = paired_contrastive_loss(a, b)
             else:
                 con, d_in, d_x = task_contrastive_loss(a, b, derangement(a.shape[0], gen))
+            if head is not None:
+                blur = batch.get("blur", batch["sigma"]).to(device).float()
+                noise = batch["noise"].to(device).float()
+                dmg = damage_loss(head, torch.cat([c1, c2]).float(), blur.repeat(2), noise.repeat(2))
     opt.base.zero_grad(set_to_none=True)
     if opt.cond is not None:
         opt.cond.zero_grad(set_to_none=True)
@@ -734,10 +785,11 @@ def train_step(
     # With W processes each one backpropagates the contrastive loss through its own rows
     # only and DDP divides by W: the factor W restores d(con) exactly.
     wgt = cfg.cond_l1_weight
-    total = l1 + con * (ctx.world_size / wgt) if con is not None else l1
+    aux = con if dmg is None or con is None else con + cfg.damage_weight * dmg
+    total = l1 + aux * (ctx.world_size / wgt) if aux is not None else l1
     (scaler.scale(total) if scaler is not None else total).backward()
     if con is not None and model.condition_net is not None:
-        for p in model.condition_net.parameters():
+        for p in condition_params(model):
             if p.grad is not None:
                 p.grad.mul_(wgt)
     if cfg.grad_clip > 0:
@@ -761,6 +813,7 @@ def train_step(
         None if con is None else float(con.detach()),
         None if d_in is None else float(d_in),
         None if d_x is None else float(d_x),
+        None if dmg is None else float(dmg.detach()),
     )
 
 
@@ -1069,6 +1122,9 @@ def _train(
     device = dist_device if dist_device is not None else resolve_device(cfg.device)
     if cfg.amp == "fp16" and device.type != "cuda":
         raise ConfigError("amp = fp16 needs a CUDA GPU; use bf16 or off on this machine")
+    if ctx.enabled and cfg.damage_weight > 0:
+        # the readout is not wrapped for DDP: its gradients would differ between processes
+        raise ConfigError("damage_weight is for single-process runs (one GPU or the CPU)")
     if ctx.enabled and cfg.time_budget_s > 0:
         # every process must follow the same learning rate: a budget counted on each one's
         # own clock would let them drift apart
@@ -1163,7 +1219,7 @@ def _train(
         return _resolve_latest(last_ckpt, writer) if last_ckpt is not None else save(start)
 
     rate = _Rate()
-    acc: dict[str, list[float]] = {"l1": [], "contrastive": [], "wait": [], "time": []}
+    acc: dict[str, list[float]] = {"l1": [], "contrastive": [], "damage": [], "wait": [], "time": []}
     step = start
     workers = cfg.num_workers
     if ctx.enabled and workers < 0:  # automatic: the machine's cores shared by its processes
@@ -1195,6 +1251,8 @@ def _train(
                 last_con = res.contrastive
                 acc["contrastive"].append(res.contrastive)
                 last_d = (res.d_inner or math.nan, res.d_cross or math.nan)
+            if res.damage is not None:
+                acc["damage"].append(res.damage)
             ckpt = None
             val: tuple[float, float] | None = None
             final = step == cfg.steps or _budget_spent(cfg, opt)
@@ -1268,6 +1326,8 @@ def _train_record(step: int, acc: dict[str, list[float]], d: tuple[float, float]
     }
     if acc["contrastive"]:
         rec["contrastive"] = float(np.mean(acc["contrastive"]))
+    if acc.get("damage"):
+        rec["damage"] = float(np.mean(acc["damage"]))
     if math.isfinite(d[0]):
         rec["d_inner"], rec["d_cross"] = d
     return rec
@@ -1291,6 +1351,12 @@ def _restore(
     ts = meta.get("train_state")
     if not isinstance(ts, dict):
         raise CheckpointError(f"{path}: has no training state to resume from")
+    head = damage_head_of(model)
+    if head is not None:
+        saved_head = read_damage_head(path)
+        if saved_head is None:
+            raise CheckpointError(f"{path}: the run trains a damage readout but the checkpoint has none")
+        state = {**state, **{f"{HEAD_KEY}.{k}": v for k, v in saved_head.state_dict().items()}}
     model.load_state_dict(state, strict=True)
     opt.load_state_dict(ts["optimisers"])
     torch.set_rng_state(ts["torch_rng"])
