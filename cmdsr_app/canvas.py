@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QPointF, QRectF, QSizeF, Qt, Signal
 from PySide6.QtGui import (
@@ -26,7 +27,11 @@ from PySide6.QtGui import (
 )
 from PySide6.QtWidgets import QWidget
 
+from cmdsr_app.damage_view import paint_damage_overlay
 from cmdsr_app.state import Region, RegionList
+
+if TYPE_CHECKING:
+    from cmdsr_app.damage_readout import DamageTile
 
 MIN_ZOOM = 1 / 64
 MAX_ZOOM = 64.0
@@ -298,7 +303,8 @@ EMPTY_PLACEHOLDER = "Open a photo (Ctrl+O), drop files here, or paste an image (
 
 
 class ImageCanvas(ZoomPanView):
-    """The input photo, its support regions (editable) and the previewed patch boxes.
+    """The input photo, its support regions (editable), the previewed patch boxes and the
+    damage map overlay (per-tile estimates, when shown).
 
     Left drag on empty image draws a region; on a region moves it; on its edge or corner
     resizes it. Delete removes the selected one. Middle/right drag (or Space + drag) pans.
@@ -309,6 +315,7 @@ class ImageCanvas(ZoomPanView):
         self._image = QImage()
         self._regions: RegionList | None = None
         self._patch_boxes: list[tuple[int, int, int, int]] = []
+        self._damage_tiles: list[DamageTile] = []
         self._regions_enabled = True
         self._placeholder = EMPTY_PLACEHOLDER
         # Drag state: what is grabbed and where the drag started (content coordinates).
@@ -340,6 +347,7 @@ class ImageCanvas(ZoomPanView):
     def set_image(self, image: QImage | None) -> None:
         self._image = QImage() if image is None else image
         self._patch_boxes = []
+        self._damage_tiles = []  # they belonged to the previous photo
         self.content_changed(refit=True)
 
     def image(self) -> QImage:
@@ -360,6 +368,15 @@ class ImageCanvas(ZoomPanView):
     @property
     def patch_boxes(self) -> list[tuple[int, int, int, int]]:
         return list(self._patch_boxes)
+
+    def set_damage_tiles(self, tiles: Sequence[DamageTile]) -> None:
+        """The damage map overlay (an empty list hides it)."""
+        self._damage_tiles = list(tiles)
+        self.update()
+
+    @property
+    def damage_tiles(self) -> list[DamageTile]:
+        return list(self._damage_tiles)
 
     def set_regions_enabled(self, enabled: bool) -> None:
         self._regions_enabled = enabled
@@ -520,6 +537,7 @@ class ImageCanvas(ZoomPanView):
         self.paint_image(painter, self._image)
         self.paint_pixel_grid(painter)
         painter.setRenderHint(QPainter.RenderHint.Antialiasing, False)
+        paint_damage_overlay(painter, self._damage_tiles, self.to_widget, self.zoom)
         self._paint_patch_boxes(painter)
         if self._regions is not None and self._regions_enabled:
             self._paint_regions(painter)

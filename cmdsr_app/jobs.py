@@ -148,6 +148,7 @@ class RunSettings:
     tile: int = 0
     precision: str = "auto"  # bf16 where the CPU runs it natively, else fp32 (as cmdsr upscale)
     threads: int = 0  # CPU threads; 0 = PyTorch's default (one per core)
+    adapt: str = "global"  # "local": each part conditioned on its own damage (per region)
 
 
 @dataclass
@@ -159,6 +160,7 @@ class UpscaleOutcome:
     boxes: list[tuple[int, int, int, int]] = field(default_factory=list)
     seconds: float = 0.0
     device: str = ""
+    adapt: str = "global"  # the path that ran: "local" for a per-region CMDSR run
 
 
 def make_upscaler(method: str, settings: RunSettings, cache: ModelCache) -> Upscaler:
@@ -205,19 +207,40 @@ def upscale_with(
     upscaler = make_upscaler(method, settings, cache)
     support = None
     boxes: list[tuple[int, int, int, int]] = []
-    if upscaler.support_size is not None:
-        support = choose_support(image.pixels, choice, upscaler.support_size)
-        boxes = [(b.x, b.y, b.w, b.h) for b in support.boxes]
-    result = engine.upscale_image(image, upscaler, support, progress=progress, cancel=cancel)
+    adapt = "local" if settings.adapt == "local" and upscaler.method == "cmdsr" else "global"
+    if adapt == "local":
+        # each cell draws its own patches (too many to draw as boxes), except inside regions
+        result = upscale_local(image, upscaler, choice, progress, cancel)
+    else:
+        if upscaler.support_size is not None:
+            support = choose_support(image.pixels, choice, upscaler.support_size)
+            boxes = [(b.x, b.y, b.w, b.h) for b in support.boxes]
+        result = engine.upscale_image(image, upscaler, support, progress=progress, cancel=cancel)
     if result.grayscale:
         # Shown and compared as it will be saved: gray, without the network's faint colour cast.
         from engine.imageio import as_gray_rgb
 
         result = replace(result, pixels=as_gray_rgb(result.pixels))
     seconds = time.perf_counter() - start
-    log.info("%s: %s x%d in %.2f s on %s", getattr(image, "source", None) or "image", method,
-             upscaler.scale, seconds, upscaler.device)
-    return UpscaleOutcome(method, result, boxes, seconds, str(upscaler.device))
+    log.info("%s: %s x%d%s in %.2f s on %s", getattr(image, "source", None) or "image", method,
+             upscaler.scale, " per region" if adapt == "local" else "", seconds, upscaler.device)
+    return UpscaleOutcome(method, result, boxes, seconds, str(upscaler.device), adapt)
+
+
+def upscale_local(
+    image: Image,
+    upscaler: Upscaler,
+    choice: SupportChoice,
+    progress: ProgressFn | None = None,
+    cancel: threading.Event | None = None,
+    out_dtype: type[np.generic] = np.float32,
+) -> Image:
+    """``Adapt: per region`` (``cmdsr upscale --adapt local``): every 64-pixel cell is
+    conditioned on random patches around it (Auto and Random both mean that here), and the
+    cells inside one of the user's regions on that region's patches."""
+    regions = choice.regions if choice.mode == "regions" else ()
+    return engine.upscale_image_local(image, upscaler, regions=regions, seed=choice.seed,
+                                      progress=progress, cancel=cancel, out_dtype=out_dtype)
 
 
 @dataclass(frozen=True)
@@ -302,14 +325,18 @@ def _choice_for(regions: tuple[tuple[int, int, int, int], ...], default: Support
 
 def _upscale_one(path: Path, target: Path, upscaler: Upscaler, output: BatchOutput,
                  choice: SupportChoice, progress: ProgressFn,
-                 cancel: threading.Event | None) -> Path:
+                 cancel: threading.Event | None, adapt: str = "global") -> Path:
     image = engine.read_image(path)
     assert upscaler.support_size is not None  # make_upscaler("cmdsr") needs support
-    support = choose_support(image.pixels, choice, upscaler.support_size)
     # an 8-bit file needs no float result: a quarter of the memory for big photos
     depth = engine.output_bit_depth(output.fmt, image.bit_depth, output.bit_depth)
-    result = engine.upscale_image(image, upscaler, support, progress=progress, cancel=cancel,
-                           out_dtype=np.uint8 if depth == 8 else np.float32)
+    out_dtype = np.uint8 if depth == 8 else np.float32
+    if adapt == "local":
+        result = upscale_local(image, upscaler, choice, progress, cancel, out_dtype)
+    else:
+        support = choose_support(image.pixels, choice, upscaler.support_size)
+        result = engine.upscale_image(image, upscaler, support, progress=progress,
+                                      cancel=cancel, out_dtype=out_dtype)
     return engine.write_image(result, target, fmt=output.fmt, quality=output.quality,
                        bit_depth=output.bit_depth, overwrite=output.overwrite)
 
@@ -327,7 +354,8 @@ def run_batch(
 ) -> BatchReport:
     """Upscale every path with the current settings; a failing image is recorded and the batch
     goes on. An image with its own regions uses them; the others use ``default_choice`` (with
-    ``regions`` falling back to ``auto``, since they have none)."""
+    ``regions`` falling back to ``auto``, since they have none). ``settings.adapt`` "local"
+    upscales each image per region, as a single run does."""
     report = BatchReport()
     upscaler = make_upscaler("cmdsr", settings, cache)  # a bad model stops the batch at once
     clash = batch_clash(paths, output, upscaler.scale)
@@ -356,7 +384,7 @@ def run_batch(
                 item.output = _upscale_one(Path(path), target, upscaler, output,
                                            _choice_for(regions_by_path.get(Path(path), ()),
                                                        default_choice),
-                                           tile_progress, cancel)
+                                           tile_progress, cancel, settings.adapt)
             except engine.CancelledError:
                 raise
             except (engine.CmdsrError, ValueError, OSError, MemoryError) as exc:

@@ -21,23 +21,17 @@ from typing import Any
 
 from PySide6.QtCore import QByteArray, Qt, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QIcon, QKeySequence
-from PySide6.QtWidgets import (
-    QDockWidget,
-    QMainWindow,
-    QMessageBox,
-    QScrollArea,
-    QSplitter,
-    QTabWidget,
-    QWidget,
-)
+from PySide6.QtWidgets import QMainWindow, QMessageBox, QSplitter, QTabWidget, QWidget
 
 from cmdsr_app.canvas import ImageCanvas
 from cmdsr_app.compare import CompareView
 from cmdsr_app.controllers.batch import BatchController
+from cmdsr_app.controllers.damage import DamageController
 from cmdsr_app.controllers.models import ModelController, shipped_baseline_path
 from cmdsr_app.controllers.photos import PATCH_SIZE, PhotoController
 from cmdsr_app.controllers.saving import SaveController
 from cmdsr_app.controllers.upscale import UpscaleController
+from cmdsr_app.damage_view import DamagePanel
 from cmdsr_app.jobs import ModelCache
 from cmdsr_app.panels import (
     BatchPanel,
@@ -50,7 +44,7 @@ from cmdsr_app.panels import (
 from cmdsr_app.settings import CONFIG_ENV, AppSettings, SettingsStore, config_dir
 from cmdsr_app.state import ImageQueue, RegionList
 from cmdsr_app.training_tab import TrainingTab
-from cmdsr_app.window_layout import InputPage, titled
+from cmdsr_app.window_layout import InputPage, add_dock, scrolled, titled
 from cmdsr_app.workers import JobRunner
 
 log = logging.getLogger(__name__)
@@ -149,48 +143,32 @@ class MainWindow(QMainWindow):
             self.training_tab = TrainingTab(settings=self.settings.training, runs_root=runs_root,
                                             show_last_run=False)
             # In a scroll area, so its charts do not set the whole window's minimum width.
-            self.training_page = self._scrolled(self.training_tab)
+            self.training_page = scrolled(self.training_tab)
             self.tabs.addTab(self.training_page, "Training")
         self.setCentralWidget(self.tabs)
 
         self.queue_panel = QueuePanel(self.queue)
         self.region_panel = RegionPanel()
         self.region_panel.set_region_list(self.regions)
+        self.damage_panel = DamagePanel()
         left = QSplitter(Qt.Orientation.Vertical)
         left.addWidget(titled("Images", self.queue_panel))
         left.addWidget(titled("Support regions", self.region_panel))
-        left.setSizes([300, 260])
-        self.left_dock = self._dock("left_dock", "Queue and regions", left,
-                                    Qt.DockWidgetArea.LeftDockWidgetArea)
+        left.addWidget(titled("Damage the model sees", self.damage_panel))
+        left.setSizes([260, 220, 160])
+        self.left_dock = add_dock(self, "left_dock", "Queue and regions", left,
+                                  Qt.DockWidgetArea.LeftDockWidgetArea)
         self.settings_panel = SettingsPanel()
-        scroll = self._scrolled(self.settings_panel)
+        scroll = scrolled(self.settings_panel)
         scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         scroll.setMinimumWidth(self.settings_panel.sizeHint().width() + 24)
-        self.right_dock = self._dock("right_dock", "Settings", scroll,
-                                     Qt.DockWidgetArea.RightDockWidgetArea)
+        self.right_dock = add_dock(self, "right_dock", "Settings", scroll,
+                                   Qt.DockWidgetArea.RightDockWidgetArea)
         self.log_panel = LogPanel()
-        self.log_dock = self._dock("log_dock", "Log", self.log_panel,
-                                   Qt.DockWidgetArea.BottomDockWidgetArea, movable=False)
+        self.log_dock = add_dock(self, "log_dock", "Log", self.log_panel,
+                                 Qt.DockWidgetArea.BottomDockWidgetArea, movable=False)
         self.resizeDocks([self.log_dock], [110], Qt.Orientation.Vertical)
         self.statusBar().showMessage("Open a photo to begin (Ctrl+O).")
-
-    @staticmethod
-    def _scrolled(widget: QWidget) -> QScrollArea:
-        scroll = QScrollArea()
-        scroll.setWidget(widget)
-        scroll.setWidgetResizable(True)
-        scroll.setFrameShape(QScrollArea.Shape.NoFrame)
-        return scroll
-
-    def _dock(self, name: str, title: str, widget: QWidget, area: Qt.DockWidgetArea, *,
-              movable: bool = True) -> QDockWidget:
-        dock = QDockWidget(title, self)
-        dock.setObjectName(name)
-        dock.setWidget(widget)
-        if movable:
-            dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable)
-        self.addDockWidget(area, dock)
-        return dock
 
     def _build_controllers(self) -> None:
         common = {"settings": self.settings, "window": self}
@@ -210,6 +188,9 @@ class MainWindow(QMainWindow):
         self.saving = SaveController(photos=self.photos, models=self.models, upscale=self.upscale,
                                      settings_panel=self.settings_panel, compare=self.compare,
                                      heavy=self.heavy, **common)
+        self.damage = DamageController(photos=self.photos, models=self.models, regions=self.regions,
+                                       settings_panel=self.settings_panel, canvas=self.canvas,
+                                       damage_panel=self.damage_panel, cache=self.cache, window=self)
         # The window's own verbs, as its menus, scripts and tests call them.
         self.open_paths, self.show_entry, self.paste = (
             self.photos.open_paths, self.photos.show_entry, self.photos.paste)
@@ -266,7 +247,7 @@ class MainWindow(QMainWindow):
         view = bar.addMenu("&View")
         view.addActions([self.zoom_in_action, self.zoom_out_action, self.fit_action, self.actual_action])
         view.addSeparator()
-        view.addAction(self.log_dock.toggleViewAction())
+        view.addActions([self.damage.overlay_action, self.log_dock.toggleViewAction()])
         bar.addMenu("&Help").addAction(self.about_action)
         self._update_save_actions()
 
@@ -286,7 +267,7 @@ class MainWindow(QMainWindow):
     def _wire(self) -> None:
         """Every signal connection between panels, controllers and the window."""
         sp, photos, upscale = self.settings_panel, self.photos, self.upscale
-        for controller in (photos, self.models, upscale, self.batch, self.saving):
+        for controller in (photos, self.models, upscale, self.batch, self.saving, self.damage):
             controller.error.connect(self.show_error)
             controller.status.connect(self.statusBar().showMessage)
         self.queue_panel.currentRequested.connect(photos.show_entry)
@@ -313,7 +294,7 @@ class MainWindow(QMainWindow):
         sp.cancelRequested.connect(upscale.cancel)
         sp.modelChosen.connect(self.models.choose)
         sp.browseModelRequested.connect(self.models.browse)
-        sp.settingsChanged.connect(self._read_panel_settings)
+        sp.settingsChanged.connect(lambda: sp.read_into(self.settings))
         self.batch_panel.startRequested.connect(self.batch.start)
         self.batch_panel.browseRequested.connect(self.batch.browse_folder)
         self.batch.started.connect(lambda: self.tabs.setCurrentWidget(self.batch_panel))
@@ -335,9 +316,7 @@ class MainWindow(QMainWindow):
         s = self.settings
         # Until the engine lists the devices, the remembered one is shown as it was.
         self.settings_panel.set_devices([s.device] if s.device != "auto" else [], s.device)
-        self.settings_panel.apply(tile=s.tile, support_mode=s.support_mode, seed=s.seed,
-                                  fmt=s.output_format, quality=s.quality, bit_depth=s.bit_depth,
-                                  threads=s.threads)
+        self.settings_panel.apply_settings(s)
         # The shipped files are only looked up here (no PyTorch): the model loads later.
         self.models.refresh_choices()
         self.settings_panel.set_model_info("Loading the model…")
@@ -422,12 +401,6 @@ class MainWindow(QMainWindow):
     def _on_training_running(self, running: bool) -> None:
         self._training_running = running
 
-    def _read_panel_settings(self) -> None:
-        s, p = self.settings, self.settings_panel
-        s.device, s.tile, s.support_mode, s.seed = p.device, p.tile, p.support_mode, p.seed
-        s.threads = p.threads
-        s.output_format, s.quality, s.bit_depth = p.output_format, p.quality, p.bit_depth
-
     def about_text(self) -> str:
         """Version, the shipped model's card and the licences, for the About box."""
         from cmdsr_app.about import about_html
@@ -475,16 +448,17 @@ class MainWindow(QMainWindow):
     def shutdown(self, timeout_ms: int = CLOSE_WAIT_MS) -> bool:
         """Cancel every job and wait for the workers to end; True if all stopped in time."""
         stopped = True
-        for runner in (self.heavy, self.light, self.thumbs):
+        runners = (self.heavy, self.light, self.thumbs, *self.damage.runners)
+        for runner in runners:
             runner.cancel()
-        for runner in (self.heavy, self.light, self.thumbs):
+        for runner in runners:
             stopped = runner.wait(timeout_ms) and stopped
         if self.training_tab is not None:
             stopped = self.training_tab.shutdown(timeout_ms) and stopped
         return stopped
 
     def save_settings(self) -> None:
-        self._read_panel_settings()
+        self.settings_panel.read_into(self.settings)
         self.settings.window_geometry = bytes(self.saveGeometry().toHex().data()).decode()
         self.settings.window_state = bytes(self.saveState().toHex().data()).decode()
         if self.training_tab is not None:

@@ -31,7 +31,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from cmdsr_app.settings import OUTPUT_FORMATS
+from cmdsr_app.settings import OUTPUT_FORMATS, AppSettings
 from cmdsr_app.state import EntryStatus, ImageQueue, RegionList
 
 STATUS_TEXT = {
@@ -294,6 +294,15 @@ class SettingsPanel(QWidget):
         self.seed_spin = QSpinBox()
         self.seed_spin.setRange(0, 2**31 - 1)
         self.seed_spin.setToolTip("Seed of the random patch choice")
+        self.adapt_combo = QComboBox()
+        self.adapt_combo.addItem("Whole photo", "global")
+        self.adapt_combo.addItem("Per region", "local")
+        self.adapt_combo.setToolTip(
+            "Whole photo: one reading of the damage for the whole photo. Per region: each part "
+            "of the photo (64×64 cells) is upscaled for the damage around it, and the parts "
+            "inside one of your regions for that region's damage; helps when the damage differs "
+            "across the photo, and is slower"
+        )
         self.threads_spin = QSpinBox()
         self.threads_spin.setRange(0, 256)
         self.threads_spin.setSpecialValueText("Auto")
@@ -307,6 +316,7 @@ class SettingsPanel(QWidget):
         model_form.addRow("Device:", self.device_combo)
         model_form.addRow("Tile size:", self.tile_combo)
         model_form.addRow("Support:", self.support_combo)
+        model_form.addRow("Adapt:", self.adapt_combo)
         model_form.addRow("Seed:", self.seed_spin)
         model_form.addRow("Threads:", self.threads_spin)
         # -- output
@@ -354,7 +364,7 @@ class SettingsPanel(QWidget):
         layout.addWidget(self.eta_label)
         layout.addStretch(1)
         for combo in (self.scale_combo, self.device_combo, self.tile_combo, self.support_combo,
-                      self.format_combo, self.depth_combo):
+                      self.adapt_combo, self.format_combo, self.depth_combo):
             combo.currentIndexChanged.connect(self.settingsChanged)
         self.quality_spin.valueChanged.connect(self.settingsChanged)
         self.seed_spin.valueChanged.connect(self.settingsChanged)
@@ -436,8 +446,9 @@ class SettingsPanel(QWidget):
             combo.setCurrentIndex(index)
 
     def apply(self, *, tile: int, support_mode: str, seed: int, fmt: str, quality: int,
-              bit_depth: int, threads: int = 0) -> None:
+              bit_depth: int, threads: int = 0, adapt: str = "global") -> None:
         self.threads_spin.setValue(threads)
+        self._select(self.adapt_combo, adapt)
         if self.tile_combo.findData(tile) < 0:
             self.tile_combo.addItem(f"{tile} px", tile)
         self._select(self.tile_combo, tile)
@@ -446,6 +457,17 @@ class SettingsPanel(QWidget):
         self._select(self.format_combo, fmt)
         self.quality_spin.setValue(quality)
         self._select(self.depth_combo, bit_depth)
+
+    def apply_settings(self, s: AppSettings) -> None:
+        """Show the remembered choices (the device list comes later, from the engine)."""
+        self.apply(tile=s.tile, support_mode=s.support_mode, seed=s.seed, fmt=s.output_format,
+                   quality=s.quality, bit_depth=s.bit_depth, threads=s.threads, adapt=s.adapt)
+
+    def read_into(self, s: AppSettings) -> None:
+        """Remember the panel's choices in ``s``."""
+        s.device, s.tile, s.support_mode, s.seed = self.device, self.tile, self.support_mode, self.seed
+        s.threads, s.adapt = self.threads, self.adapt
+        s.output_format, s.quality, s.bit_depth = self.output_format, self.quality, self.bit_depth
 
     @property
     def device(self) -> str:
@@ -458,6 +480,11 @@ class SettingsPanel(QWidget):
     @property
     def threads(self) -> int:
         return int(self.threads_spin.value())
+
+    @property
+    def adapt(self) -> str:
+        """``global`` (one condition for the photo) or ``local`` (per region)."""
+        return str(self.adapt_combo.currentData())
 
     @property
     def support_mode(self) -> str:
@@ -503,7 +530,7 @@ class SettingsPanel(QWidget):
         self.run_button.setEnabled(not running)
         self.cancel_button.setEnabled(running)
         for widget in (self.model_combo, self.scale_combo, self.device_combo, self.tile_combo,
-                       self.support_combo, self.seed_spin, self.threads_spin):
+                       self.support_combo, self.adapt_combo, self.seed_spin, self.threads_spin):
             widget.setEnabled(not running)
         if not running:
             self.eta_label.setText("")

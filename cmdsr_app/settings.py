@@ -29,6 +29,8 @@ MAX_THREADS = 256
 
 OUTPUT_FORMATS = ("png", "jpg", "webp", "tif")
 SUPPORT_MODES = ("random", "auto", "regions")
+# One condition for the whole photo, or one per part of it (engine.local_adapt).
+ADAPT_MODES = ("global", "local")
 
 
 def config_dir() -> Path:
@@ -57,6 +59,7 @@ class AppSettings:
     bit_depth: int = 0  # 0 = as the input
     support_mode: str = "auto"
     alt_support_mode: str = "random"
+    adapt: str = "global"  # "local": per region (cmdsr upscale --adapt local)
     seed: int = 0
     batch_output_dir: str = ""
     batch_pattern: str = "{stem}_x{scale}"
@@ -113,6 +116,8 @@ class AppSettings:
             settings.support_mode = defaults.support_mode
         if settings.alt_support_mode not in SUPPORT_MODES:
             settings.alt_support_mode = defaults.alt_support_mode
+        if settings.adapt not in ADAPT_MODES:
+            settings.adapt = defaults.adapt
         settings.quality = min(100, max(1, settings.quality))
         settings.threads = min(max(settings.threads, 0), MAX_THREADS)
         if settings.tile < MIN_TILE:  # 0 = automatic; tiny tiles are refused by the engine

@@ -1,9 +1,21 @@
 """Widgets the main window is assembled from that hold no behaviour of their own: the input
-page (canvas with its zoom bar and hint) and titled boxes for the side panels."""
+page (canvas with its zoom bar and hint), titled boxes, scroll areas and docks for the side
+panels."""
 
 from __future__ import annotations
 
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QSizePolicy, QToolButton, QVBoxLayout, QWidget
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (
+    QDockWidget,
+    QHBoxLayout,
+    QLabel,
+    QMainWindow,
+    QScrollArea,
+    QSizePolicy,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
 
 from cmdsr_app.canvas import ImageCanvas
 
@@ -61,3 +73,24 @@ def titled(title: str, widget: QWidget) -> QWidget:
     layout.addWidget(QLabel(f"<b>{title}</b>"))
     layout.addWidget(widget, 1)
     return box
+
+
+def scrolled(widget: QWidget) -> QScrollArea:
+    """``widget`` in a frameless scroll area that resizes it."""
+    scroll = QScrollArea()
+    scroll.setWidget(widget)
+    scroll.setWidgetResizable(True)
+    scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+    return scroll
+
+
+def add_dock(window: QMainWindow, name: str, title: str, widget: QWidget, area: Qt.DockWidgetArea,
+             *, movable: bool = True) -> QDockWidget:
+    """A dock (named, so the window's saved state restores it) holding ``widget``."""
+    dock = QDockWidget(title, window)
+    dock.setObjectName(name)
+    dock.setWidget(widget)
+    if movable:
+        dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable)
+    window.addDockWidget(area, dock)
+    return dock

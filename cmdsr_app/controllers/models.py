@@ -66,6 +66,7 @@ class ModelController(Controller):
             device=self.panel.device,
             tile=self.panel.tile,
             threads=self.panel.threads,
+            adapt=self.panel.adapt,
         )
 
     def _checked(self) -> None:

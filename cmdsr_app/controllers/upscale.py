@@ -290,7 +290,10 @@ class UpscaleController(Controller):
                     entry = self.queue[entry_index]
                     entry.preview_boxes, entry.preview_mode = outcome.boxes, "run"
         cmdsr = next((o for o, _ in results if o.method == "cmdsr"), None)
-        return f"{cmdsr.seconds:.1f} s on {cmdsr.device}" if cmdsr else ""
+        if cmdsr is None:
+            return ""
+        return f"{cmdsr.seconds:.1f} s on {cmdsr.device}" + (
+            ", per region" if cmdsr.adapt == "local" else "")
 
     def _trim_stash(self) -> None:
         """Forget the oldest photos' results beyond the count or pixel budget (the newest

@@ -1,0 +1,135 @@
+"""How the window shows the damage the model reads: the panel under the support regions (the
+whole photo and each region, in numbers and words) and the per-tile overlay painted on the
+input canvas."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from PySide6.QtCore import QPointF, QRectF, Qt
+from PySide6.QtGui import QAction, QColor, QLinearGradient, QPainter
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from cmdsr_app.damage_readout import NO_READOUT, DamageReading, DamageTile, describe, units_hint
+
+# The overlay's colour scales: the ranges the shipped readout is trained on.
+BLUR_RANGE = (0.2, 4.0)
+NOISE_RANGE = (0.0, 50.0)
+TEXT_MIN_PX = (64, 34)  # a tile shows its numbers once it is this big on screen
+
+
+def _share(value: float, bounds: tuple[float, float]) -> float:
+    low, high = bounds
+    return min(1.0, max(0.0, (value - low) / (high - low)))
+
+
+def tile_colour(blur_sigma: float, noise_sigma: float) -> QColor:
+    """Red grows with blur, blue with noise (magenta: both); a sharp, clean tile is nearly
+    transparent, so the photo shows through where nothing is wrong."""
+    b, n = _share(blur_sigma, BLUR_RANGE), _share(noise_sigma, NOISE_RANGE)
+    return QColor(int(40 + 215 * b), 60, int(40 + 215 * n), int(40 + 130 * max(b, n)))
+
+
+def paint_damage_overlay(painter: QPainter, tiles: Sequence[DamageTile],
+                         to_widget: Callable[[QPointF], QPointF], zoom: float) -> None:
+    """Each tile filled with its colour, its numbers when there is room, and a legend."""
+    if not tiles:
+        return
+    painter.save()
+    painter.setPen(Qt.PenStyle.NoPen)
+    metrics = painter.fontMetrics()
+    for t in tiles:
+        corner = to_widget(QPointF(t.x, t.y))
+        rect = QRectF(corner.x(), corner.y(), t.w * zoom, t.h * zoom)
+        painter.fillRect(rect, tile_colour(t.blur_sigma, t.noise_sigma))
+        if rect.width() >= TEXT_MIN_PX[0] and rect.height() >= TEXT_MIN_PX[1]:
+            painter.setPen(QColor(255, 255, 255, 230))
+            painter.drawText(rect, Qt.AlignmentFlag.AlignCenter,
+                             f"{t.blur_sigma:.1f} px\n{t.noise_sigma:.0f} lv")
+            painter.setPen(Qt.PenStyle.NoPen)
+    # legend, bottom left: the two colour scales
+    device = painter.device()
+    height = device.height() if device is not None else 0
+    line = metrics.height()
+    box = QRectF(6, height - 2 * line - 16, 250, 2 * line + 10)
+    painter.fillRect(box, QColor(0, 0, 0, 170))
+    for row, (label, ends) in enumerate((
+            (f"blur σ {BLUR_RANGE[0]:g}…{BLUR_RANGE[1]:g} px", (tile_colour(0, 0), tile_colour(9, 0))),
+            (f"noise σ {NOISE_RANGE[0]:g}…{NOISE_RANGE[1]:g} levels", (tile_colour(0, 0), tile_colour(0, 99))))):
+        y = box.top() + 5 + row * line
+        bar = QRectF(box.left() + 6, y + 2, 70, line - 4)
+        gradient = QLinearGradient(bar.topLeft(), bar.topRight())
+        gradient.setColorAt(0, ends[0])
+        gradient.setColorAt(1, ends[1])
+        painter.fillRect(bar, gradient)
+        painter.setPen(QColor(230, 230, 235))
+        painter.drawText(QRectF(bar.right() + 8, y, 160, line),
+                         Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft, label)
+    painter.restore()
+
+
+class DamagePanel(QWidget):
+    """The model's damage estimate for the whole photo and each drawn region, and the button
+    that shows the per-tile map on the photo."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.message = QLabel("")
+        self.message.setWordWrap(True)
+        self.list = QListWidget()
+        self.list.setWordWrap(True)
+        self.list.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
+        self.list.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.overlay_button = QToolButton()
+        self.overlay_button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.message)
+        layout.addWidget(self.list, 1)
+        layout.addWidget(self.overlay_button)
+        self.show_message("Open a photo to see how blurred and noisy the model finds it.")
+
+    def set_overlay_action(self, action: QAction) -> None:
+        self.overlay_button.setDefaultAction(action)
+
+    def show_message(self, text: str, *, error: bool = False, keep_rows: bool = False,
+                     tooltip: str = "") -> None:
+        """A line above the rows: what is happening, or why there are no numbers."""
+        self.message.setText(text)
+        self.message.setToolTip(tooltip)
+        self.message.setStyleSheet("color: #d05050;" if error else "color: palette(mid);")
+        if not keep_rows:
+            self.list.clear()
+        self.list.setEnabled(not keep_rows)  # greyed: numbers of the previous state
+
+    def show_reading(self, reading: DamageReading, scale: int) -> None:
+        if reading.no_readout:
+            self.show_message(NO_READOUT, tooltip=reading.no_readout)
+            return
+        self.show_message("What the model reads (estimates):", tooltip=units_hint(scale))
+        self.list.setToolTip(units_hint(scale))
+        if reading.photo is not None:
+            self._add(f"Whole photo ({reading.support.capitalize()} patches)\n"
+                      f"{describe(reading.photo)}")
+        for i, region in enumerate(reading.regions):
+            if region.estimate is not None:
+                self._add(f"Region {i + 1}\n{describe(region.estimate)}")
+            else:
+                self._add(f"Region {i + 1}\nno estimate: {region.problem}", error=True)
+
+    def _add(self, text: str, *, error: bool = False) -> None:
+        item = QListWidgetItem(text)
+        if error:
+            item.setForeground(QColor(220, 80, 80))
+        self.list.addItem(item)
+
+    def rows(self) -> list[str]:
+        return [self.list.item(i).text() for i in range(self.list.count())]
