@@ -167,6 +167,18 @@ class LineChart(QWidget):
             return None
         return min(xs), max(xs), min(ys), max(ys)
 
+    def axis_range(self) -> tuple[float, float, float, float] | None:
+        """(x_min, x_max, y_min, y_max) of the drawn axes: the data with some room above and
+        below; None while there is nothing to draw."""
+        bounds = self.data_bounds()
+        if bounds is None:
+            return None
+        x0, x1, y0, y1 = bounds
+        if x1 == x0:
+            x0, x1 = x0 - 1, x1 + 1
+        pad = (abs(y0) * 0.05 or 1.0) if y1 == y0 else (y1 - y0) * 0.05
+        return x0, x1, y0 - pad, y1 + pad
+
     # -- painting -------------------------------------------------------------------------
     def sizeHint(self) -> QSize:  # noqa: N802 (Qt API)
         return QSize(360, 220)
@@ -213,15 +225,7 @@ class LineChart(QWidget):
             self._paint_legend(p, legend_left, fm)
             return
 
-        x0, x1, y0, y1 = bounds
-        if x1 == x0:
-            x0, x1 = x0 - 1, x1 + 1
-        if y1 == y0:
-            pad = abs(y0) * 0.05 or 1.0
-            y0, y1 = y0 - pad, y1 + pad
-        else:
-            pad = (y1 - y0) * 0.05
-            y0, y1 = y0 - pad, y1 + pad
+        x0, x1, y0, y1 = self.axis_range() or bounds
 
         def to_px(x: float, y: float) -> QPointF:
             return QPointF(
