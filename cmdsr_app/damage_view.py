@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from PySide6.QtCore import QPointF, QRectF, Qt
-from PySide6.QtGui import QAction, QColor, QLinearGradient, QPainter
+from PySide6.QtGui import QAction, QColor, QLinearGradient, QPainter, QPen
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QLabel,
@@ -44,17 +44,22 @@ def paint_damage_overlay(painter: QPainter, tiles: Sequence[DamageTile],
     if not tiles:
         return
     painter.save()
-    painter.setPen(Qt.PenStyle.NoPen)
     metrics = painter.fontMetrics()
+    outline = QPen(QColor(0, 0, 0, 70), 1)
     for t in tiles:
         corner = to_widget(QPointF(t.x, t.y))
         rect = QRectF(corner.x(), corner.y(), t.w * zoom, t.h * zoom)
         painter.fillRect(rect, tile_colour(t.blur_sigma, t.noise_sigma))
+        painter.setPen(outline)  # the tiles' edges, so each number's area is clear
+        painter.setBrush(Qt.BrushStyle.NoBrush)
+        painter.drawRect(rect)
         if rect.width() >= TEXT_MIN_PX[0] and rect.height() >= TEXT_MIN_PX[1]:
-            painter.setPen(QColor(255, 255, 255, 230))
-            painter.drawText(rect, Qt.AlignmentFlag.AlignCenter,
-                             f"{t.blur_sigma:.1f} px\n{t.noise_sigma:.0f} lv")
-            painter.setPen(Qt.PenStyle.NoPen)
+            text = f"{t.blur_sigma:.1f} px\n{t.noise_sigma:.0f} lv"
+            label = QRectF(0, 0, metrics.horizontalAdvance("00.0 px") + 8, 2 * metrics.height() + 4)
+            label.moveCenter(rect.center())
+            painter.fillRect(label, QColor(0, 0, 0, 150))  # readable on any photo
+            painter.setPen(QColor(255, 255, 255, 235))
+            painter.drawText(label, Qt.AlignmentFlag.AlignCenter, text)
     # legend, bottom left: the two colour scales
     device = painter.device()
     height = device.height() if device is not None else 0

@@ -155,7 +155,7 @@ class MainWindow(QMainWindow):
         left.addWidget(titled("Images", self.queue_panel))
         left.addWidget(titled("Support regions", self.region_panel))
         left.addWidget(titled("Damage the model sees", self.damage_panel))
-        left.setSizes([260, 220, 160])
+        left.setSizes([220, 200, 220])
         self.left_dock = add_dock(self, "left_dock", "Queue and regions", left,
                                   Qt.DockWidgetArea.LeftDockWidgetArea)
         self.settings_panel = SettingsPanel()
