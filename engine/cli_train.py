@@ -129,7 +129,7 @@ def resolve_train_config(args: argparse.Namespace) -> Any:
         if args.config is not None:
             cfg = TrainConfig.from_toml(args.config, base=cfg)
         if args.baseline:
-            cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, conditioning=False))
+            cfg = cfg.baseline()
     overrides = list(args.overrides)
     if args.steps is not None:
         overrides.append(f"steps={args.steps}")

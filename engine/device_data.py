@@ -23,6 +23,7 @@ OpenCV on the host, as ``engine.degrade.jpeg`` does.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -271,7 +272,8 @@ def _seed_for(*words: int) -> int:
 class DeviceTaskSampler:
     """``batch(step)``: the T tasks of a training step made on the photos' device, in the
     format of ``engine.data.TaskBatches`` (uint8 ``lr`` [T, 2S, 3, h, w], ``hr``
-    [T, 2S, 3, h*s, w*s], ``sigma``/``noise`` [T], all on the device).
+    [T, 2S, 3, h*s, w*s], ``sigma``/``noise``/``blur`` [T] as
+    ``engine.data.TaskBatches`` gives them, all on the device).
 
     ``paired``: groups of 4 tasks (photos A, B x degradations d, e) as ``TaskBatches`` makes
     them; ``texture_candidates`` > 1: each patch position is the texture-weighted pick among
@@ -447,5 +449,7 @@ class DeviceTaskSampler:
         lr = self.degrade(hr, params)
         sigma = torch.tensor([pp.sigma_x for pp in params]).to(self.device, non_blocking=True)
         noise = torch.tensor([pp.noise_std for pp in params]).to(self.device, non_blocking=True)
-        return {"lr": lr, "hr": hr, "sigma": sigma, "noise": noise}
+        blur = torch.tensor([math.sqrt(pp.sigma_x * pp.sigma_y) for pp in params]).to(
+            self.device, non_blocking=True)
+        return {"lr": lr, "hr": hr, "sigma": sigma, "noise": noise, "blur": blur}
 

@@ -289,6 +289,12 @@ class TrainConfig:
             )
         raise ConfigError(f"unknown training preset {name!r}; choose one of {', '.join(cls.PRESETS)}")
 
+    def baseline(self) -> TrainConfig:
+        """This recipe for the conditioning-off BaseNet (the same-budget baseline): no
+        ConditionNet, so no damage readout either."""
+        return dataclasses.replace(self, model=dataclasses.replace(self.model, conditioning=False),
+                                   damage_weight=0.0)
+
     @classmethod
     def from_toml(cls, path: str | Path, base: TrainConfig | None = None) -> TrainConfig:
         """Read a config file; its keys override ``base`` (default: the reference preset).
@@ -684,6 +690,30 @@ def task_contrastive_loss_pairs(a: Tensor, b: Tensor, pos: Tensor, neg: Tensor) 
     return loss, d_in.detach().mean(), d_x.detach().mean()
 
 
+def batch_damage_loss(cfg: TrainConfig, model: CMDSR, c1: Tensor, c2: Tensor,
+                      batch: dict[str, Tensor], device: torch.device) -> Tensor | None:
+    """The damage readout's loss on both halves' conditions of a step, or None when the run
+    trains no readout."""
+    head = damage_head_of(model) if cfg.damage_weight > 0 else None
+    if head is None:
+        return None
+    blur = batch.get("blur", batch["sigma"]).to(device).float()
+    noise = batch["noise"].to(device).float()
+    return damage_loss(head, torch.cat([c1, c2]).float(), blur.repeat(2), noise.repeat(2))
+
+
+def load_training_state(model: CMDSR, path: Path, state: dict[str, Tensor]) -> None:
+    """Load a run checkpoint's parameters (``state`` as read from ``path``) into ``model``,
+    with the damage readout the run trains, if any (stored apart in the file)."""
+    head = damage_head_of(model)
+    if head is not None:
+        saved_head = read_damage_head(path)
+        if saved_head is None:
+            raise CheckpointError(f"{path}: the run trains a damage readout but the checkpoint has none")
+        state = {**state, **{f"{HEAD_KEY}.{k}": v for k, v in saved_head.state_dict().items()}}
+    model.load_state_dict(state, strict=True)
+
+
 @dataclass
 class StepResult:
     l1: float
@@ -750,7 +780,6 @@ def train_step(
     x = lr1[:, :q].reshape(t * q, 3, h, w)
     y = hr_all[:, :q].reshape(t * q, 3, h * cfg.model.scale, w * cfg.model.scale)
     cond_step = model.condition_net is not None and step % cfg.cond_every == 0
-    head = damage_head_of(model) if cfg.damage_weight > 0 else None
     con = d_in = d_x = dmg = None
     with _autocast(device, cfg.amp):
         if condition_net is None:
@@ -773,10 +802,7 @@ def train_step(
                 con, d_in, d_x = paired_contrastive_loss(a, b)
             else:
                 con, d_in, d_x = task_contrastive_loss(a, b, derangement(a.shape[0], gen))
-            if head is not None:
-                blur = batch.get("blur", batch["sigma"]).to(device).float()
-                noise = batch["noise"].to(device).float()
-                dmg = damage_loss(head, torch.cat([c1, c2]).float(), blur.repeat(2), noise.repeat(2))
+            dmg = batch_damage_loss(cfg, model, c1, c2, batch, device)
     opt.base.zero_grad(set_to_none=True)
     if opt.cond is not None:
         opt.cond.zero_grad(set_to_none=True)
@@ -1351,13 +1377,7 @@ def _restore(
     ts = meta.get("train_state")
     if not isinstance(ts, dict):
         raise CheckpointError(f"{path}: has no training state to resume from")
-    head = damage_head_of(model)
-    if head is not None:
-        saved_head = read_damage_head(path)
-        if saved_head is None:
-            raise CheckpointError(f"{path}: the run trains a damage readout but the checkpoint has none")
-        state = {**state, **{f"{HEAD_KEY}.{k}": v for k, v in saved_head.state_dict().items()}}
-    model.load_state_dict(state, strict=True)
+    load_training_state(model, path, state)
     opt.load_state_dict(ts["optimisers"])
     torch.set_rng_state(ts["torch_rng"])
     gen.set_state(ts["generator"])

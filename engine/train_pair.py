@@ -47,9 +47,12 @@ from engine.train import (
     Optimisers,
     RunWriter,
     TrainConfig,
+    batch_damage_loss,
     build_optimisers,
     build_training_model,
+    condition_params,
     derangement,
+    load_training_state,
     paired_contrastive_loss,
     resolve_device,
     task_contrastive_loss,
@@ -87,7 +90,7 @@ class Member:
 
 def baseline_config(cfg: TrainConfig) -> TrainConfig:
     """``cfg`` with conditioning off (the BaseNet alone, same recipe otherwise)."""
-    return dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, conditioning=False))
+    return cfg.baseline()
 
 
 def set_memory_format(model: torch.nn.Module, memory_format: torch.memory_format) -> None:
@@ -127,7 +130,7 @@ def device_step(member: Member, batch: dict[str, Tensor], step: int, gen: torch.
     x = lr1[:, :q].reshape(t * q, 3, h, w).contiguous(memory_format=torch.channels_last)
     y = batch["hr"][:, :q].float().reshape(t * q, 3, h * sc, w * sc)  # only the HR used
     cond_step = model.condition_net is not None and step % cfg.cond_every == 0
-    con = None
+    con = dmg = None
     with _autocast(device, cfg.amp):
         if model.condition_net is None:
             sr = model.sr_net(x)
@@ -147,15 +150,17 @@ def device_step(member: Member, batch: dict[str, Tensor], step: int, gen: torch.
             else:
                 perm = derangement(t, gen).to(device, non_blocking=True)
                 con, d_in, d_x = task_contrastive_loss(a, b, perm)
+            dmg = batch_damage_loss(cfg, model, c1, c2, batch, device)
     opt.base.zero_grad(set_to_none=True)
     if opt.cond is not None:
         opt.cond.zero_grad(set_to_none=True)
     # as in train_step: one backward; the ConditionNet's grads become d(con + w * L1)
     wgt = cfg.cond_l1_weight
-    total = l1 + con / wgt if con is not None else l1
+    aux = con if dmg is None or con is None else con + cfg.damage_weight * dmg
+    total = l1 + aux / wgt if aux is not None else l1
     total.backward()
-    if con is not None and model.condition_net is not None:
-        for p in model.condition_net.parameters():
+    if aux is not None and model.condition_net is not None:
+        for p in condition_params(model):
             if p.grad is not None:
                 p.grad.mul_(wgt)
     if cfg.grad_clip > 0:
@@ -171,6 +176,8 @@ def device_step(member: Member, batch: dict[str, Tensor], step: int, gen: torch.
         member.add("contrastive", con)
         member.add("d_inner", d_in)
         member.add("d_cross", d_x)
+    if dmg is not None:
+        member.add("damage", dmg)
 
 
 def install_stop_signals(stop: threading.Event) -> Callable[[], None]:
@@ -372,7 +379,7 @@ def _restore(m: Member, gen: torch.Generator) -> int:
     ts = meta.get("train_state")
     if not isinstance(ts, dict):
         raise ConfigError(f"{m.writer.latest_path}: has no training state to resume from")
-    m.model.load_state_dict(state, strict=True)
+    load_training_state(m.model, m.writer.latest_path, state)
     m.opt.load_state_dict(ts["optimisers"])
     torch.set_rng_state(ts["torch_rng"])
     gen.set_state(ts["generator"])

@@ -13,7 +13,7 @@ from types import ModuleType
 import pytest
 import torch
 
-from engine.checkpoint import load_model, read_checkpoint
+from engine.checkpoint import load_model, read_checkpoint, read_damage_head
 from engine.config import apply_overrides
 from engine.data import write_synthetic_photos
 from engine.device_data import DevicePhotos, DeviceTaskSampler
@@ -75,7 +75,7 @@ def test_pair_run_trains_both_models_and_exports(corpus: Path, tmp_path: Path) -
 
 def test_device_step_equals_train_step(corpus: Path) -> None:
     """The sync-free step makes the same update as engine.train.train_step."""
-    for extra in ([], ["task_pairing=false", "cond_every=2"]):
+    for extra in ([], ["task_pairing=false", "cond_every=2"], ["damage_weight=1.0"]):
         cfg = _cfg(*extra)
         photos = DevicePhotos.from_folder(corpus / "train", "cpu", cfg.hr_patch, cfg.hr_downscale)
         batch = DeviceTaskSampler.from_config(photos, cfg).batch(0)
@@ -94,10 +94,27 @@ def test_device_step_equals_train_step(corpus: Path) -> None:
                     assert means["contrastive"] == pytest.approx(res.contrastive, rel=1e-4)
                 else:
                     assert "contrastive" not in means
+                if res.damage is not None:
+                    assert means["damage"] == pytest.approx(res.damage, rel=1e-4)
+                else:
+                    assert "damage" not in means
                 # Adam's normalised step magnifies rounding differences (channels_last convs)
                 # in weights that start at zero: an absolute tolerance far below the steps
                 for (name, pa), pb in zip(a.named_parameters(), b.parameters(), strict=True):
                     torch.testing.assert_close(pa, pb, rtol=1e-4, atol=1e-4, msg=name)
+
+
+def test_pair_run_with_a_damage_readout_exports_and_resumes_it(corpus: Path, tmp_path: Path) -> None:
+    out = tmp_path / "pair"
+    cfg = _cfg("damage_weight=1.0")
+    assert baseline_config(cfg).damage_weight == 0.0
+    train_pair(cfg, corpus / "train", out, budget_s=60, max_steps=2)
+    first = read_damage_head(out / "cmdsr_x4.pt")
+    assert first is not None and read_damage_head(out / "basenet_x4.pt") is None
+    second = train_pair(cfg, corpus / "train", out, budget_s=60, resume=True, max_steps=4)
+    assert (second["first_step"], second["last_step"]) == (2, 4)
+    after = read_damage_head(out / "cmdsr_x4_fp32.pt")
+    assert after is not None and not torch.equal(after.net[0].weight, first.net[0].weight)
 
 
 def test_fused_adam_makes_the_same_update() -> None:
