@@ -92,18 +92,24 @@ def read_damage(
     support: str = "auto",
     seed: int = 0,
     problems: Sequence[str | None] = (),
+    known: DamageReading | None = None,
     cancel: threading.Event | None = None,
 ) -> DamageReading:
     """Estimate the whole photo (``support`` auto or random patches) and each region (its
     own patches). ``problems[i]`` (the region list's reason a region is unusable) is passed
-    through instead of an estimate; so is a region the engine refuses."""
+    through instead of an estimate; so is a region the engine refuses. ``known``: an earlier
+    reading of the same photo, model, support and seed, whose numbers are reused (finding the
+    textured patches of a big photo takes seconds; a moved region should not redo it)."""
     model = _model(model_path, cache)
-    whole = engine.select_support(pixels, count=model.support_size, size=PATCH_SIZE,
-                                  mode=support, seed=seed)
-    try:
-        photo = engine.estimate_damage(pixels, whole, model, seed=seed)
-    except engine.NoDamageReadoutError as exc:
-        return DamageReading(None, support, [], str(exc) or NO_READOUT)
+    photo = known.photo if known is not None else None
+    if photo is None:
+        whole = engine.select_support(pixels, count=model.support_size, size=PATCH_SIZE,
+                                      mode=support, seed=seed)
+        try:
+            photo = engine.estimate_damage(pixels, whole, model, seed=seed)
+        except engine.NoDamageReadoutError as exc:
+            return DamageReading(None, support, [], str(exc) or NO_READOUT)
+    earlier = {r.box: r.estimate for r in known.regions} if known is not None else {}
     readings = []
     for i, box in enumerate(regions):
         if cancel is not None and cancel.is_set():
@@ -111,6 +117,10 @@ def read_damage(
         problem = problems[i] if i < len(problems) else None
         if problem is not None:
             readings.append(RegionReading(box, None, f"it {problem}"))
+            continue
+        estimate = earlier.get(box)
+        if estimate is not None:
+            readings.append(RegionReading(box, estimate))
             continue
         try:
             readings.append(RegionReading(box, engine.estimate_damage(pixels, [box], model,

@@ -49,7 +49,8 @@ class DamageController(Controller):
         self.estimates = JobRunner("damage", self)
         self.maps = JobRunner("damage map", self)
         self.reading: DamageReading | None = None
-        self._reading_key: tuple[Any, ...] | None = None  # what the shown or coming reading is of
+        self._reading_key: tuple[Any, ...] | None = None  # what the coming reading is of
+        self._shown_key: tuple[Any, ...] | None = None  # what ``reading`` is of
         self._map_key: tuple[Any, ...] | None = None
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
@@ -81,7 +82,7 @@ class DamageController(Controller):
         self._timer.stop()
         for runner in self.runners:
             runner.cancel()
-        self._reading_key = self._map_key = None
+        self._reading_key = self._map_key = self._shown_key = None
         self.reading = None
         self.canvas.set_damage_tiles([])
         waiting = self.photos.queue.current_entry is not None
@@ -91,7 +92,8 @@ class DamageController(Controller):
     def _on_model_changed(self, _info: object) -> None:
         self.overlay_action.setEnabled(True)  # until this model is known to have no readout
         self.overlay_action.setToolTip(MAP_TIP)
-        self._reading_key = self._map_key = None
+        self._reading_key = self._map_key = self._shown_key = None
+        self.reading = None
         self.canvas.set_damage_tiles([])  # the previous model's
         self.schedule()
 
@@ -110,26 +112,30 @@ class DamageController(Controller):
         support = mode if mode in ("auto", "random") else "auto"
         key = (path, model_path, support, seed, tuple(boxes), tuple(problems))
         if key != self._reading_key:
-            self._read(key, image.pixels, boxes, problems, model_path, support, seed)
+            # the same photo, model and patches as the shown reading: reuse its numbers
+            shown = self._shown_key
+            known = self.reading if shown is not None and shown[:4] == key[:4] else None
+            self._read(key, image.pixels, boxes, problems, model_path, support, seed, known)
         if self.overlay_action.isChecked():
             # cells inside a region read its patches only when the run uses the regions
             used = [b for b, p in zip(boxes, problems, strict=True) if p is None] if mode == "regions" else []
             self._read_map((path, model_path, seed, tuple(used)), image.pixels, used, model_path, seed)
 
     def _read(self, key: tuple[Any, ...], pixels: Any, boxes: list[tuple[int, int, int, int]],
-              problems: list[str | None], model_path: Path, support: str, seed: int) -> None:
+              problems: list[str | None], model_path: Path, support: str, seed: int,
+              known: DamageReading | None) -> None:
         self._reading_key = key
         self.panel.show_message("Reading the damage…", keep_rows=True)
         cache, scale = self.cache, self.models.scale
 
         def work(_progress: Any, cancel: threading.Event) -> DamageReading:
             return read_damage(pixels, boxes, model_path, cache, support=support, seed=seed,
-                               problems=problems, cancel=cancel)
+                               problems=problems, known=known, cancel=cancel)
 
         def done(reading: DamageReading) -> None:
             if key != self._reading_key:
                 return  # something changed meanwhile: a newer reading is coming
-            self.reading = reading
+            self.reading, self._shown_key = reading, key
             self.panel.show_reading(reading, scale)
             if reading.no_readout:
                 self._no_readout(reading.no_readout)

@@ -74,6 +74,22 @@ def test_words_follow_the_degradation_scale() -> None:
     assert [noise_words(s) for s in (0, 5, 15, 30)] == ["clean", "faint", "visible", "heavy"]
 
 
+def test_a_reading_reuses_the_numbers_it_already_has(head_model_path: Path, make_photo) -> None:
+    from cmdsr_app.damage_readout import DamageReading, RegionReading, read_damage
+    from cmdsr_app.jobs import ModelCache
+    from engine import DamageEstimate, read_image
+
+    pixels = read_image(make_photo("photo.png", 72, 96)).pixels
+    old = DamageReading(DamageEstimate(9.0, 9.0), "auto", [RegionReading((0, 0, 40, 40),
+                                                                         DamageEstimate(7.0, 7.0))])
+    new = read_damage(pixels, [(0, 0, 40, 40), (40, 30, 50, 40)], head_model_path, ModelCache(),
+                      known=old)
+    assert new.photo == DamageEstimate(9.0, 9.0)  # not read again
+    assert new.regions[0].estimate == DamageEstimate(7.0, 7.0)
+    fresh = engine_reading(head_model_path, make_photo("photo.png", 72, 96), (40, 30, 50, 40))
+    assert new.regions[1].estimate.noise_sigma == pytest.approx(fresh.noise_sigma, abs=1e-5)
+
+
 def test_estimate_for_the_photo_and_a_drawn_region(qtbot, window, make_photo,
                                                    head_model_path: Path) -> None:
     photo = make_photo("photo.png", 72, 96)
