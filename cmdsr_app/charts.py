@@ -61,6 +61,19 @@ def format_tick(value: float) -> str:
     return f"{value:.3g}"
 
 
+def tick_labels(ticks: Sequence[float]) -> list[str]:
+    """Labels for evenly spaced ``ticks``: short ones (:func:`format_tick`), or every digit
+    the spacing needs where short ones would repeat (999.5, 1000, 1000.5 as "1000" twice)."""
+    labels = [format_tick(t) for t in ticks]
+    if len(set(labels)) == len(labels):
+        return labels
+    spacing = abs(ticks[1] - ticks[0])
+    k = math.floor(math.log10(spacing))
+    halves = not math.isclose(spacing / 10**k, round(spacing / 10**k))  # 2.5 x 10^k
+    decimals = max(0, -k + (1 if halves else 0))
+    return [f"{t:.{decimals}f}" for t in ticks]
+
+
 def decimate(points: Sequence[tuple[float, float]], max_points: int) -> list[tuple[float, float]]:
     """Keep at most about ``max_points`` points for drawing, keeping each bucket's extremes so
     spikes in a loss curve stay visible."""
@@ -100,6 +113,7 @@ class LineChart(QWidget):
         self._y_label = y_label
         self._empty_text = empty_text
         self._series: dict[str, _Series] = {}
+        self._x_span: tuple[float | None, float | None] = (None, None)
         self.setMinimumSize(220, 150)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
         self.setAccessibleName(title or "chart")
@@ -154,6 +168,14 @@ class LineChart(QWidget):
         self._empty_text = text
         self.update()
 
+    def set_x_span(self, start: float | None, end: float | None) -> None:
+        """Draw the x axis over at least [start, end] (None: where the data starts or ends).
+        The charts of one run share its steps: each starts where the run started, however
+        late its own first point comes (a validation every 1,000 steps)."""
+        if (start, end) != self._x_span:
+            self._x_span = (start, end)
+            self.update()
+
     def data_bounds(self) -> tuple[float, float, float, float] | None:
         """(x_min, x_max, y_min, y_max) over finite points, or None when there are none."""
         xs: list[float] = []
@@ -168,12 +190,15 @@ class LineChart(QWidget):
         return min(xs), max(xs), min(ys), max(ys)
 
     def axis_range(self) -> tuple[float, float, float, float] | None:
-        """(x_min, x_max, y_min, y_max) of the drawn axes: the data with some room above and
-        below; None while there is nothing to draw."""
+        """(x_min, x_max, y_min, y_max) of the drawn axes: the data (and the x span set) with
+        some room above and below; None while there is nothing to draw."""
         bounds = self.data_bounds()
         if bounds is None:
             return None
         x0, x1, y0, y1 = bounds
+        start, end = self._x_span
+        x0 = x0 if start is None else min(x0, start)
+        x1 = x1 if end is None else max(x1, end)
         if x1 == x0:
             x0, x1 = x0 - 1, x1 + 1
         pad = (abs(y0) * 0.05 or 1.0) if y1 == y0 else (y1 - y0) * 0.05
@@ -234,7 +259,8 @@ class LineChart(QWidget):
             )
 
         # Grid and tick labels.
-        for ty in nice_ticks(y0, y1, max(2, int(plot.height() // (line_h * 2)))):
+        y_ticks = nice_ticks(y0, y1, max(2, int(plot.height() // (line_h * 2))))
+        for ty, label in zip(y_ticks, tick_labels(y_ticks), strict=True):
             py = to_px(x0, ty).y()
             p.setPen(grid_pen)
             p.drawLine(QPointF(plot.left(), py), QPointF(plot.right(), py))
@@ -242,10 +268,11 @@ class LineChart(QWidget):
             p.drawText(
                 QRectF(0, py - line_h / 2, left - 6, line_h),
                 Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter,
-                format_tick(ty),
+                label,
             )
         max_x_ticks = max(2, int(plot.width() // (fm.horizontalAdvance("000.0k") * 1.8)))
-        for tx in nice_ticks(x0, x1, max_x_ticks):
+        x_ticks = nice_ticks(x0, x1, max_x_ticks)
+        for tx, label in zip(x_ticks, tick_labels(x_ticks), strict=True):
             px = to_px(tx, y0).x()
             p.setPen(grid_pen)
             p.drawLine(QPointF(px, plot.top()), QPointF(px, plot.bottom()))
@@ -253,7 +280,7 @@ class LineChart(QWidget):
             p.drawText(
                 QRectF(px - 40, plot.bottom() + 2, 80, line_h),
                 Qt.AlignmentFlag.AlignHCenter,
-                format_tick(tx),
+                label,
             )
         p.setPen(axis_pen)
         p.drawRect(plot)

@@ -216,7 +216,8 @@ class MetricSeries:
     """(step, value) points of one metric, bounded in memory.
 
     A run of a million steps reports a million losses; when the series reaches ``max_points``
-    neighbouring pairs are averaged, so the curve keeps its shape at half the resolution.
+    neighbouring pairs are averaged, so the curve keeps its shape at half the resolution. The
+    first point is never averaged: the curve starts at the run's first report.
     """
 
     def __init__(self, max_points: int = 4000) -> None:
@@ -227,6 +228,8 @@ class MetricSeries:
         # Points merged into each stored point: the newest may still take partners.
         self._stride = 1
         self._pending: list[tuple[float, float]] = []
+        # The step of the newest report (the newest point may be an average of several).
+        self.last_step: float | None = None
 
     def __len__(self) -> int:
         return len(self._points) + (1 if self._pending else 0)
@@ -250,12 +253,14 @@ class MetricSeries:
             while self._points and self._points[-1][0] >= step:
                 self._points.pop()
         self._pending.append((float(step), float(value)))
-        if len(self._pending) >= self._stride:
+        self.last_step = float(step)
+        if len(self._pending) >= self._stride or not self._points:
             self._points.append(_mean(self._pending))
             self._pending = []
         if len(self._points) >= self.max_points:
-            merged = [_mean(self._points[i : i + 2]) for i in range(0, len(self._points) - 1, 2)]
-            if len(self._points) % 2:
+            head, rest = self._points[0], self._points[1:]
+            merged = [head] + [_mean(rest[i : i + 2]) for i in range(0, len(rest) - 1, 2)]
+            if len(rest) % 2:
                 merged.append(self._points[-1])
             self._points = merged
             self._stride *= 2
@@ -264,6 +269,7 @@ class MetricSeries:
         self._points = []
         self._pending = []
         self._stride = 1
+        self.last_step = None
 
 
 def _mean(points: list[tuple[float, float]]) -> tuple[float, float]:
@@ -307,6 +313,11 @@ class RunMetrics:
 
     def points(self, name: str) -> list[tuple[float, float]]:
         return self.series[name].points()
+
+    def last_step(self) -> float | None:
+        """The newest step any metric was reported at (None before the first report)."""
+        steps = [s.last_step for s in self.series.values() if s.last_step is not None]
+        return max(steps) if steps else None
 
     def clear(self) -> None:
         for s in self.series.values():

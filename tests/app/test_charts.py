@@ -7,7 +7,7 @@ import math
 import pytest
 from PySide6.QtGui import QColor, QImage
 
-from cmdsr_app.charts import LineChart, decimate, format_tick, nice_ticks
+from cmdsr_app.charts import LineChart, decimate, format_tick, nice_ticks, tick_labels
 
 
 def test_nice_ticks_cover_range_with_round_steps() -> None:
@@ -25,6 +25,30 @@ def test_format_tick_is_short() -> None:
     assert format_tick(2_500_000) == "2.5M"
     assert format_tick(0.000123) == "0.000123"
     assert format_tick(31.25) == "31.25"
+
+
+@pytest.mark.parametrize("lo, hi", [(999, 1001), (25.001, 25.004), (99_990, 100_010), (0, 1500)])
+def test_tick_labels_never_repeat(lo, hi) -> None:
+    ticks = nice_ticks(lo, hi, 5)
+    labels = tick_labels(ticks)
+    assert len(set(labels)) == len(labels) == len(ticks)
+    if hi < 1e4:  # above, steps read "100k"
+        assert [float(label) for label in labels] == pytest.approx(ticks)
+    assert tick_labels([0, 500, 1000]) == ["0", "500", "1000"]  # short where short is enough
+
+
+def test_x_span_widens_the_axis_but_never_cuts_data(qtbot) -> None:
+    chart = LineChart("Validation PSNR")
+    qtbot.addWidget(chart)
+    chart.set_x_span(0, 1500)
+    assert chart.axis_range() is None  # no data: the empty text, no axes
+    chart.append("PSNR", 1000, 25.0)
+    assert chart.axis_range()[:2] == (0, 1500)
+    chart.append("PSNR", 2000, 26.0)
+    assert chart.axis_range()[:2] == (0, 2000)
+    chart.set_x_span(None, None)
+    assert chart.axis_range()[:2] == (1000, 2000)
+    _render(chart)
 
 
 def test_decimate_keeps_spikes_and_bounds_size() -> None:
