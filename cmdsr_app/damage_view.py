@@ -55,11 +55,11 @@ def paint_damage_overlay(painter: QPainter, tiles: Sequence[DamageTile],
         painter.drawRect(rect)
         if rect.width() >= TEXT_MIN_PX[0] and rect.height() >= TEXT_MIN_PX[1]:
             text = f"{t.blur_sigma:.1f} px\n{t.noise_sigma:.0f} lv"
-            label = QRectF(0, 0, metrics.horizontalAdvance("00.0 px") + 8, 2 * metrics.height() + 4)
-            label.moveCenter(rect.center())
-            painter.fillRect(label, QColor(0, 0, 0, 150))  # readable on any photo
+            badge = QRectF(0, 0, metrics.horizontalAdvance("00.0 px") + 8, 2 * metrics.height() + 4)
+            badge.moveCenter(rect.center())
+            painter.fillRect(badge, QColor(0, 0, 0, 150))  # readable on any photo
             painter.setPen(QColor(255, 255, 255, 235))
-            painter.drawText(label, Qt.AlignmentFlag.AlignCenter, text)
+            painter.drawText(badge, Qt.AlignmentFlag.AlignCenter, text)
     # legend, bottom left: the two colour scales
     device = painter.device()
     height = device.height() if device is not None else 0
