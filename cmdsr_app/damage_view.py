@@ -117,7 +117,10 @@ class DamagePanel(QWidget):
 
     def show_reading(self, reading: DamageReading, scale: int) -> None:
         if reading.no_readout:
-            self.show_message(NO_READOUT, tooltip=reading.no_readout)
+            # the usual case in plain words; another reason (conditioning off) as it is
+            reason = reading.no_readout
+            text = NO_READOUT if "damage head" in reason else f"No damage readout: {reason}."
+            self.show_message(text, tooltip=reason)
             return
         self.show_message("What the model reads (estimates):", tooltip=units_hint(scale))
         self.list.setToolTip(units_hint(scale))
