@@ -26,6 +26,7 @@ from cmdsr_app.training_state import (
     MAX_TIME_LIMIT_MIN,
     TRAIN_PRESETS,
     CheckpointEntry,
+    RunSummary,
     TrainingSettings,
 )
 
@@ -115,7 +116,6 @@ class TrainingForm(QGroupBox):
         form.addRow("Run folder:", _browse_row(self.run_edit, self.run_browse, self.run_new))
         self.setLayout(form)
 
-
     def load(self, s: TrainingSettings) -> None:
         self.hr_edit.setText(s.hr_dir)
         self.val_edit.setText(s.val_dir)
@@ -133,6 +133,26 @@ class TrainingForm(QGroupBox):
         s.steps = int(self.steps_spin.value())
         s.time_limit_min = int(self.time_limit_spin.value())
         s.run_dir = self.run_edit.text().strip()
+
+    def show_summary(self, summary: RunSummary) -> None:
+        """Fill in what a run folder's saved config says (what Resume will use). Setting the
+        step count does not count as the user's edit."""
+        self.steps_spin.blockSignals(True)
+        self.steps_spin.setValue(summary.steps)
+        self.steps_spin.blockSignals(False)
+        if summary.degradation is not None:
+            self.degradation_combo.setCurrentIndex(
+                max(0, self.degradation_combo.findData(summary.degradation)))
+        if summary.data_dir:
+            self.hr_edit.setText(summary.data_dir)
+        self.val_edit.setText(summary.val_dir or "")
+
+    def set_locked(self, locked: bool) -> None:
+        """Lock every field while a run uses them."""
+        for w in (self.hr_edit, self.hr_browse, self.val_edit, self.val_browse,
+                  self.degradation_combo, self.preset_combo, self.steps_spin,
+                  self.time_limit_spin, self.run_edit, self.run_browse, self.run_new):
+            w.setEnabled(not locked)
 
 
 class CheckpointPanel(QGroupBox):

@@ -576,6 +576,22 @@ def read_run_summary(run_dir: str | Path) -> RunSummary | None:
     )
 
 
+def preset_val_every(preset: str, overrides: Iterable[str] = ()) -> int | None:
+    """The validation interval a new run gets: a ``val_every=N`` override, else the preset's."""
+    for override in reversed(tuple(overrides)):
+        key, _, value = override.partition("=")
+        if key.strip() == "val_every" and value.strip().isdigit():
+            return int(value)
+    return VAL_EVERY.get(preset)
+
+
+def validation_hint(val_dir: str, val_every: int | None, step: int, total: int) -> str:
+    """What the empty Validation chart says: choose a folder, or when its first point comes."""
+    if not val_dir:
+        return "Choose a validation folder to see it"
+    return first_validation_text(val_every, step, total)
+
+
 def first_validation_text(val_every: int | None, step: int, total: int) -> str:
     """What the empty Validation chart says once a validation folder is chosen."""
     if not val_every or val_every <= 0:

@@ -1,10 +1,12 @@
 """The Training tab: train CMDSR on the user's own photos, watch it learn, use the result.
 
-The tab holds the form, the run's curves (:class:`TrainingCharts`) and its checkpoints; the
-job itself (worker thread, Pause/Stop, the "Stop after" limit) is a :class:`TrainingJob`,
-whose reports reach the widgets only through queued signals. Pause and Stop both ask the
-engine to stop (it writes a checkpoint first); Resume continues the run from its folder, also
-after the app was closed mid-run.
+The tab composes its parts and wires them in one place: the form (:class:`TrainingForm`), the
+run controls (:class:`RunControls`), the run's curves (:class:`TrainingCurves` over
+:class:`TrainingCharts`) and its checkpoints (:class:`RunCheckpoints`). The job itself
+(worker thread, Pause/Stop, the "Stop after" limit) is a :class:`TrainingJob`, whose reports
+reach the widgets only through queued signals. Pause and Stop both ask the engine to stop (it
+writes a checkpoint first); Resume continues the run from its folder, also after the app was
+closed mid-run.
 """
 
 from __future__ import annotations
@@ -14,43 +16,30 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import Qt, QTimer, Signal, Slot
-from PySide6.QtWidgets import (
-    QFileDialog,
-    QHBoxLayout,
-    QLabel,
-    QLineEdit,
-    QProgressBar,
-    QPushButton,
-    QSizePolicy,
-    QVBoxLayout,
-    QWidget,
-)
+from PySide6.QtCore import Signal, Slot
+from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QLineEdit, QSizePolicy, QVBoxLayout, QWidget
 
 from cmdsr_app.training_charts import TrainingCharts
+from cmdsr_app.training_checkpoints import RunCheckpoints
+from cmdsr_app.training_controls import RunControls
+from cmdsr_app.training_curves import TrainingCurves
 from cmdsr_app.training_form import CheckpointPanel, TrainingForm
 from cmdsr_app.training_job import TrainingJob
 from cmdsr_app.training_state import (
     DEFAULT_STEPS,
-    VAL_EVERY,
     CheckpointEntry,
     Phase,
-    RunMetrics,
     TrainingSettings,
     TrainRequest,
-    describe_progress,
-    first_validation_text,
     list_checkpoints,
     new_run_dir,
-    read_bicubic_psnr,
+    preset_val_every,
     read_run_summary,
+    validation_hint,
 )
 from cmdsr_app.training_worker import TrainFn
 
 log = logging.getLogger(__name__)
-
-# The charts redraw at most this often; the engine may report hundreds of steps a second.
-REDRAW_INTERVAL_MS = 150
 
 
 def default_runs_root() -> Path:
@@ -93,23 +82,15 @@ class TrainingTab(QWidget):
         self.state = TrainingSettings.from_dict(self._settings_store)
         self._runs_root = Path(runs_root) if runs_root is not None else None
         self._overrides = tuple(config_overrides)
-        self.metrics = RunMetrics()
         self.job = TrainingJob(train_fn, self)
-        self._dirty: set[str] = set()
-        self._checkpoints: list[CheckpointEntry] = []
-        self._bicubic: float | None = None
         self._run_val_every: int | None = None  # the shown run's validation interval
         # Seconds for the next Start/Resume's time limit instead of the "Stop after" field;
         # None uses the field. Tests set a fraction of a second here.
         self.time_limit_s: float | None = None
 
-        self._redraw = QTimer(self)
-        self._redraw.setSingleShot(True)
-        self._redraw.setInterval(REDRAW_INTERVAL_MS)
-        self._redraw.timeout.connect(self._flush_view)
-
         self._build_ui()
-        self._load_settings_into_ui()
+        self.form.load(self.state)
+        self.run_checkpoints.refresh()
         self._connect_ui()
         if show_last_run:
             self.show_last_run()
@@ -126,65 +107,40 @@ class TrainingTab(QWidget):
 
     # -- layout ---------------------------------------------------------------------------
     def _build_ui(self) -> None:
-        self.form = TrainingForm()
-        f = self.form
+        self.form = f = TrainingForm()
         self.hr_edit, self.hr_browse, self.val_edit, self.val_browse = (
             f.hr_edit, f.hr_browse, f.val_edit, f.val_browse)
         self.degradation_combo, self.preset_combo, self.steps_spin, self.time_limit_spin = (
             f.degradation_combo, f.preset_combo, f.steps_spin, f.time_limit_spin)
         self.run_edit, self.run_browse, self.run_new = f.run_edit, f.run_browse, f.run_new
-        settings_box = f
 
-        self.start_button = QPushButton("Start")
-        self.start_button.setToolTip("Start a new run in the run folder")
-        self.pause_button = QPushButton("Pause")
-        self.pause_button.setToolTip("Save a checkpoint and pause; Resume continues exactly")
-        self.resume_button = QPushButton("Resume")
-        self.resume_button.setToolTip("Continue the run in the run folder from its last checkpoint")
-        self.stop_button = QPushButton("Stop")
-        self.stop_button.setToolTip("Save a checkpoint and end the run")
-        buttons = QHBoxLayout()
-        for b in (self.start_button, self.pause_button, self.resume_button, self.stop_button):
-            buttons.addWidget(b)
+        self.controls = c = RunControls()
+        self.start_button, self.pause_button, self.resume_button, self.stop_button = (
+            c.start_button, c.pause_button, c.resume_button, c.stop_button)
+        self.progress_bar, self.eta_label, self.status_label = (
+            c.progress_bar, c.eta_label, c.status_label)
 
-        self.progress_bar = QProgressBar()
-        self.progress_bar.setRange(0, 1)
-        self.progress_bar.setValue(0)
-        self.progress_bar.setFormat("%v / %m steps")
-        self.status_label = QLabel("Choose a folder of photos, then press Start.")
-        self.status_label.setWordWrap(True)
-        # Room for two lines, so a wrapped message is never cut off by the list below.
-        self.status_label.setMinimumHeight(2 * self.status_label.fontMetrics().lineSpacing() + 4)
-        self.status_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.eta_label = QLabel("ETA --")
+        self.checkpoint_panel = ck = CheckpointPanel()
+        self.checkpoint_list, self.use_button = ck.checkpoint_list, ck.use_button
+        self.refresh_button, self.open_folder_button = ck.refresh_button, ck.open_folder_button
+        self.run_checkpoints = RunCheckpoints(ck, lambda: self.state.run_dir, self)
 
-        ck_box = CheckpointPanel()
-        self.checkpoint_panel = ck_box
-        self.checkpoint_list, self.use_button = ck_box.checkpoint_list, ck_box.use_button
-        self.refresh_button, self.open_folder_button = ck_box.refresh_button, ck_box.open_folder_button
+        self.chart_panel = TrainingCharts()
+        self.charts = self.chart_panel.charts
+        self.curves = TrainingCurves(self.chart_panel, lambda: self.state.run_dir, self)
+        self.metrics = self.curves.metrics
 
         left = QVBoxLayout()
-        left.addWidget(settings_box)
-        left.addLayout(buttons)
-        left.addWidget(self.progress_bar)
-        left.addWidget(self.eta_label)
-        left.addWidget(self.status_label)
-        left.addWidget(ck_box, 1)
+        left.addWidget(f)
+        left.addWidget(c)
+        left.addWidget(ck, 1)
         left_widget = QWidget()
         left_widget.setLayout(left)
         left_widget.setMaximumWidth(460)
         left_widget.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Expanding)
-
-        self.chart_panel = TrainingCharts()
-        self.charts = self.chart_panel.charts
-
         outer = QHBoxLayout(self)
         outer.addWidget(left_widget)
         outer.addWidget(self.chart_panel, 1)
-
-    def _load_settings_into_ui(self) -> None:
-        self.form.load(self.state)
-        self._refresh_checkpoints()
 
     def _connect_ui(self) -> None:
         self.hr_browse.clicked.connect(lambda: self._browse_folder(self.hr_edit, "Photos to train on"))
@@ -204,16 +160,22 @@ class TrainingTab(QWidget):
         self.pause_button.clicked.connect(self.pause)
         self.resume_button.clicked.connect(self.resume)
         self.stop_button.clicked.connect(self.stop)
-        self.use_button.clicked.connect(self.use_selected_model)
-        self.refresh_button.clicked.connect(self._refresh_checkpoints)
-        self.open_folder_button.clicked.connect(self.open_run_folder)
-        self.checkpoint_list.itemDoubleClicked.connect(lambda _item: self.use_selected_model())
-        self.checkpoint_list.currentRowChanged.connect(lambda _row: self._update_buttons())
+        ck = self.run_checkpoints
+        self.use_button.clicked.connect(ck.use_selected)
+        self.refresh_button.clicked.connect(ck.refresh)
+        self.open_folder_button.clicked.connect(ck.open_folder)
+        self.checkpoint_list.itemDoubleClicked.connect(lambda _item: ck.use_selected())
+        ck.modelChosen.connect(self.modelChosen)
+        ck.message.connect(self.logMessage)
+        ck.status.connect(self.controls.set_status)
+        ck.failed.connect(self._report_error)
+        ck.changed.connect(self._update_buttons)
+        self.curves.redrawn.connect(self._show_progress)
         job = self.job
         job.progress.connect(self._on_progress)
         job.status.connect(self._on_status)
         job.settled.connect(self._on_settled)
-        job.finished.connect(self._on_finished)
+        job.finished.connect(lambda _result: self.run_checkpoints.select_latest())
         job.failed.connect(self._report_error)
         job.message.connect(self.logMessage)
         job.threadEnded.connect(self._on_thread_ended)
@@ -230,11 +192,9 @@ class TrainingTab(QWidget):
                 self._read_ui_settings()
 
     def _read_ui_settings(self) -> None:
-        s = self.state
-        self.form.read(s)
-        self._settings_store.update(s.to_dict())
-        if hasattr(self, "charts"):
-            self._update_validation_hint()
+        self.form.read(self.state)
+        self._settings_store.update(self.state.to_dict())
+        self._update_validation_hint()
 
     def _on_preset_changed(self) -> None:
         # A new preset implies a different step budget; the user can still edit it after.
@@ -254,27 +214,16 @@ class TrainingTab(QWidget):
     def _show_run(self, run_dir: str) -> None:
         """Display an existing run: its settings in the form (what Resume will use), its
         curves and its checkpoints. A new folder just clears the view."""
-        self.metrics.clear()
         self.job.last_progress = None
-        self._bicubic = None
         summary = read_run_summary(run_dir) if run_dir else None
         self._run_val_every = summary.val_every if summary is not None else None
         if summary is not None:
-            self.steps_spin.blockSignals(True)
-            self.steps_spin.setValue(summary.steps)
-            self.steps_spin.blockSignals(False)
-            if summary.degradation is not None:
-                self.degradation_combo.setCurrentIndex(
-                    max(0, self.degradation_combo.findData(summary.degradation))
-                )
-            if summary.data_dir:
-                self.hr_edit.setText(summary.data_dir)
-            self.val_edit.setText(summary.val_dir or "")
+            self.form.show_summary(summary)
             self._read_ui_settings()
-            self.metrics.load_log(run_dir)
-        self._dirty.update(self.metrics.series)
-        self._flush_view()
-        self._refresh_checkpoints()
+            self.curves.load(run_dir)
+        else:
+            self.curves.clear()
+        self.run_checkpoints.refresh()
         self._update_validation_hint()
 
     def settings_dict(self) -> dict[str, Any]:
@@ -287,7 +236,8 @@ class TrainingTab(QWidget):
         merged = {**self.state.to_dict(), **dict(values)}
         self.state = TrainingSettings.from_dict(merged)
         self.preset_combo.blockSignals(True)
-        self._load_settings_into_ui()
+        self.form.load(self.state)
+        self.run_checkpoints.refresh()
         self.preset_combo.blockSignals(False)
         self._read_ui_settings()
         self._update_buttons()
@@ -314,22 +264,21 @@ class TrainingTab(QWidget):
         if not self.state.run_dir or not list_checkpoints(self.state.run_dir):
             return
         self._show_run(self.state.run_dir)
-        latest = self._checkpoints[-1] if self._checkpoints else None
-        step = latest.step if latest is not None else None
-        self._show_step(step or 0)
+        step = self.run_checkpoints.entries[-1].step if self.run_checkpoints.entries else None
+        self.controls.show_step(step or 0, self.state.steps)
         if step is not None and step >= self.state.steps:
-            self._set_status("This run has finished. Its checkpoints are listed below; "
-                             "raise Steps and press Resume to train it further.")
+            self.controls.set_status("This run has finished. Its checkpoints are listed below; "
+                                     "raise Steps and press Resume to train it further.")
             return
         where = f" at step {step:,}" if step is not None else ""
         if last and Path(self.state.run_dir) == Path(last):
             self.phase = Phase.PAUSED
-            self._set_status(
+            self.controls.set_status(
                 f"Your last training run stopped{where}. Press Resume to continue it, or "
                 "choose a new run folder and press Start."
             )
         else:
-            self._set_status(f"This run stopped{where}. Press Resume to continue it.")
+            self.controls.set_status(f"This run stopped{where}. Press Resume to continue it.")
 
     # -- job control ----------------------------------------------------------------------
     @property
@@ -363,11 +312,8 @@ class TrainingTab(QWidget):
         if problems:
             self._report_error(" ".join(problems))
             return False
-        self.metrics.clear()
         self.job.last_progress = None
-        self._bicubic = None
-        self._dirty.update(self.metrics.series)
-        self._flush_view()
+        self.curves.clear()
         return self._launch(resume=False)
 
     def resume(self) -> bool:
@@ -379,9 +325,8 @@ class TrainingTab(QWidget):
         if problems:
             self._report_error(" ".join(problems))
             return False
-        if not any(len(s) for s in self.metrics.series.values()):
-            self.metrics.load_log(self.state.run_dir)
-            self._dirty.update(self.metrics.series)
+        if not self.curves.has_history():
+            self.curves.load(self.state.run_dir)
         return self._launch(resume=True)
 
     def pause(self) -> None:
@@ -413,120 +358,44 @@ class TrainingTab(QWidget):
     # -- job reports ----------------------------------------------------------------------
     @Slot(object)
     def _on_progress(self, progress: Any) -> None:
-        self._dirty.update(self.metrics.add(progress))
-        if getattr(progress, "val_psnr", None) is not None:
-            if self._bicubic is None:
-                self._bicubic = read_bicubic_psnr(self.state.run_dir)
-            if self._bicubic is not None:
-                self.metrics.series["bicubic_psnr"].append(progress.step, self._bicubic)
-                self._dirty.add("bicubic_psnr")
+        self.curves.add(progress)
         if getattr(progress, "checkpoint", None) is not None:
-            self._refresh_checkpoints()
-        if not self._redraw.isActive():
-            self._redraw.start()
+            self.run_checkpoints.refresh()
         self.progressed.emit(progress)
 
     def _on_status(self, text: str) -> None:
-        self._set_status(text)
+        self.controls.set_status(text)
         self._update_buttons()
 
     def _on_settled(self, status: str) -> None:
-        self._refresh_checkpoints()
-        self._flush_view()
+        self.run_checkpoints.refresh()
+        self.curves.flush()
         self._on_status(status)
-
-    def _on_finished(self, _result: Any) -> None:
-        if self._checkpoints:
-            self.checkpoint_list.setCurrentRow(self.checkpoint_list.count() - 1)
 
     def _on_thread_ended(self, outcome: str) -> None:
         self._update_buttons()
         self.jobEnded.emit(outcome)
 
     # -- view -----------------------------------------------------------------------------
-    def _flush_view(self) -> None:
-        """Push new metric points into the charts and the status line (coalesced)."""
-        dirty, self._dirty = self._dirty, set()
-        self.chart_panel.show_metrics(self.metrics, dirty)
+    def _show_progress(self) -> None:
+        """The newest report in the progress lines (each time the charts are redrawn)."""
         p = self.job.last_progress
-        if p is not None:
-            total = int(getattr(p, "total_steps", 0) or 0)
-            step = int(getattr(p, "step", 0) or 0)
-            self.progress_bar.setRange(0, max(1, total))
-            self.progress_bar.setValue(min(step, max(1, total)))
-            line = describe_progress(p)
-            self.eta_label.setText(line)
-            if self.phase is Phase.RUNNING:
-                self.status_label.setText(f"Training…{self.job.pause_clock()} Pause keeps "
-                                          "your progress.")
-
-    def _show_step(self, step: int) -> None:
-        """The progress bar at ``step`` of the run's step count (a run shown while idle)."""
-        total = max(1, self.state.steps)
-        self.progress_bar.setRange(0, total)
-        self.progress_bar.setValue(min(step, total))
-
-    def _val_every(self) -> int | None:
-        if self._run_val_every is not None:
-            return self._run_val_every
-        for override in reversed(self._overrides):
-            key, _, value = override.partition("=")
-            if key.strip() == "val_every" and value.strip().isdigit():
-                return int(value)
-        return VAL_EVERY.get(self.state.preset)
+        if p is None:
+            return
+        self.controls.show_report(p)
+        if self.phase is Phase.RUNNING:
+            self.controls.set_status(f"Training…{self.job.pause_clock()} Pause keeps your "
+                                     "progress.")
 
     def _update_validation_hint(self) -> None:
-        if not self.state.val_dir:
-            self.chart_panel.set_validation_hint("Choose a validation folder to see it")
-            return
+        every = self._run_val_every or preset_val_every(self.state.preset, self._overrides)
         step = int(getattr(self.job.last_progress, "step", 0) or 0)
-        if not step and self._checkpoints:
-            step = self._checkpoints[-1].step or 0
+        step = step or self.run_checkpoints.latest_step()
         self.chart_panel.set_validation_hint(
-            first_validation_text(self._val_every(), step, self.state.steps))
-
-    def _refresh_checkpoints(self) -> None:
-        run_dir = self.state.run_dir
-        self._checkpoints = list_checkpoints(run_dir) if run_dir else []
-        self.checkpoint_panel.show_entries(self._checkpoints)
-        self._update_buttons()
+            validation_hint(self.state.val_dir, every, step, self.state.steps))
 
     def checkpoints(self) -> list[CheckpointEntry]:
-        return list(self._checkpoints)
-
-    def selected_checkpoint(self) -> Path | None:
-        return self.checkpoint_panel.selected() if hasattr(self, "checkpoint_panel") else None
-
-    def use_selected_model(self) -> None:
-        """Hand the selected checkpoint to the main window's model selector."""
-        path = self.selected_checkpoint()
-        which = "the selected checkpoint"
-        if path is None:
-            if not self._checkpoints:
-                return
-            path, which = self._checkpoints[-1].path, "the latest checkpoint"
-        if not path.is_file():
-            self._report_error(f"{path} no longer exists; press Refresh to list the run again.")
-            self._refresh_checkpoints()
-            return
-        self.logMessage.emit(f"Using {which}, {path.name} ({path})")
-        self._set_status(f"Upscaling now uses {which}, {path.name}.")
-        self.modelChosen.emit(str(path))
-
-    def open_run_folder(self) -> None:
-        folder = Path(self.state.run_dir) if self.state.run_dir else None
-        if folder is None or not folder.is_dir():
-            self._report_error("The run folder does not exist yet: it is made when a run starts.")
-            return
-        from PySide6.QtCore import QUrl
-        from PySide6.QtGui import QDesktopServices
-
-        if not QDesktopServices.openUrl(QUrl.fromLocalFile(str(folder))):
-            # No file manager (a bare desktop, a server): say where it is instead.
-            self._report_error(f"No file manager could be opened. The run folder is {folder}")
-
-    def _set_status(self, text: str) -> None:
-        self.status_label.setText(text)
+        return list(self.run_checkpoints.entries)
 
     def _report_error(self, message: str) -> None:
         self.logMessage.emit(f"Training error: {message}")
@@ -534,18 +403,8 @@ class TrainingTab(QWidget):
 
     def _update_buttons(self) -> None:
         busy = self.is_running
-        phase = self.phase
-        has_ckpt = bool(self._checkpoints)
-        self.start_button.setEnabled(not busy)
-        self.pause_button.setEnabled(busy and phase is Phase.RUNNING)
-        self.resume_button.setEnabled(not busy and has_ckpt)
-        # Nothing to stop while idle, paused included: the run is already saved.
-        self.stop_button.setEnabled(busy and phase in (Phase.RUNNING, Phase.PAUSING))
+        has_ckpt = bool(self.run_checkpoints.entries)
+        self.controls.update_buttons(busy=busy, phase=self.phase, has_checkpoint=has_ckpt)
         self.use_button.setEnabled(has_ckpt)
         self.open_folder_button.setEnabled(bool(self.state.run_dir) and Path(self.state.run_dir).is_dir())
-        for w in (self.hr_edit, self.hr_browse, self.val_edit, self.val_browse,
-                  self.degradation_combo, self.preset_combo, self.steps_spin,
-                  self.time_limit_spin, self.run_edit, self.run_browse, self.run_new):
-            w.setEnabled(not busy)
-        if phase is Phase.PAUSED:
-            self.resume_button.setDefault(True)
+        self.form.set_locked(busy)

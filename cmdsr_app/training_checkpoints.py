@@ -1,0 +1,78 @@
+"""The checkpoints of the run the Training tab shows: listed in its :class:`CheckpointPanel`,
+handed to the model selector with Use this model, their folder opened with Open folder."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from PySide6.QtCore import QObject, Signal
+
+from cmdsr_app.training_form import CheckpointPanel
+from cmdsr_app.training_state import CheckpointEntry, list_checkpoints
+
+
+class RunCheckpoints(QObject):
+    """The checkpoint files of the run folder ``run_dir()`` names (the tab's setting) and
+    what the user does with them.
+
+    Signals: ``modelChosen(path)`` for the model selector, ``message(text)`` for the log,
+    ``status(text)`` for the tab's status line, ``failed(message)`` for the one error path,
+    ``changed()`` after the list was read again.
+    """
+
+    modelChosen = Signal(str)  # noqa: N815 (Qt signal naming)
+    message = Signal(str)
+    status = Signal(str)
+    failed = Signal(str)
+    changed = Signal()
+
+    def __init__(self, panel: CheckpointPanel, run_dir: Callable[[], str],
+                 parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.panel = panel
+        self.run_dir = run_dir
+        self.entries: list[CheckpointEntry] = []
+
+    def refresh(self) -> None:
+        """List the run folder's checkpoints again (none while no folder is chosen)."""
+        run_dir = self.run_dir()
+        self.entries = list_checkpoints(run_dir) if run_dir else []
+        self.panel.show_entries(self.entries)
+        self.changed.emit()
+
+    def latest_step(self) -> int:
+        """The newest checkpoint's step (0 when there is none or its name gives none)."""
+        return (self.entries[-1].step or 0) if self.entries else 0
+
+    def select_latest(self) -> None:
+        if self.entries:
+            self.panel.checkpoint_list.setCurrentRow(self.panel.checkpoint_list.count() - 1)
+
+    def use_selected(self) -> None:
+        """Hand the selected checkpoint, else the latest, to the model selector."""
+        path = self.panel.selected()
+        which = "the selected checkpoint"
+        if path is None:
+            if not self.entries:
+                return
+            path, which = self.entries[-1].path, "the latest checkpoint"
+        if not path.is_file():
+            self.failed.emit(f"{path} no longer exists; press Refresh to list the run again.")
+            self.refresh()
+            return
+        self.message.emit(f"Using {which}, {path.name} ({path})")
+        self.status.emit(f"Upscaling now uses {which}, {path.name}.")
+        self.modelChosen.emit(str(path))
+
+    def open_folder(self) -> None:
+        folder = Path(self.run_dir()) if self.run_dir() else None
+        if folder is None or not folder.is_dir():
+            self.failed.emit("The run folder does not exist yet: it is made when a run starts.")
+            return
+        from PySide6.QtCore import QUrl
+        from PySide6.QtGui import QDesktopServices
+
+        if not QDesktopServices.openUrl(QUrl.fromLocalFile(str(folder))):
+            # No file manager (a bare desktop, a server): say where it is instead.
+            self.failed.emit(f"No file manager could be opened. The run folder is {folder}")
