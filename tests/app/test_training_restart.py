@@ -75,3 +75,39 @@ def test_a_long_runs_reloaded_curve_keeps_its_first_record(qtbot, tmp_path) -> N
     assert 1000 < len(l1) < 9000 and l1[-1][0] > 899_000
     assert [x for x, _ in l1] == sorted(x for x, _ in l1)
     assert tab.charts["l1"].axis_range()[:2] == (0, 900_000)
+
+
+def test_a_run_stopped_before_its_first_validation_says_when_it_comes(qtbot, tmp_path) -> None:
+    from cmdsr_app.training_tab import TrainingTab
+
+    run = tmp_path / "run"
+    _write_run(run, steps=2000, stopped_at=500, log_every=10, val_every=600)
+    tab = TrainingTab(settings={"last_run_dir": str(run)}, runs_root=tmp_path / "runs")
+    qtbot.addWidget(tab)
+    assert tab.val_edit.text() == str(tmp_path / "val")  # the run's own validation folder
+    # The run's interval (600 steps, not the preset's 1,000), counted from where it stopped.
+    assert tab.charts["val_psnr"].empty_text() == "First evaluation at step 600 (every 600 steps)"
+    assert tab.charts["val_psnr"].axis_range() is None
+    assert tab.charts["l1"].axis_range()[:2] == (0, 500)
+    assert tab.progress_bar.text() == "500 / 2000 steps"
+    assert tab.resume_button.isEnabled() and not tab.stop_button.isEnabled()
+
+
+def test_an_idle_tab_offers_no_stop_and_says_when_validation_comes(qtbot, tmp_path) -> None:
+    from cmdsr_app.training_tab import TrainingTab
+
+    tab = TrainingTab(settings={}, runs_root=tmp_path / "runs")
+    qtbot.addWidget(tab)
+    assert tab.start_button.isEnabled()
+    assert not (tab.stop_button.isEnabled() or tab.pause_button.isEnabled()
+                or tab.resume_button.isEnabled())
+    validation = tab.charts["val_psnr"]
+    assert validation.empty_text() == "Choose a validation folder to see it"
+    tab.val_edit.setText(str(tmp_path))
+    tab.val_edit.editingFinished.emit()
+    assert validation.empty_text() == "First evaluation at step 1,000 (every 1,000 steps)"
+    tab.preset_combo.setCurrentIndex(tab.preset_combo.findData("reference"))
+    assert validation.empty_text() == "First evaluation at step 5,000 (every 5,000 steps)"
+    tab.steps_spin.setValue(3000)
+    assert validation.empty_text() == (
+        "Evaluated every 5,000 steps (first at step 5,000, past the end)")

@@ -488,3 +488,19 @@ def test_app_runs_move_preset_milestones_into_the_run(tmp_path) -> None:
     mine = TrainRequest(tmp_path / "run", None, None, "cpu", 2000, "paper",
                         overrides=("milestones=500,1000",))
     assert build_train_config(mine).milestones == (500, 1000)
+
+
+def test_an_app_run_logs_no_command_line_advice(qtbot, make_tab, photos, tmp_path,
+                                                caplog) -> None:
+    """The CPU preset's milestones (15k, 18k steps) lie past a short run's end: the app moves
+    them, so the engine's advice to use ``--set milestones=...`` never reaches the log."""
+    import logging
+
+    tab = make_tab({"hr_dir": str(photos), "steps": 3, "run_dir": str(tmp_path / "run")})
+    said: list[str] = []
+    tab.logMessage.connect(said.append)
+    with caplog.at_level(logging.INFO):
+        assert _run_to_end(qtbot, tab, tab.start) == "finished"
+    lines = [r.getMessage() for r in caplog.records] + said
+    assert any("checkpoint" in line for line in lines)  # the engine's log was captured
+    assert not [line for line in lines if "--" in line or "milestones" in line]
