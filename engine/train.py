@@ -699,7 +699,25 @@ def batch_damage_loss(cfg: TrainConfig, model: CMDSR, c1: Tensor, c2: Tensor,
         return None
     blur = batch.get("blur", batch["sigma"]).to(device).float()
     noise = batch["noise"].to(device).float()
-    return damage_loss(head, torch.cat([c1, c2]).float(), blur.repeat(2), noise.repeat(2))
+    conditions = torch.cat([c1, c2]).float()
+    track_condition_stats(head, conditions.detach())
+    return damage_loss(head, conditions, blur.repeat(2), noise.repeat(2))
+
+
+@torch.no_grad()
+def track_condition_stats(head: DamageHead, conditions: Tensor, momentum: float = 0.01) -> None:
+    """Keep the readout's input standardisation (``in_mean``/``in_std``) on the conditions
+    the ConditionNet makes now: set from the first batch, then a running average. Conditions
+    span a few hundredths when training starts; unstandardised, the readout would hardly move
+    and pass the ConditionNet almost no gradient."""
+    mean, std = conditions.mean(0), conditions.std(0)
+    std = std.clamp_min(max(1e-6, 0.05 * float(std.mean())))
+    if bool(torch.all(head.in_std == 1)) and bool(torch.all(head.in_mean == 0)):  # fresh head
+        head.in_mean.copy_(mean)
+        head.in_std.copy_(std)
+    else:
+        head.in_mean.lerp_(mean, momentum)
+        head.in_std.lerp_(std, momentum)
 
 
 def load_training_state(model: CMDSR, path: Path, state: dict[str, Tensor]) -> None:

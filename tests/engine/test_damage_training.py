@@ -21,6 +21,7 @@ from engine.train import (
     build_training_model,
     damage_loss,
     read_metrics,
+    track_condition_stats,
     train,
     training_damage_head,
 )
@@ -116,3 +117,15 @@ def test_batches_carry_the_kernel_size_as_one_number(photos):
     assert batch["blur"].shape == (4,)
     assert torch.all(batch["blur"] > 0)
     assert not torch.allclose(batch["blur"], batch["sigma"])
+
+
+def test_readout_input_follows_the_conditions_scale():
+    head = training_damage_head(tiny())
+    torch.manual_seed(1)
+    small = torch.randn(8, TINY.cond_channels) * 0.03 + 0.05
+    track_condition_stats(head, small)
+    torch.testing.assert_close(head.in_mean, small.mean(0))
+    torch.testing.assert_close(head.in_std, small.std(0))
+    # later batches move the statistics only a little (a running average)
+    track_condition_stats(head, small + 1.0)
+    assert float((head.in_mean - small.mean(0)).mean()) == pytest.approx(0.01, rel=1e-3)
