@@ -53,8 +53,8 @@ class TrainingCharts(QWidget):
         """Redraw the series in ``dirty`` from ``metrics``; every chart's step axis runs from
         the run's start (step 0) to its newest report."""
         last = metrics.last_step()
-        for chart in self.charts.values():
-            chart.set_x_span(0 if last is not None else None, last)
+        for each in self.charts.values():
+            each.set_x_span(0 if last is not None else None, last)
         if "l1" in dirty:
             l1 = metrics.points("l1")
             self.charts["l1"].set_points("L1", l1)
