@@ -371,8 +371,7 @@ def build_training_model(cfg: TrainConfig, device: torch.device) -> CMDSR:
         log.info("initialised %d of %d tensors from %s", len(usable), len(own), cfg.init_from)
     if cfg.damage_weight > 0:
         attach_damage_head(model, training_damage_head(cfg))
-    model = model.to(device).train()
-    return model
+    return model.to(device).train()
 
 
 def training_damage_head(cfg: TrainConfig, draws: int = 4000) -> DamageHead:
