@@ -68,6 +68,9 @@ def add_parser(subparsers: Any) -> None:
                        help="degradation preset: paper-test (default), paper, mild, real")
     which.add_argument("--grid", action="store_true",
                        help="blur sigma {0.6, 1.4, 2.6, 3.6} x noise {0, 15, 30}")
+    which.add_argument("--rows", choices=("users",),
+                       help="users: paper-test, blur 2.6, nearly clean (blur 1.0), blur 1.0 + "
+                       "JPEG 60 and noise 25: the photos users bring")
     e.add_argument("--seed", type=int, default=0, help="seed of the degradations and supports")
     e.add_argument("--crop", type=int, default=0,
                    help="evaluate a central crop of this HR size (0 = whole photos)")
@@ -294,7 +297,7 @@ def eval_methods(model: Any, baseline: Any, device: str) -> list[tuple[str, Call
 
 def run_eval(args: argparse.Namespace) -> int:
     from engine.checkpoint import load_model
-    from engine.degrade import DegradationConfig, degradation_grid
+    from engine.degrade import DegradationConfig, degradation_grid, user_rows
     from engine.metrics import evaluate, format_markdown, write_csv
     from engine.resources import default_model_path
 
@@ -306,6 +309,8 @@ def run_eval(args: argparse.Namespace) -> int:
     settings: list[tuple[str, Any]]
     if args.grid:
         settings = [(p.label(), p) for p in degradation_grid()]
+    elif args.rows == "users":
+        settings = list(user_rows())
     else:
         name = args.preset or "paper-test"
         settings = [(name, DegradationConfig.preset(name))]

@@ -38,6 +38,8 @@ class DegradationConfig:
     with ``noise_integer`` the std is an integer drawn uniformly (the paper: 0..75).
     ``clean_prob`` is the share of tasks drawn with no noise at all: with the paper's uniform
     0..75 only 1 task in 76 is noise-free, so a model trained on it smooths clean photos.
+    ``mild_prob`` is the share of tasks drawn *nearly clean*, as most users' photos are: an
+    isotropic blur sigma from ``mild_blur``, no noise, JPEG as for any task.
     """
 
     kernel_size: int = 15
@@ -50,8 +52,10 @@ class DegradationConfig:
     jpeg_prob: float = 0.0
     jpeg_quality: tuple[int, int] = (30, 80)
     clean_prob: float = 0.0
+    mild_prob: float = 0.0
+    mild_blur: tuple[float, float] = (0.5, 1.6)
 
-    PRESETS: ClassVar[tuple[str, ...]] = ("paper", "paper-test", "mild", "real", "studio")
+    PRESETS: ClassVar[tuple[str, ...]] = ("paper", "paper-test", "mild", "real", "studio", "users")
 
     def __post_init__(self) -> None:
         if self.kernel_size < 1 or self.kernel_size % 2 == 0:
@@ -63,7 +67,10 @@ class DegradationConfig:
             raise ConfigError(f"sigma_step must be >= 0, got {self.sigma_step}")
         _check_range("noise_std", self.noise_std, 0.0, 255.0)
         _check_range("jpeg_quality", (float(self.jpeg_quality[0]), float(self.jpeg_quality[1])), 1, 100)
-        for name in ("aniso_prob", "gray_noise_prob", "jpeg_prob", "clean_prob"):
+        _check_range("mild_blur", self.mild_blur, 0.0)
+        if self.mild_blur[0] <= 0:
+            raise ConfigError(f"mild_blur must be positive, got {list(self.mild_blur)}")
+        for name in ("aniso_prob", "gray_noise_prob", "jpeg_prob", "clean_prob", "mild_prob"):
             p = getattr(self, name)
             if not 0.0 <= p <= 1.0:
                 raise ConfigError(f"{name} must be a probability in 0..1, got {p}")
@@ -75,7 +82,8 @@ class DegradationConfig:
         anisotropic blur, gray noise and JPEG) or ``studio`` (the shipped models' training
         distribution: the paper's blur range, noise up to 50 with a quarter of the tasks
         noise-free, some anisotropic blur, sensor-like gray noise and JPEG, as users' photos
-        have them; see docs/training.md)."""
+        have them; see docs/training.md) or ``users`` (``studio`` with 40% of the tasks nearly
+        clean, blur 0.5-1.6 and no noise, and more JPEG: the photos most users bring)."""
         presets = {
             "paper": cls(),
             "paper-test": cls(kernel_size=7, blur_sigma=(2.6, 2.6), noise_std=(15.0, 15.0)),
@@ -97,6 +105,16 @@ class DegradationConfig:
                 gray_noise_prob=0.2,
                 jpeg_prob=0.2,
                 jpeg_quality=(40, 95),
+            ),
+            "users": cls(
+                blur_sigma=(0.2, 4.0),
+                aniso_prob=0.2,
+                noise_std=(0.0, 50.0),
+                clean_prob=0.25,
+                gray_noise_prob=0.2,
+                jpeg_prob=0.3,
+                jpeg_quality=(40, 95),
+                mild_prob=0.4,
             ),
         }
         if name not in presets:
@@ -161,6 +179,12 @@ def _draw_sigma(cfg: DegradationConfig, rng: np.random.Generator) -> float:
 
 def sample_degradation(cfg: DegradationConfig, rng: np.random.Generator) -> DegradationParams:
     """Draw one degradation from ``cfg``'s distribution."""
+    if cfg.mild_prob > 0 and rng.random() < cfg.mild_prob:
+        sigma = round(float(rng.uniform(*cfg.mild_blur)), 3)
+        quality = None
+        if cfg.jpeg_prob > 0 and rng.random() < cfg.jpeg_prob:
+            quality = int(rng.integers(cfg.jpeg_quality[0], cfg.jpeg_quality[1] + 1))
+        return DegradationParams(cfg.kernel_size, sigma, sigma, 0.0, 0.0, False, quality)
     sigma_x = _draw_sigma(cfg, rng)
     sigma_y, angle = sigma_x, 0.0
     if cfg.aniso_prob > 0 and rng.random() < cfg.aniso_prob:
@@ -325,4 +349,18 @@ def degradation_grid(
         DegradationParams(kernel_size, float(s), float(s), 0.0, float(n))
         for s in sigmas
         for n in noises
+    ]
+
+
+def user_rows(kernel_size: int = 15) -> list[tuple[str, DegradationParams]]:
+    """The evaluation rows of photos users bring (``cmdsr eval --rows users``, the model card):
+    the paper's test setting, blur alone, nearly clean, nearly clean and JPEG-compressed, and
+    noise on a nearly clean photo."""
+    k = kernel_size
+    return [
+        ("paper-test (blur 2.6, noise 15)", DegradationParams(7, 2.6, 2.6, 0.0, 15.0)),
+        ("blur 2.6", DegradationParams(k, 2.6, 2.6, 0.0, 0.0)),
+        ("nearly clean (blur 1.0)", DegradationParams(k, 1.0, 1.0, 0.0, 0.0)),
+        ("blur 1.0 + JPEG 60", DegradationParams(k, 1.0, 1.0, 0.0, 0.0, False, 60)),
+        ("noise 25 (blur 1.0)", DegradationParams(k, 1.0, 1.0, 0.0, 25.0)),
     ]

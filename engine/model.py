@@ -25,6 +25,11 @@ from torch import Tensor, nn
 from engine.errors import ConfigError
 
 SUPPORTED_SCALES = (2, 3, 4)
+# What the ConditionNet looks at: ``raw`` support pixels (the authors' network) or their
+# ``highpass`` view (each patch minus its own 3x3 box blur). Raw pixels mostly describe the
+# picture; the high-pass view holds the noise, the lost edges and the JPEG blocks, which is
+# what a condition must tell apart.
+CONDITION_INPUTS = ("raw", "highpass")
 
 
 @dataclass(frozen=True)
@@ -45,6 +50,7 @@ class ModelConfig:
     # Multiplies the raw weights of each block's second conv at creation. 1.0 reproduces the
     # reference (N(0,1) raw weights); our own training uses a smaller value for a calmer start.
     res_init_scale: float = 1.0
+    condition_input: str = "raw"
 
     def __post_init__(self) -> None:
         if self.scale not in SUPPORTED_SCALES:
@@ -59,6 +65,9 @@ class ModelConfig:
             raise ConfigError(f"residual_lr must be positive, got {self.residual_lr}")
         if not self.res_init_scale > 0:
             raise ConfigError(f"res_init_scale must be positive, got {self.res_init_scale}")
+        if self.condition_input not in CONDITION_INPUTS:
+            raise ConfigError(f"condition_input must be one of {', '.join(CONDITION_INPUTS)}, "
+                              f"got {self.condition_input!r}")
 
     @property
     def n_modulations(self) -> int:
@@ -204,11 +213,32 @@ class SRNet(nn.Module):
         return self.output_conv(x)
 
 
-class ConditionNet(nn.Module):
-    """First VGG-19 stages over the channel-concatenated support set, globally pooled."""
+def highpass_view(x: Tensor) -> Tensor:
+    """Each patch minus its own 3x3 box blur (reflect padding), per channel, in the input's
+    units: [..., h, w] -> same shape. Flat areas become 0; noise, edges and JPEG blocks stay."""
+    shape = x.shape
+    flat = x.reshape(-1, 1, shape[-2], shape[-1])
+    blurred = F.avg_pool2d(F.pad(flat, (1, 1, 1, 1), mode="reflect"), 3, stride=1)
+    return (flat - blurred).reshape(shape)
 
-    def __init__(self, support_size: int, cond_channels: int) -> None:
+
+class ConditionNet(nn.Module):
+    """First VGG-19 stages over the channel-concatenated support set, globally pooled.
+
+    With ``view = "highpass"`` the support patches are seen through ``highpass_view`` and the
+    pooled vector is standardised by ``cond_shift``/``cond_scale`` (set from the conditions of
+    training tasks once the ConditionNet has learnt, see ``set_standardisation``), so the
+    modulations read numbers of about unit spread. The ``raw`` view is the authors' network,
+    parameter for parameter."""
+
+    cond_shift: Tensor
+    cond_scale: Tensor
+
+    def __init__(self, support_size: int, cond_channels: int, view: str = "raw") -> None:
         super().__init__()
+        if view not in CONDITION_INPUTS:
+            raise ConfigError(f"condition_input must be one of {', '.join(CONDITION_INPUTS)}, got {view!r}")
+        self.view = view
         half = cond_channels // 2
         self.condition = nn.Sequential(
             nn.Conv2d(3 * support_size, half, 3, padding=1),
@@ -224,16 +254,37 @@ class ConditionNet(nn.Module):
         for m in self.condition:
             if isinstance(m, nn.Conv2d):
                 nn.init.kaiming_normal_(m.weight, a=0, mode="fan_in")
-                with torch.no_grad():
-                    m.weight.mul_(0.1)
+                if view == "raw":  # the authors' damping for 0..255 inputs; the high-pass
+                    with torch.no_grad():  # view is centred and a few tens of levels wide
+                        m.weight.mul_(0.1)
                 if m.bias is not None:
                     nn.init.zeros_(m.bias)
+        if view == "highpass":
+            self.register_buffer("cond_shift", torch.zeros(cond_channels))
+            self.register_buffer("cond_scale", torch.ones(cond_channels))
 
-    def forward(self, support: Tensor) -> Tensor:
-        """``support``: [T, S, 3, h, w] (or already [T, 3S, h, w]) in 0..255 -> [T, cond]."""
+    def features(self, support: Tensor) -> Tensor:
+        """The pooled vector before standardisation: [T, S, 3, h, w] (0..255) -> [T, cond]."""
+        if self.view == "highpass":
+            support = highpass_view(support)
         if support.dim() == 5:
             support = support.flatten(1, 2)  # patch i -> channels 3i..3i+2
         return self.condition(support).mean(dim=(2, 3))
+
+    def forward(self, support: Tensor) -> Tensor:
+        """``support``: [T, S, 3, h, w] (or already [T, 3S, h, w]) in 0..255 -> [T, cond]."""
+        out = self.features(support)
+        if self.view == "highpass":
+            out = (out - self.cond_shift) / self.cond_scale
+        return out
+
+    @torch.no_grad()
+    def set_standardisation(self, shift: Tensor, scale: Tensor) -> None:
+        """Make the condition ``(features - shift) / scale`` (high-pass view only)."""
+        if self.view != "highpass":
+            raise ValueError("only a high-pass ConditionNet standardises its condition")
+        self.cond_shift.copy_(shift)
+        self.cond_scale.copy_(scale.clamp_min(1e-6))
 
 
 def _fused_cpu_ops_available() -> bool:
@@ -430,7 +481,9 @@ class CMDSR(nn.Module):
         self.config = cfg
         self.sr_net = SRNet(cfg)
         self.condition_net = (
-            ConditionNet(cfg.support_size, cfg.cond_channels) if cfg.conditioning else None
+            ConditionNet(cfg.support_size, cfg.cond_channels, cfg.condition_input)
+            if cfg.conditioning
+            else None
         )
 
     @property

@@ -75,6 +75,7 @@ log = logging.getLogger(__name__)
 AMP_MODES = ("off", "bf16", "fp16")
 INIT_MODES = ("reference", "identity", "bicubic")
 LR_SCHEDULES = ("multistep", "cosine")
+LOSS_WEIGHTINGS = ("none", "bicubic")
 
 
 @dataclass(frozen=True)
@@ -105,6 +106,15 @@ class TrainConfig:
     readout must recover each task's blur and noise sigma from its condition, with that weight
     beside the contrastive loss, so the condition has to carry the damage (and the model file
     ships a readout trained on it).
+
+    Condition-first training (``condition_steps`` > 0, see ``engine.condition_stage``): before
+    the SR stage, the ConditionNet and the damage readout alone learn to read the damage for
+    that many steps (``condition_tasks`` tasks of ``condition_patch`` px support patches a
+    step, Adam at ``condition_lr``), then the SR stage starts from them. ``cond_freeze_steps``
+    keeps the ConditionNet fixed for the SR stage's first steps (the modulations learn to use
+    the condition before it may move). ``loss_weighting = "bicubic"`` divides each task's L1
+    by the L1 of its own bicubic upscale, so a nearly clean task, whose errors are small,
+    steers the network as much as a noisy one.
     """
 
     model: ModelConfig = field(default_factory=ModelConfig)
@@ -150,6 +160,12 @@ class TrainConfig:
     texture_candidates: int = 1
     texture_floor: float = 0.2
     damage_weight: float = 0.0
+    condition_steps: int = 0
+    condition_tasks: int = 16
+    condition_patch: int = 32
+    condition_lr: float = 1e-3
+    cond_freeze_steps: int = 0
+    loss_weighting: str = "none"
 
     PRESETS: ClassVar[tuple[str, ...]] = ("reference", "cpu", "studio", "studio-cpu")
 
@@ -161,7 +177,8 @@ class TrainConfig:
             if not isinstance(v, int) or isinstance(v, bool) or v < 1:
                 raise ConfigError(f"{name} must be a positive integer, got {v!r}")
         for name in ("sr_patches_per_task", "val_crop", "val_images", "threads",
-                     "cache_crops_per_image", "cache_crop_size", "seed", "warmup_steps"):
+                     "cache_crops_per_image", "cache_crop_size", "seed", "warmup_steps",
+                     "condition_steps", "cond_freeze_steps"):
             v = getattr(self, name)
             if not isinstance(v, int) or isinstance(v, bool) or v < 0:
                 raise ConfigError(f"{name} must be an integer >= 0, got {v!r}")
@@ -210,6 +227,17 @@ class TrainConfig:
             raise ConfigError(f"damage_weight must be >= 0 (0 = off), got {self.damage_weight}")
         if self.damage_weight > 0 and not self.model.conditioning:
             raise ConfigError("damage_weight trains a readout of the condition: it needs conditioning on")
+        if self.loss_weighting not in LOSS_WEIGHTINGS:
+            raise ConfigError(f"loss_weighting must be one of {', '.join(LOSS_WEIGHTINGS)}, "
+                              f"got {self.loss_weighting!r}")
+        for name in ("condition_tasks", "condition_patch"):
+            v = getattr(self, name)
+            if not isinstance(v, int) or isinstance(v, bool) or v < 2:
+                raise ConfigError(f"{name} must be an integer >= 2, got {v!r}")
+        if not self.condition_lr > 0:
+            raise ConfigError(f"condition_lr must be positive, got {self.condition_lr}")
+        if self.condition_steps > 0 and not self.model.conditioning:
+            raise ConfigError("condition_steps trains the ConditionNet: it needs conditioning on")
         if self.amp not in AMP_MODES:
             raise ConfigError(f"amp must be one of {', '.join(AMP_MODES)}, got {self.amp!r}")
         if self.device != "auto" and not self.device.startswith(("cpu", "cuda", "mps")):
@@ -293,7 +321,7 @@ class TrainConfig:
         """This recipe for the conditioning-off BaseNet (the same-budget baseline): no
         ConditionNet, so no damage readout either."""
         return dataclasses.replace(self, model=dataclasses.replace(self.model, conditioning=False),
-                                   damage_weight=0.0)
+                                   damage_weight=0.0, condition_steps=0, cond_freeze_steps=0)
 
     @classmethod
     def from_toml(cls, path: str | Path, base: TrainConfig | None = None) -> TrainConfig:
@@ -363,14 +391,28 @@ def build_training_model(cfg: TrainConfig, device: torch.device) -> CMDSR:
         identity_init(model)
     elif cfg.init == "bicubic":
         bicubic_init(model)
+    head: DamageHead | None = None
     if cfg.init_from:
         _, state, _ = read_checkpoint(cfg.init_from)
         own = model.state_dict()
         usable = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
         model.load_state_dict(usable, strict=False)
         log.info("initialised %d of %d tensors from %s", len(usable), len(own), cfg.init_from)
+        mods = model.sr_net.modulations
+        if mods is not None and not any(k.startswith("sr_net.modulations.") for k in usable):
+            # a conditioning-off start: every modulation starts as the identity (weight 0,
+            # bias 1), so the model upscales as the start does until it learns to adapt
+            with torch.no_grad():
+                for m in mods.modulations:
+                    assert isinstance(m, EqualLinear)
+                    m.weight.zero_()
+                    m.bias.fill_(1.0)
+        if cfg.damage_weight > 0:
+            saved = read_damage_head(cfg.init_from)
+            if saved is not None and saved.cond_channels == cfg.model.cond_channels:
+                head = saved  # the readout the condition stage trained goes on learning
     if cfg.damage_weight > 0:
-        attach_damage_head(model, training_damage_head(cfg))
+        attach_damage_head(model, head if head is not None else training_damage_head(cfg))
     return model.to(device).train()
 
 
@@ -703,6 +745,26 @@ def batch_damage_loss(cfg: TrainConfig, model: CMDSR, c1: Tensor, c2: Tensor,
     return damage_loss(head, conditions, blur.repeat(2), noise.repeat(2))
 
 
+def sr_loss(sr: Tensor, hr: Tensor, lr: Tensor, tasks: int, weighting: str) -> Tensor:
+    """The SR stage's loss: L1 between ``sr`` and ``hr`` [N, 3, H, W] (0..255), or with
+    ``weighting = "bicubic"`` each task's L1 divided by the L1 of the bicubic upscale of its
+    own ``lr`` [N, 3, h, w] (N = ``tasks`` consecutive groups), averaged over the tasks."""
+    if weighting == "none":
+        return F.l1_loss(sr.float(), hr)
+    per_task = (sr.float() - hr).abs().reshape(tasks, -1).mean(dim=1)
+    with torch.no_grad():
+        bic = F.interpolate(lr.float(), size=hr.shape[-2:], mode="bicubic", align_corners=False)
+        ref = (bic.clamp(0, 255) - hr).abs().reshape(tasks, -1).mean(dim=1).clamp_min(0.5)
+    return (per_task / ref).mean()
+
+
+def condition_step_due(cfg: TrainConfig, model: CMDSR, step: int) -> bool:
+    """Whether the ConditionNet learns at ``step``: every ``cond_every`` steps once the first
+    ``cond_freeze_steps`` are done."""
+    return (model.condition_net is not None and step >= cfg.cond_freeze_steps
+            and step % cfg.cond_every == 0)
+
+
 @torch.no_grad()
 def track_condition_stats(head: DamageHead, conditions: Tensor, momentum: float = 0.01) -> None:
     """Keep the readout's input standardisation (``in_mean``/``in_std``) on the conditions
@@ -796,7 +858,7 @@ def train_step(
     lr1, lr2 = lr_all[:, :s], lr_all[:, s:]
     x = lr1[:, :q].reshape(t * q, 3, h, w)
     y = hr_all[:, :q].reshape(t * q, 3, h * cfg.model.scale, w * cfg.model.scale)
-    cond_step = model.condition_net is not None and step % cfg.cond_every == 0
+    cond_step = condition_step_due(cfg, model, step)
     con = d_in = d_x = dmg = None
     with _autocast(device, cfg.amp):
         if condition_net is None:
@@ -810,7 +872,7 @@ def train_step(
                 with torch.no_grad():  # the ConditionNet is not updated on this step
                     c1 = condition_net(lr1)
             sr = sr_net(x, c1)
-        l1 = F.l1_loss(sr.float(), y)
+        l1 = sr_loss(sr, y, x, t, cfg.loss_weighting)
         if cond_step:
             # negatives come from all tasks of the step, whichever process made them; the
             # shared generator draws the same derangement in every process

@@ -35,7 +35,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 from engine.checkpoint import checkpoint_dict, read_checkpoint, save_model
@@ -51,10 +50,12 @@ from engine.train import (
     build_optimisers,
     build_training_model,
     condition_params,
+    condition_step_due,
     derangement,
     load_training_state,
     paired_contrastive_loss,
     resolve_device,
+    sr_loss,
     task_contrastive_loss,
 )
 
@@ -129,7 +130,7 @@ def device_step(member: Member, batch: dict[str, Tensor], step: int, gen: torch.
     lr1, lr2 = lr_all[:, :s], lr_all[:, s:]
     x = lr1[:, :q].reshape(t * q, 3, h, w).contiguous(memory_format=torch.channels_last)
     y = batch["hr"][:, :q].float().reshape(t * q, 3, h * sc, w * sc)  # only the HR used
-    cond_step = model.condition_net is not None and step % cfg.cond_every == 0
+    cond_step = condition_step_due(cfg, model, step)
     con = dmg = None
     with _autocast(device, cfg.amp):
         if model.condition_net is None:
@@ -142,7 +143,7 @@ def device_step(member: Member, batch: dict[str, Tensor], step: int, gen: torch.
                 with torch.no_grad():
                     c1 = model.condition_net(lr1)
             sr = model.sr_net(x, c1)
-        l1 = F.l1_loss(sr.float(), y)
+        l1 = sr_loss(sr, y, x, t, cfg.loss_weighting)
         if cond_step:
             a, b = c1.float(), c2.float()
             if cfg.task_pairing:

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import dataclasses
 import json
 import logging
 import os
@@ -50,6 +51,7 @@ sys.path.insert(0, str(ROOT))
 import torch  # noqa: E402
 
 from engine import cli  # noqa: E402
+from engine.condition_stage import train_condition  # noqa: E402
 from engine.train import read_metrics  # noqa: E402
 from engine.train_pair import config_from_args, install_stop_signals, train_pair  # noqa: E402
 
@@ -119,6 +121,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-eval-start", action="store_true", help="skip evaluating the starting weights")
     ap.add_argument("--max-steps", type=int, default=0)
     ap.add_argument("--work", type=Path, help="folder for the runs' checkpoints (default: a temp folder)")
+    ap.add_argument("--condition-budget", type=float, default=0.0, metavar="SECONDS",
+                    help="condition-first: train the ConditionNet and its damage readout alone this "
+                    "long (engine.condition_stage), then start CMDSR's SR stage from it (the SR "
+                    "network from --init-baseline, modulations at the identity)")
+    ap.add_argument("--no-eval", action="store_true", help="evaluate nothing (bring back weights and logs)")
     args = ap.parse_args(argv)
 
     out: Path = args.out
@@ -155,6 +162,8 @@ def main(argv: list[str] | None = None) -> int:
     stop = threading.Event()
     restore = install_stop_signals(stop)
     try:
+        if args.no_eval:
+            val_dir = None
         if val_dir is not None and not args.no_eval_start and args.init_cmdsr is not None:
             t0 = time.perf_counter()
             summary["eval_start"] = run_eval(args.init_cmdsr, args.init_baseline, val_dir,
@@ -166,8 +175,16 @@ def main(argv: list[str] | None = None) -> int:
         # condition. `--set amp=bf16` trades that for speed.
         cfg = config_from_args(args)
         summary["config_overrides"] = args.overrides
+        init_cmdsr = args.init_cmdsr
+        if args.condition_budget > 0:
+            t0 = time.perf_counter()
+            stage_cfg = dataclasses.replace(cfg, init_from=str(args.init_baseline or ""))
+            init_cmdsr = train_condition(stage_cfg, train_dir, work / "condition", steps=10**9,
+                                         budget_s=args.condition_budget, stop=stop)
+            summary["condition_stage"] = {"seconds": time.perf_counter() - t0,
+                                          "records": read_metrics(work / "condition" / "metrics.jsonl")[-3:]}
         summary["train"] = train_pair(cfg, train_dir, work / "runs", args.budget,
-                                      {"cmdsr": args.init_cmdsr, "baseline": args.init_baseline},
+                                      {"cmdsr": init_cmdsr, "baseline": args.init_baseline},
                                       stop=stop, max_steps=args.max_steps)
         runs = work / "runs"
         for name in ("cmdsr_x4", "cmdsr_x4_fp32", "basenet_x4", "basenet_x4_fp32"):
@@ -175,6 +192,8 @@ def main(argv: list[str] | None = None) -> int:
             if (runs / f"{stem}.pt").exists():
                 shutil.copyfile(runs / f"{stem}.pt", out / f"{stem}.pt")
         with (out / "metrics.jsonl").open("w", encoding="utf-8") as fh:
+            for rec in read_metrics(work / "condition" / "metrics.jsonl"):
+                fh.write(json.dumps({"model": "condition", **rec}) + "\n")
             for model in ("cmdsr", "baseline"):
                 for rec in read_metrics(runs / model / "metrics.jsonl"):
                     fh.write(json.dumps({"model": model, **rec}) + "\n")
