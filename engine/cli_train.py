@@ -39,7 +39,8 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--data", type=Path, help="folder of HR training photos (searched recursively)")
     p.add_argument("--out", type=Path, help="run folder to create (config, metrics, checkpoints)")
     p.add_argument("--resume", type=Path, metavar="RUN_DIR", help="continue the run in RUN_DIR")
-    p.add_argument("--preset", default="reference", choices=("reference", "cpu", "studio", "studio-cpu"),
+    p.add_argument("--preset", default="reference",
+                   choices=("reference", "cpu", "studio", "studio-cpu", "users", "users-cpu"),
                    help="starting config (default: reference, the paper's setup)")
     p.add_argument("--config", type=Path, help="TOML file with settings over the preset")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",

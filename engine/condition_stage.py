@@ -44,6 +44,7 @@ from engine.train import (
     _autocast,
     build_training_model,
     damage_loss,
+    load_run_info,
     resolve_device,
 )
 
@@ -126,10 +127,11 @@ def train_condition(
     resume: bool = False,
     stop: threading.Event | None = None,
     progress: Callable[[ConditionProgress], None] | None = None,
-) -> Path:
+) -> Path | None:
     """Train the ConditionNet and the damage readout of ``cfg``'s model for ``steps`` steps
     (default ``cfg.condition_steps``) or until ``budget_s`` seconds have passed (0: no limit)
-    or ``stop`` is set; returns the written model file (``out_dir/condition.pt``).
+    or ``stop`` is set; returns the written model file (``out_dir/condition.pt``), or None
+    when ``stop`` ended it early (``latest.pt`` is then written, and ``resume`` continues it).
 
     The SR network is not trained: it comes from ``cfg.init_from`` (or the preset's
     initialisation) and goes into the model file unchanged. ``resume`` continues from
@@ -220,6 +222,9 @@ def train_condition(
         if step % cfg.checkpoint_every == 0:
             save(step)
     save(step)
+    if step < total and stop is not None and stop.is_set():
+        log.info("condition stage paused at step %d of %d", step, total)
+        return None
     net.eval()
     head.eval()
     model.eval()
@@ -246,7 +251,29 @@ def _restore(model: CMDSR, opt: torch.optim.Optimizer, path: Path) -> int:
     return int(meta.get("step", 0))
 
 
-def stage_done(out_dir: str | Path) -> bool:
-    """Whether ``out_dir`` holds a finished condition stage (its model file)."""
-    return (Path(out_dir) / MODEL_FILE).exists()
+STAGE_DIR = "condition"
+
+
+def run_condition_stage(
+    cfg: TrainConfig,
+    run_dir: str | Path,
+    data_dir: str | Path | None,
+    resume: bool,
+    stop: threading.Event | None = None,
+    progress: Callable[[ConditionProgress], None] | None = None,
+) -> Path | None:
+    """The condition stage of a ``cmdsr train`` run (``run_dir/condition``): trained, resumed
+    or, when finished earlier, reused. Returns its model file, or None when ``stop`` paused it."""
+    stage_dir = Path(run_dir) / STAGE_DIR
+    done = stage_dir / MODEL_FILE
+    if done.exists():
+        return done
+    started = (stage_dir / RunWriter.LATEST).exists()
+    if started and not resume:
+        raise ConfigError(f"{run_dir}: already holds a training run; resume it or choose a new folder")
+    if data_dir is None:
+        data_dir = load_run_info(stage_dir).get("data_dir") if started else None
+    if data_dir is None:
+        raise ConfigError("no training data folder given")
+    return train_condition(cfg, data_dir, stage_dir, resume=started, stop=stop, progress=progress)
 

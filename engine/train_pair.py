@@ -20,7 +20,6 @@ latest.pt with the training state), ``<name>_x<s>.pt`` / ``<name>_x<s>_fp32.pt``
 from __future__ import annotations
 
 import argparse
-import contextlib
 import dataclasses
 import json
 import logging
@@ -46,6 +45,7 @@ from engine.train import (
     Optimisers,
     RunWriter,
     TrainConfig,
+    _autocast,
     batch_damage_loss,
     build_optimisers,
     build_training_model,
@@ -110,12 +110,6 @@ def use_fused_adam(opt: Optimisers) -> None:
         o.defaults["fused"], o.defaults["foreach"] = True, False
         for g in o.param_groups:
             g["fused"], g["foreach"] = True, False
-
-
-def _autocast(device: torch.device, amp: str) -> contextlib.AbstractContextManager[Any]:
-    if amp == "bf16":
-        return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
-    return contextlib.nullcontext()
 
 
 def device_step(member: Member, batch: dict[str, Tensor], step: int, gen: torch.Generator,
@@ -302,6 +296,12 @@ def train_pair(
         if step % cfg.log_every == 0 or step == last:
             records.append(_log(members, step, steps_since_log, time.perf_counter() - t_log))
             t_log, steps_since_log = time.perf_counter(), 0
+        if step % cfg.checkpoint_every == 0 and step < last:
+            # a long run on a shared machine can be stopped hard: keep a resumable state
+            for m in members:
+                set_memory_format(m.model, torch.contiguous_format)
+                _save(m, step, gen, sampler)
+                set_memory_format(m.model, torch.channels_last)
     if device.type == "cuda":
         torch.cuda.synchronize(device)
     train_s = time.perf_counter() - t0

@@ -192,7 +192,8 @@ def main(argv: list[str] | None = None) -> int:
             if (runs / f"{stem}.pt").exists():
                 shutil.copyfile(runs / f"{stem}.pt", out / f"{stem}.pt")
         with (out / "metrics.jsonl").open("w", encoding="utf-8") as fh:
-            for rec in read_metrics(work / "condition" / "metrics.jsonl"):
+            stage_log = work / "condition" / "metrics.jsonl"
+            for rec in read_metrics(stage_log) if stage_log.exists() else []:
                 fh.write(json.dumps({"model": "condition", **rec}) + "\n")
             for model in ("cmdsr", "baseline"):
                 for rec in read_metrics(runs / model / "metrics.jsonl"):
