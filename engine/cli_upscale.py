@@ -31,10 +31,12 @@ from engine.fileio import remove_stale_temps
 from engine.imageio import (
     SUPPORTED_READ_SUFFIXES,
     SUPPORTED_WRITE_FORMATS,
+    OutputSize,
     format_suffix,
     normalise_format,
     output_bit_depth,
     read_image,
+    resize_image,
     write_image,
 )
 from engine.infer import (
@@ -72,6 +74,7 @@ class RunOptions:
     regions: list[Box]
     max_pixels: int
     debug: bool
+    size: OutputSize = OutputSize()
 
 
 @dataclass
@@ -120,7 +123,9 @@ def _output_format(source: Path, fmt: str | None) -> str:
 def collect_jobs(
     inputs: list[Path], output: Path, suffix: str, fmt: str | None
 ) -> tuple[list[Job], list[Failure]]:
-    """Expand files and folders into (source, target) jobs; problems become failures."""
+    """Expand files and folders into (source, target) jobs; problems become failures, except
+    an output that would write over an input photo: that refuses the whole run (ConfigError)
+    before anything is written, whatever --overwrite says."""
     jobs: list[Job] = []
     failures: list[Failure] = []
     out_resolved = output.resolve()
@@ -132,10 +137,7 @@ def collect_jobs(
 
     def plan(source: Path, target: Path) -> None:
         key = target.resolve()
-        if key == source.resolve():
-            failures.append(Failure(str(source), "the output would replace the input; choose "
-                                                 "another -o folder or a --suffix"))
-        elif key in planned:
+        if key in planned:
             failures.append(Failure(str(source), f"has the same output name {target} as "
                                                  f"{planned[key]}"))
         else:
@@ -150,6 +152,12 @@ def collect_jobs(
                 ext = format_suffix(_output_format(item, fmt))
                 plan(item, output / f"{item.stem}{suffix}{ext}")
         elif item.is_dir():
+            if item.resolve() == out_resolved or item.resolve().is_relative_to(out_resolved):
+                # Every photo of it would sit in the output folder: results would be written
+                # next to (or, without a suffix, over) the originals.
+                raise ConfigError(f"{item}: the output folder {output} is this input folder "
+                                  "or holds it, so results could write over the photos; "
+                                  "choose another -o folder (nothing was written)")
             found = sorted(
                 p for p in item.rglob("*")
                 if p.is_file() and p.suffix.lower() in SUPPORTED_READ_SUFFIXES
@@ -165,7 +173,19 @@ def collect_jobs(
                 plan(source, output / rel.parent / f"{source.stem}{suffix}{ext}")
         else:
             failures.append(Failure(str(item), "no such file or folder"))
+    refuse_writing_over_inputs(jobs)
     return jobs, failures
+
+
+def refuse_writing_over_inputs(jobs: list[Job]) -> None:
+    """ConfigError naming the photo when a job's output is one of the run's inputs."""
+    sources = {job.source.resolve(): job.source for job in jobs}
+    for job in jobs:
+        original = sources.get(job.target.resolve())
+        if original is not None:
+            raise ConfigError(f"{original}: the output would write over this input photo; "
+                              "choose another -o file or folder, or a --suffix (nothing "
+                              "was written)")
 
 
 def parse_devices(spec: str) -> list[str]:
@@ -208,6 +228,15 @@ def build_upscaler(args: argparse.Namespace) -> Upscaler:
     return build_upscalers(args)[0]
 
 
+def output_size(args: argparse.Namespace) -> OutputSize:
+    """``--scale`` / ``--width`` / ``--height`` as an OutputSize (ConfigError if unusable)."""
+    try:
+        return OutputSize(scale=getattr(args, "scale", None), width=getattr(args, "width", None),
+                          height=getattr(args, "height", None))
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+
+
 def run_upscale(args: argparse.Namespace) -> int:
     debug = bool(getattr(args, "debug", False))
     quiet = bool(getattr(args, "quiet", False))
@@ -222,16 +251,21 @@ def run_upscale(args: argparse.Namespace) -> int:
     if getattr(args, "adapt", "global") == "local" and (args.method != "cmdsr" or mode == "auto"):
         raise ConfigError("--adapt local needs --method cmdsr and random support or regions "
                           "(each part draws its own patches)")
+    size = output_size(args)
     upscalers = build_upscalers(args)
     upscaler = upscalers[0]
-    suffix = args.suffix if args.suffix is not None else f"_x{upscaler.scale}"
+    try:
+        size.check_model(upscaler.scale)
+    except ValueError as exc:
+        raise ConfigError(f"--scale: {exc}") from None
+    suffix = args.suffix if args.suffix is not None else size.suffix(upscaler.scale)
     jobs, failures = collect_jobs(inputs, args.output, suffix, args.fmt)
     skipped = 0
     if getattr(args, "skip_existing", False):
         todo = [job for job in jobs if not job.target.exists()]
         skipped = len(jobs) - len(todo)
         jobs = todo
-    opts = RunOptions(args, mode, regions, int(args.max_megapixels * 1e6), debug)
+    opts = RunOptions(args, mode, regions, int(args.max_megapixels * 1e6), debug, size)
     done = 0
     start = time.perf_counter()
     bars_off = True if quiet else None  # None: tqdm hides bars when stderr is not a terminal
@@ -362,6 +396,10 @@ def _upscale_one(
         log.info("removed %s, left by an interrupted earlier run", stale)
     t0 = time.perf_counter()
     image = read_image(job.source, max_pixels=opts.max_pixels)
+    try:
+        out_w, out_h = opts.size.dimensions(image.width, image.height, upscaler.scale)
+    except ValueError as exc:
+        raise ConfigError(f"{job.source}: {exc}") from None
     support = None
     if upscaler.support_size is not None:
         support = select_support(image.pixels, count=upscaler.support_size, mode=opts.mode,
@@ -387,6 +425,7 @@ def _upscale_one(
             result = upscale_image(image, upscaler, support, progress=progress,
                                    cancel=cancel if cancel is not None else threading.Event(),
                                    out_dtype=out_dtype)
+    result = resize_image(result, out_w, out_h)  # area-averaged from the model's scale
     write_image(result, job.target, fmt=fmt, quality=args.quality, overwrite=args.overwrite)
     log.info("%s -> %s (%dx%d -> %dx%d, %.1f s)", job.source, job.target, image.width,
              image.height, result.width, result.height, time.perf_counter() - t0)

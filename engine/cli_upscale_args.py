@@ -70,7 +70,18 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument("--quality", type=int, default=95, metavar="Q",
                         help="JPEG/WebP quality 1..100 (default 95; WebP 100 is lossless)")
     parser.add_argument("--suffix", default=None,
-                        help="added to output file names (default _x<scale>, e.g. _x4)")
+                        help="added to output file names (default _x<scale>, e.g. _x4; "
+                             "_w<PX> / _h<PX> with --width / --height)")
+    size = parser.add_mutually_exclusive_group()
+    size.add_argument("--scale", type=int, choices=(2, 3, 4), metavar="N",
+                      help="output size: N times the input (2, 3 or 4; default: the model's "
+                           "scale). The model runs at its own scale, then the result is "
+                           "shrunk by area-averaging (anti-aliased)")
+    size.add_argument("--width", type=int, metavar="PX",
+                      help="output width in pixels (the height follows the aspect ratio); "
+                           "the model's result is shrunk to it by area-averaging")
+    size.add_argument("--height", type=int, metavar="PX",
+                      help="output height in pixels (the width follows the aspect ratio)")
     existing = parser.add_mutually_exclusive_group()
     existing.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     existing.add_argument("--skip-existing", action="store_true",

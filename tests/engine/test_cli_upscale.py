@@ -110,7 +110,7 @@ def test_existing_outputs_need_overwrite(tmp_path, inputs, model_path, capsys):
 def test_never_writes_over_its_input(tmp_path, inputs, model_path, capsys):
     code, err = _run(capsys, "upscale", inputs / "a.png", "-o", inputs, "--suffix", "",
                      "--model", model_path, "--overwrite")
-    assert code == 2 and "replace the input" in err
+    assert code == 2 and "write over this input" in err
 
 
 def test_region_errors_are_per_image(tmp_path, inputs, model_path, capsys):
@@ -295,3 +295,73 @@ def test_region_with_a_negative_corner_is_a_value_not_an_option(tmp_path, flat_i
     code, err = _run(capsys, "upscale", flat_inputs / "a.png", "-o", out, "--model", model_path,
                      "--support", "-4")
     assert code == 2 and "got '-4'" in err
+
+
+def _snapshot(folder: Path) -> dict[str, bytes]:
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in folder.rglob("*")
+            if p.is_file()}
+
+
+@pytest.mark.parametrize("how", ["same file", "folder, no suffix", "output folder is the input",
+                                 "one output is another input"])
+def test_writing_over_an_input_photo_is_refused_before_anything_is_written(
+    tmp_path, inputs, model_path, capsys, how
+):
+    before = _snapshot(inputs)
+    if how == "same file":
+        argv = [inputs / "a.png", "-o", inputs / "a.png"]
+    elif how == "folder, no suffix":
+        argv = [inputs / "a.png", inputs / "sub" / "b.jpg", "-o", inputs, "--suffix", ""]
+    elif how == "output folder is the input":
+        argv = [inputs, "-o", inputs, "--suffix", ""]
+    else:
+        (inputs / "a_x4.png").write_bytes((inputs / "a.png").read_bytes())
+        before = _snapshot(inputs)
+        argv = [inputs / "sub" / "b.jpg", inputs / "a_x4.png", inputs / "a.png", "-o", inputs]
+    code, err = _run(capsys, "upscale", *argv, "--model", model_path, "--overwrite")
+    assert code == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "write over" in lines[0] and "Traceback" not in err
+    assert ("a.png" in lines[0] or "a_x4.png" in lines[0] or str(inputs) in lines[0])
+    assert _snapshot(inputs) == before  # nothing written, nothing replaced
+
+
+@pytest.mark.parametrize(("option", "name", "shape"), [
+    ([], "a_x4.png", (72, 104)),
+    (["--scale", "2"], "a_x2.png", (36, 52)),
+    (["--scale", "3"], "a_x3.png", (54, 78)),
+    (["--width", "65"], "a_w65.png", (45, 65)),
+    (["--height", "30"], "a_h30.png", (30, 43)),
+])
+def test_output_size_scale_width_height(tmp_path, inputs, model_path, capsys, option, name, shape):
+    out = tmp_path / "out"
+    code, err = _run(capsys, "upscale", inputs / "a.png", "-o", out, "--model", model_path,
+                     *option)
+    assert code == 0, err
+    assert read_image(out / name).pixels.shape[:2] == shape
+
+
+def test_output_size_is_the_x4_result_area_averaged(tmp_path, inputs, model_path, capsys):
+    import cv2
+
+    out = tmp_path / "out"
+    for option in ([], ["--scale", "2"]):
+        code, err = _run(capsys, "upscale", inputs / "a.png", "-o", out, "--model", model_path,
+                         "--seed", "1", *option)
+        assert code == 0, err
+    x4 = read_image(out / "a_x4.png").pixels
+    x2 = read_image(out / "a_x2.png").pixels
+    expected = cv2.resize(x4, (52, 36), interpolation=cv2.INTER_AREA)
+    assert np.abs(x2 - expected).max() <= 1.0  # rounding of the 8-bit files only
+
+
+def test_output_size_larger_than_the_model_can_give_is_refused(tmp_path, inputs, model_path,
+                                                                capsys):
+    out = tmp_path / "out"
+    code, err = _run(capsys, "upscale", inputs / "a.png", "-o", out, "--model", model_path,
+                     "--width", "500")
+    assert code == 2 and "a.png" in err and "more than the model's x4" in err
+    assert not (out / "a_w500.png").exists()
+    code, err = _run(capsys, "upscale", inputs / "a.png", "-o", out, "--scale", "5",
+                     "--model", model_path)
+    assert code == 2 and "Traceback" not in err
