@@ -28,7 +28,9 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from engine.train import TrainConfig, read_metrics, train  # noqa: E402
+from engine.training.config import TrainConfig  # noqa: E402
+from engine.training.loop import train  # noqa: E402
+from engine.training.run_folder import read_metrics  # noqa: E402
 
 
 def arms(steps: int, every: int, args: argparse.Namespace) -> dict[str, TrainConfig]:

@@ -2,13 +2,13 @@
 
 ``--mode pipelines`` (default) compares, interleaved round by round on the same model and
 config, the loader pipeline (``TaskBatches`` + DataLoader workers + ``train_step``) with the
-device pipeline (``engine.device_data`` batches + the sync-free step of ``engine.train_pair``),
+device pipeline (``engine.device_data`` batches + the sync-free step of ``engine.training.pair``),
 and the device pipeline stepping CMDSR and its baseline on each batch (what
-``engine.train_pair`` runs); it prints medians over the rounds and the CPU seconds per step
+``engine.training.pair`` runs); it prints medians over the rounds and the CPU seconds per step
 of all processes (loader workers included). ``--mode data`` times making a batch alone, old
 against new. ``--mode modconv`` times a
 training step with the dense modulated conv against the former grouped one. ``--mode loop``
-runs the real ``engine.train.train`` loop per preset and times batch building (crop cache on
+runs the real ``engine.training.loop.train`` loop per preset and times batch building (crop cache on
 vs. off). Photos: ``--data`` or generated synthetic ones.
 
     python benchmarks/train_speed.py --preset studio-cpu --set threads=1 --rounds 3 --steps 3
@@ -43,17 +43,13 @@ from engine.data import (  # noqa: E402
 )
 from engine.device_data import DevicePhotos, DeviceTaskSampler  # noqa: E402
 from engine.model import EqualConv2d, _grouped_modulated_conv  # noqa: E402
-from engine.train import (  # noqa: E402
-    RunWriter,
-    TrainConfig,
-    build_optimisers,
-    build_training_model,
-    read_metrics,
-    resolve_device,
-    train,
-    train_step,
-)
-from engine.train_pair import Member, baseline_config, device_step  # noqa: E402
+from engine.training.config import TrainConfig  # noqa: E402
+from engine.training.loop import train  # noqa: E402
+from engine.training.model_init import build_training_model  # noqa: E402
+from engine.training.optimisers import build_optimisers  # noqa: E402
+from engine.training.pair import Member, baseline_config, device_step  # noqa: E402
+from engine.training.run_folder import RunWriter, read_metrics  # noqa: E402
+from engine.training.step import resolve_device, train_step  # noqa: E402
 
 
 def time_data(cfg: TrainConfig, data: Path, cache_dir: Path, cached: bool, batches: int) -> dict[str, float]:

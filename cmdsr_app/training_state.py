@@ -496,7 +496,8 @@ def build_train_config(request: TrainRequest) -> Any:
 
     from engine.config import apply_overrides
     from engine.degrade import DegradationConfig
-    from engine.train import TrainConfig, load_run_config
+    from engine.training.config import TrainConfig
+    from engine.training.run_folder import load_run_config
 
     if request.resume:
         cfg = load_run_config(request.run_dir)
@@ -524,7 +525,7 @@ def milestones_for(steps: int) -> tuple[int, ...]:
 def run_engine(request: TrainRequest, progress: Any, cancel: Any) -> Any:
     """Run (or resume) the engine's training loop for ``request``; blocks until it ends and
     returns the last checkpoint written (also when cancelled: the engine saves one first)."""
-    from engine.train import train
+    from engine.training.loop import train
 
     cfg = build_train_config(request)
     return train(
@@ -557,7 +558,7 @@ def read_run_summary(run_dir: str | Path) -> RunSummary | None:
         return None
     try:
         from engine.errors import CmdsrError
-        from engine.train import load_run_config, load_run_info
+        from engine.training.run_folder import load_run_config, load_run_info
 
         cfg = load_run_config(path)
         info = load_run_info(path)

@@ -44,7 +44,8 @@ if TYPE_CHECKING:  # what type checkers and editors see; at run time see __getat
     from engine.model import CMDSR, SUPPORTED_SCALES, FoldedSRNet, ModelConfig, build_model
     from engine.resources import default_baseline_path, default_model_path, sample_image_path
     from engine.support import Box, SupportSet, select_support, validate_regions
-    from engine.train import TrainConfig, TrainProgress, train
+    from engine.training.config import TrainConfig, TrainProgress
+    from engine.training.loop import train
 
 # public name -> the module that defines it, imported when the name is first used
 _EXPORTS: dict[str, tuple[str, ...]] = {
@@ -68,7 +69,8 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     "engine.model": ("CMDSR", "SUPPORTED_SCALES", "FoldedSRNet", "ModelConfig", "build_model"),
     "engine.resources": ("default_baseline_path", "default_model_path", "sample_image_path"),
     "engine.support": ("Box", "SupportSet", "select_support", "validate_regions"),
-    "engine.train": ("TrainConfig", "TrainProgress", "train"),
+    "engine.training.config": ("TrainConfig", "TrainProgress"),
+    "engine.training.loop": ("train",),
 }
 _MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
 
@@ -141,9 +143,9 @@ def __dir__() -> list[str]:
     return sorted(set(globals()) | set(__all__))
 
 
-# ``train`` and ``degrade`` are functions of the same name as their modules. Importing the
-# module ``engine.train`` sets the package attribute ``train`` to it, which would hide the
-# function; the package keeps the function, as an eager ``from engine.train import train`` did.
+# ``degrade`` is a function of the same name as its module. Importing the module
+# ``engine.degrade`` sets the package attribute ``degrade`` to it, which would hide the
+# function; the package keeps the function, as an eager ``from engine.degrade import degrade`` did.
 _SAME_AS_MODULE = frozenset(n for n in _MODULE_OF if f"engine.{n}" in _EXPORTS)
 
 

@@ -122,7 +122,8 @@ def parse_duration(text: str) -> float:
 def resolve_train_config(args: argparse.Namespace) -> Any:
     """The TrainConfig a ``cmdsr train`` command line asks for."""
     from engine.config import apply_overrides
-    from engine.train import TrainConfig, load_run_config
+    from engine.training.config import TrainConfig
+    from engine.training.run_folder import load_run_config
 
     if args.resume is not None:
         if args.config is not None or args.baseline:
@@ -146,7 +147,8 @@ def resolve_train_config(args: argparse.Namespace) -> Any:
 
 def run_train(args: argparse.Namespace) -> int:
     from engine.distributed import env_context
-    from engine.train import TrainProgress, train
+    from engine.training.config import TrainProgress
+    from engine.training.loop import train
 
     # Under torchrun every process runs this command; only rank 0 talks to the terminal
     # (the others would repeat its warnings word for word).

@@ -50,7 +50,7 @@ from engine.degrade import (
 from engine.errors import ConfigError, ImageReadError
 
 if TYPE_CHECKING:
-    from engine.train import TrainConfig
+    from engine.training.config import TrainConfig
 
 log = logging.getLogger(__name__)
 

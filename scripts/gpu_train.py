@@ -5,7 +5,7 @@ logs and a summary.
 It reads the photo corpus from a folder inside the repository tree (``train/`` and ``val/``
 subfolders; ``.gpu_data/corpus`` by default, copied there and listed in .git/info/exclude so
 it travels only when carried), trains both models on the same device-made batches
-(``engine.train_pair``) within ``--budget`` seconds, then runs the ``cmdsr eval`` table on the
+(``engine.training.pair``) within ``--budget`` seconds, then runs the ``cmdsr eval`` table on the
 validation photos for the starting and the trained weights (PSNR/SSIM-Y against bicubic, and
 blockiness). At most 8 files land in ``--out`` (the device tool brings back that many):
 ``cmdsr_x4.pt``, ``basenet_x4.pt`` (fp16, shipped format), ``cmdsr_x4_fp32.pt``,
@@ -51,9 +51,9 @@ sys.path.insert(0, str(ROOT))
 import torch  # noqa: E402
 
 from engine import cli  # noqa: E402
-from engine.condition_stage import train_condition  # noqa: E402
-from engine.train import read_metrics  # noqa: E402
-from engine.train_pair import config_from_args, install_stop_signals, train_pair  # noqa: E402
+from engine.training.condition import train_condition  # noqa: E402
+from engine.training.pair import config_from_args, install_stop_signals, train_pair  # noqa: E402
+from engine.training.run_folder import read_metrics  # noqa: E402
 
 log = logging.getLogger("gpu_train")
 
@@ -123,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--work", type=Path, help="folder for the runs' checkpoints (default: a temp folder)")
     ap.add_argument("--condition-budget", type=float, default=0.0, metavar="SECONDS",
                     help="condition-first: train the ConditionNet and its damage readout alone this "
-                    "long (engine.condition_stage), then start CMDSR's SR stage from it (the SR "
+                    "long (engine.training.condition), then start CMDSR's SR stage from it (the SR "
                     "network from --init-baseline, modulations at the identity)")
     ap.add_argument("--no-eval", action="store_true", help="evaluate nothing (bring back weights and logs)")
     args = ap.parse_args(argv)

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from engine.train import RunWriter, TrainConfig, read_metrics
+from engine.training.config import TrainConfig
+from engine.training.run_folder import RunWriter, read_metrics
 
 
 def _write_run(run: Path, *, steps: int, stopped_at: int, log_every: int,

@@ -477,7 +477,7 @@ def test_after_a_restart_the_tab_shows_the_runs_step_and_no_stop(qtbot, make_tab
 
 def test_app_runs_move_preset_milestones_into_the_run(tmp_path) -> None:
     from cmdsr_app.training_state import VAL_EVERY, TrainRequest, build_train_config
-    from engine.train import TrainConfig
+    from engine.training.config import TrainConfig
 
     for name, every in VAL_EVERY.items():
         assert TrainConfig.preset(name).val_every == every

@@ -28,7 +28,7 @@ TINY = {"channels": 32, "blocks": 3, "support_size": 4, "cond_channels": 32}
 def detail_condition_model() -> Path:
     """A bicubic-initialised tiny model whose ConditionNet measures fine detail."""
     from engine.model import ModelConfig, build_model
-    from engine.train import bicubic_init
+    from engine.training.model_init import bicubic_init
 
     model = build_model(ModelConfig(**TINY))
     bicubic_init(model)
@@ -62,7 +62,8 @@ def train_sr(work: Path, seconds: float) -> Path:
     from engine.data import write_synthetic_photos
     from engine.degrade import DegradationConfig
     from engine.model import ModelConfig
-    from engine.train import TrainConfig, train
+    from engine.training.config import TrainConfig
+    from engine.training.loop import train
 
     photos = work / "photos"
     write_synthetic_photos(photos, 24, size=(256, 320), seed=7)

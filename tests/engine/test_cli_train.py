@@ -13,7 +13,7 @@ from engine.checkpoint import read_checkpoint, save_model
 from engine.cli import main
 from engine.data import read_rgb, write_synthetic_photos
 from engine.model import ModelConfig, build_model
-from engine.train import read_metrics
+from engine.training.run_folder import read_metrics
 
 TINY_SETS = [
     "--set", "model.channels=8", "--set", "model.blocks=2", "--set", "model.support_size=3",

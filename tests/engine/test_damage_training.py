@@ -15,16 +15,12 @@ from engine.data import write_synthetic_photos
 from engine.degrade import DegradationConfig
 from engine.errors import ConfigError
 from engine.model import ModelConfig
-from engine.train import (
-    TrainConfig,
-    build_optimisers,
-    build_training_model,
-    damage_loss,
-    read_metrics,
-    track_condition_stats,
-    train,
-    training_damage_head,
-)
+from engine.training.config import TrainConfig
+from engine.training.damage_readout import damage_loss, track_condition_stats, training_damage_head
+from engine.training.loop import train
+from engine.training.model_init import build_training_model
+from engine.training.optimisers import build_optimisers
+from engine.training.run_folder import read_metrics
 
 TINY = ModelConfig(scale=4, channels=32, blocks=1, support_size=3, cond_channels=8)
 

@@ -30,7 +30,9 @@ from engine.distributed import (
 )
 from engine.errors import ConfigError
 from engine.model import ModelConfig
-from engine.train import RunWriter, TrainConfig, read_metrics, train
+from engine.training.config import TrainConfig
+from engine.training.loop import train
+from engine.training.run_folder import RunWriter, read_metrics
 
 TINY = ModelConfig(scale=4, channels=8, blocks=2, support_size=3, cond_channels=8)
 ROOT = Path(__file__).resolve().parents[2]

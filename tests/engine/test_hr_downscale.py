@@ -28,10 +28,10 @@ from engine.data import (
 from engine.degrade import DegradationConfig
 from engine.errors import ConfigError
 from engine.model import ModelConfig
-from engine.train import TrainConfig
+from engine.training.config import TrainConfig
 
-# the module itself: `import engine.train` gives the train() function that engine exports
-train_mod = importlib.import_module("engine.train")
+# the module itself, whose open_training_source the test replaces
+train_mod = importlib.import_module("engine.training.loop")
 TINY = ModelConfig(scale=4, channels=8, blocks=2, support_size=3, cond_channels=8)
 
 

@@ -24,17 +24,12 @@ from engine.data import (
 from engine.degrade import DegradationConfig
 from engine.errors import ConfigError
 from engine.model import EqualConv2d, ModelConfig, build_model
-from engine.train import (
-    LrProgress,
-    TrainConfig,
-    TrainProgress,
-    bicubic_init,
-    build_optimisers,
-    paired_contrastive_loss,
-    param_groups,
-    read_metrics,
-    train,
-)
+from engine.training.config import TrainConfig, TrainProgress
+from engine.training.loop import train
+from engine.training.losses import paired_contrastive_loss
+from engine.training.model_init import bicubic_init
+from engine.training.optimisers import LrProgress, build_optimisers, param_groups
+from engine.training.run_folder import read_metrics
 
 TINY = ModelConfig(scale=4, channels=32, blocks=1, support_size=3, cond_channels=8)
 

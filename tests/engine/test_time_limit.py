@@ -16,7 +16,7 @@ from engine.checkpoint import read_checkpoint
 from engine.cli import main
 from engine.cli_train import parse_duration
 from engine.data import write_synthetic_photos
-from engine.train import read_metrics
+from engine.training.run_folder import read_metrics
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -19,18 +19,13 @@ from engine.data import TaskBatches, open_training_source, write_synthetic_photo
 from engine.degrade import DegradationConfig
 from engine.errors import ConfigError
 from engine.model import ModelConfig
-from engine.train import (
-    TrainConfig,
-    TrainProgress,
-    build_optimisers,
-    build_training_model,
-    derangement,
-    load_run_config,
-    read_metrics,
-    task_contrastive_loss,
-    train,
-    train_step,
-)
+from engine.training.config import TrainConfig, TrainProgress
+from engine.training.loop import train
+from engine.training.losses import derangement, task_contrastive_loss
+from engine.training.model_init import build_training_model
+from engine.training.optimisers import build_optimisers
+from engine.training.run_folder import load_run_config, read_metrics
+from engine.training.step import train_step
 
 TINY = ModelConfig(scale=4, channels=8, blocks=2, support_size=3, cond_channels=8)
 

@@ -17,14 +17,12 @@ from engine.checkpoint import load_model, read_checkpoint, read_damage_head
 from engine.config import apply_overrides
 from engine.data import write_synthetic_photos
 from engine.device_data import DevicePhotos, DeviceTaskSampler
-from engine.train import (
-    RunWriter,
-    TrainConfig,
-    build_optimisers,
-    build_training_model,
-    train_step,
-)
-from engine.train_pair import Member, baseline_config, device_step, train_pair, use_fused_adam
+from engine.training.config import TrainConfig
+from engine.training.model_init import build_training_model
+from engine.training.optimisers import build_optimisers
+from engine.training.pair import Member, baseline_config, device_step, train_pair, use_fused_adam
+from engine.training.run_folder import RunWriter
+from engine.training.step import train_step
 
 ROOT = Path(__file__).resolve().parents[2]
 TINY = ["model.channels=32", "model.blocks=2", "model.cond_channels=16", "model.support_size=4",
@@ -74,7 +72,7 @@ def test_pair_run_trains_both_models_and_exports(corpus: Path, tmp_path: Path) -
 
 
 def test_device_step_equals_train_step(corpus: Path) -> None:
-    """The sync-free step makes the same update as engine.train.train_step."""
+    """The sync-free step makes the same update as engine.training.step.train_step."""
     for extra in ([], ["task_pairing=false", "cond_every=2"], ["damage_weight=1.0"]):
         cfg = _cfg(*extra)
         photos = DevicePhotos.from_folder(corpus / "train", "cpu", cfg.hr_patch, cfg.hr_downscale)

@@ -65,7 +65,7 @@ def _mid_write(signal_dir: Path, kind: str) -> bool:
 
 
 def _train_steps(run: Path) -> list[int]:
-    from engine.train import read_metrics
+    from engine.training.run_folder import read_metrics
 
     return [r["step"] for r in read_metrics(run / "metrics.jsonl") if r.get("kind") == "train"]
 

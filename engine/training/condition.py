@@ -38,15 +38,11 @@ from engine.damage import HEAD_KEY, DamageHead, damage_head_of
 from engine.device_data import DevicePhotos, DeviceTaskSampler
 from engine.errors import ConfigError
 from engine.model import CMDSR, ConditionNet
-from engine.train import (
-    RunWriter,
-    TrainConfig,
-    _autocast,
-    build_training_model,
-    damage_loss,
-    load_run_info,
-    resolve_device,
-)
+from engine.training.config import TrainConfig
+from engine.training.damage_readout import damage_loss
+from engine.training.model_init import build_training_model
+from engine.training.run_folder import RunWriter, load_run_info
+from engine.training.step import autocast, resolve_device
 
 log = logging.getLogger(__name__)
 
@@ -161,7 +157,7 @@ def train_condition(
         raise ConfigError(f"{out}: already holds a condition stage; resume it or choose a new folder")
     writer.write_config(cfg, {"data_dir": str(Path(data_dir).resolve()), "stage": "condition",
                               "steps": total},
-                        note="condition stage (engine.condition_stage)")
+                        note="condition stage (engine.training.condition)")
     hr_patch = cfg.condition_patch * cfg.model.scale
     photos = DevicePhotos.from_folder(data_dir, device, hr_patch, cfg.hr_downscale)
     sampler = DeviceTaskSampler(photos, cfg.degradation, cfg.model.scale, cfg.condition_patch,
@@ -196,7 +192,7 @@ def train_condition(
         lr = batch["lr"].float()
         blur = batch["blur"].float().repeat(2)
         noise = batch["noise"].float().repeat(2)
-        with _autocast(device, cfg.amp):
+        with autocast(device, cfg.amp):
             cond = net(torch.cat([lr[:, :s], lr[:, s:]])).float()
         loss = damage_loss(head, cond, blur, noise)
         opt.zero_grad(set_to_none=True)
@@ -276,4 +272,3 @@ def run_condition_stage(
     if data_dir is None:
         raise ConfigError("no training data folder given")
     return train_condition(cfg, data_dir, stage_dir, resume=started, stop=stop, progress=progress)
-

@@ -14,7 +14,7 @@ Output folder: ``cmdsr/`` and ``baseline/`` run folders (config.toml, metrics.js
 latest.pt with the training state), ``<name>_x<s>.pt`` / ``<name>_x<s>_fp32.pt`` exports and
 ``pair.json`` (steps, seconds, speed, data-wait share).
 
-    python -m engine.train_pair --data PHOTOS --out OUT --budget 300 --preset studio
+    python -m engine.training.pair --data PHOTOS --out OUT --budget 300 --preset studio
 """
 
 from __future__ import annotations
@@ -41,23 +41,18 @@ from engine.config import apply_overrides, dumps_toml, to_dict
 from engine.device_data import DevicePhotos, DeviceTaskSampler
 from engine.errors import ConfigError
 from engine.model import CMDSR
-from engine.train import (
-    Optimisers,
-    RunWriter,
-    TrainConfig,
-    _autocast,
-    batch_damage_loss,
-    build_optimisers,
-    build_training_model,
-    condition_params,
-    condition_step_due,
+from engine.training.config import TrainConfig
+from engine.training.damage_readout import batch_damage_loss
+from engine.training.losses import (
     derangement,
-    load_training_state,
     paired_contrastive_loss,
-    resolve_device,
     sr_loss,
     task_contrastive_loss,
 )
+from engine.training.model_init import build_training_model
+from engine.training.optimisers import Optimisers, build_optimisers, condition_params
+from engine.training.run_folder import RunWriter, load_training_state
+from engine.training.step import autocast, condition_step_due, resolve_device
 
 log = logging.getLogger(__name__)
 
@@ -114,7 +109,7 @@ def use_fused_adam(opt: Optimisers) -> None:
 
 def device_step(member: Member, batch: dict[str, Tensor], step: int, gen: torch.Generator,
                 device: torch.device) -> None:
-    """``engine.train.train_step``'s iteration without reading anything back: the losses are
+    """``engine.training.step.train_step``'s iteration without reading anything back: the losses are
     added to ``member``'s device-side sums. The derangement of the contrastive loss comes from
     the CPU generator ``gen`` (no wait for the device)."""
     cfg, model, opt = member.cfg, member.model, member.opt
@@ -126,7 +121,7 @@ def device_step(member: Member, batch: dict[str, Tensor], step: int, gen: torch.
     y = batch["hr"][:, :q].float().reshape(t * q, 3, h * sc, w * sc)  # only the HR used
     cond_step = condition_step_due(cfg, model, step)
     con = dmg = None
-    with _autocast(device, cfg.amp):
+    with autocast(device, cfg.amp):
         if model.condition_net is None:
             sr = model.sr_net(x)
         else:
@@ -260,7 +255,7 @@ def train_pair(
     for m in members:
         m.writer.write_config(m.cfg, {"data_dir": str(Path(data_dir).resolve()), "paired_run": True,
                                       "init_from": str(init.get(m.name) or "")},
-                              note="trained by engine.train_pair alongside the other model")
+                              note="trained by engine.training.pair alongside the other model")
 
     photos = DevicePhotos.from_folder(data_dir, device, cfg.hr_patch, cfg.hr_downscale)
     sampler = DeviceTaskSampler.from_config(photos, cfg)

@@ -1,0 +1,17 @@
+"""Training CMDSR and its conditioning-off baseline (``cmdsr train``, the app's Training tab,
+the GPU pair trainer). Imports the engine's core (model, checkpoint, data, degradations,
+metrics), never the CLI, inference or the GUI.
+
+- ``config``: ``TrainConfig`` (hyper-parameters, presets) and ``TrainProgress``
+- ``model_init``: the starting network (identity / bicubic init, ``init_from``)
+- ``optimisers``: Adam on each part, per-layer step sizes, learning-rate schedules
+- ``losses``: task contrastive losses, the (bicubic-weighted) L1
+- ``damage_readout``: training the damage readout beside the ConditionNet
+- ``step``: one training iteration (``train_step``), device and autocast
+- ``validation``: PSNR-Y / SSIM-Y on fixed validation photos
+- ``run_folder``: the files a run writes (``RunWriter``) and reads back
+- ``loop``: ``train``, the loop with checkpoints, resume and Cancel
+- ``condition``: the condition stage (the ConditionNet and readout trained first)
+- ``pair``: CMDSR and the baseline on the same device-made batches
+  (``python -m engine.training.pair``)
+"""
