@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 import engine  # its names load on first use: the window starts without PyTorch
-from cmdsr_app.state import output_name
+from cmdsr_app.state import SizeChoice, output_name, short_names
 
 if TYPE_CHECKING:
     from engine import CMDSR, Image, SupportSet, Upscaler
@@ -248,11 +248,12 @@ class BatchOutput:
     """Where and how a batch writes its results."""
 
     folder: Path
-    pattern: str = "{stem}_x{scale}"
+    pattern: str = "{stem}_{size}"
     fmt: str = "png"
     quality: int = 95
     bit_depth: int | None = None
     overwrite: bool = False
+    size: SizeChoice = SizeChoice()
 
 
 @dataclass
@@ -293,28 +294,49 @@ class BatchReport:
 
 
 def batch_targets(paths: Sequence[Path], output: BatchOutput, scale: int) -> list[Path]:
-    """The output file of each input, in queue order (``{index}`` is 1-based)."""
+    """The output file of each input, in queue order (``{index}`` is 1-based); ``scale`` is
+    the model's."""
+    size = output.size
     return [
-        output.folder / output_name(output.pattern, Path(path), scale=scale, method="cmdsr",
-                                    ext=engine.format_suffix(output.fmt), index=index + 1)
+        output.folder / output_name(output.pattern, Path(path), scale=size.name_scale(scale),
+                                    method="cmdsr", ext=engine.format_suffix(output.fmt),
+                                    index=index + 1, size=size.label())
         for index, path in enumerate(paths)
     ]
 
 
 def batch_clash(paths: Sequence[Path], output: BatchOutput, scale: int) -> str | None:
-    """Why the file-name pattern cannot be used for these inputs (two of them would write
-    the same file, each replacing or refusing the other), or None."""
+    """Why the batch cannot write these outputs, or None: an output would be one of the
+    input photos (refused whatever the options: originals are never touched), or two inputs
+    would write the same file (each replacing or refusing the other)."""
+    targets = batch_targets(paths, output, scale)
+    originals = {Path(p).resolve(): Path(p) for p in paths}
+    for target in targets:
+        original = originals.get(target.resolve())
+        if original is not None:
+            return (f"{target} would write over the original photo {original.name}. Choose "
+                    "another output folder, or a file name that differs from the photo's "
+                    "(such as {stem}_{size}): originals are never replaced.")
     first_source: dict[Path, Path] = {}
-    for path, target in zip(paths, batch_targets(paths, output, scale), strict=True):
+    for path, target in zip(paths, targets, strict=True):
         earlier = first_source.setdefault(target, Path(path))
-        if earlier != Path(path):
-            return (f"The file name {output.pattern!r} gives {target.name} for both "
-                    f"{earlier.name} and {Path(path).name}: add {{stem}} or {{index}} to it, "
-                    "so each image gets its own file.")
+        if earlier == Path(path):
+            continue
+        here = Path(path)
+        first, second = short_names([earlier, here])
+        if "{stem}" not in output.pattern:
+            advice = "add {stem} or {index} to it"
+        elif earlier.parent.name != here.parent.name:
+            advice = (f"add {{folder}} (the photo's folder name), as in "
+                      f"'{{folder}}_{output.pattern}'")
+        else:
+            advice = "add {index} (the position in the queue) to it"
+        return (f"The file name {output.pattern!r} gives {target.name} for both {first} and "
+                f"{second}: {advice}, so each image gets its own file.")
     return None
 
 
-def _choice_for(regions: tuple[tuple[int, int, int, int], ...], default: SupportChoice) -> SupportChoice:
+def choice_for(regions: tuple[tuple[int, int, int, int], ...], default: SupportChoice) -> SupportChoice:
     """An image's own regions, else the default choice (``regions`` without any: ``auto``)."""
     if regions:
         return SupportChoice("regions", regions, default.seed)
@@ -325,8 +347,10 @@ def _choice_for(regions: tuple[tuple[int, int, int, int], ...], default: Support
 
 def _upscale_one(path: Path, target: Path, upscaler: Upscaler, output: BatchOutput,
                  choice: SupportChoice, progress: ProgressFn,
-                 cancel: threading.Event | None, adapt: str = "global") -> Path:
+                 cancel: threading.Event | None, adapt: str = "global",
+                 overwrite: bool = False) -> Path:
     image = engine.read_image(path)
+    width, height = output_dimensions(output.size, image.width, image.height, upscaler.scale)
     assert upscaler.support_size is not None  # make_upscaler("cmdsr") needs support
     # an 8-bit file needs no float result: a quarter of the memory for big photos
     depth = engine.output_bit_depth(output.fmt, image.bit_depth, output.bit_depth)
@@ -337,8 +361,26 @@ def _upscale_one(path: Path, target: Path, upscaler: Upscaler, output: BatchOutp
         support = choose_support(image.pixels, choice, upscaler.support_size)
         result = engine.upscale_image(image, upscaler, support, progress=progress,
                                       cancel=cancel, out_dtype=out_dtype)
+    result = resize_to(result, width, height)
     return engine.write_image(result, target, fmt=output.fmt, quality=output.quality,
-                       bit_depth=output.bit_depth, overwrite=output.overwrite)
+                              bit_depth=output.bit_depth, overwrite=overwrite)
+
+
+def output_dimensions(size: SizeChoice, width: int, height: int, model_scale: int
+                      ) -> tuple[int, int]:
+    """The saved size of a ``width`` x ``height`` photo (ValueError if the model cannot give
+    it: it is only ever shrunk from the model's scale, never enlarged)."""
+    from engine.imageio import OutputSize
+
+    kind = {size.kind: size.value}
+    return OutputSize(**kind).dimensions(width, height, model_scale)
+
+
+def resize_to(image: Image, width: int, height: int) -> Image:
+    """A result at the model's scale shrunk to the output size by area-averaging."""
+    from engine.imageio import resize_image
+
+    return resize_image(image, width, height)
 
 
 def run_batch(
@@ -351,11 +393,15 @@ def run_batch(
     progress: BatchProgressFn | None = None,
     cancel: threading.Event | None = None,
     on_item: Callable[[int, BatchItem], None] | None = None,
+    replace_outputs: frozenset[Path] = frozenset(),
 ) -> BatchReport:
     """Upscale every path with the current settings; a failing image is recorded and the batch
     goes on. An image with its own regions uses them; the others use ``default_choice`` (with
     ``regions`` falling back to ``auto``, since they have none). ``settings.adapt`` "local"
-    upscales each image per region, as a single run does."""
+    upscales each image per region, as a single run does. An existing output is skipped
+    unless ``output.overwrite`` is set or it is in ``replace_outputs`` (made with another
+    model or settings, and the user chose to replace it); an output that is an input is
+    refused before anything is written."""
     report = BatchReport()
     upscaler = make_upscaler("cmdsr", settings, cache)  # a bad model stops the batch at once
     clash = batch_clash(paths, output, upscaler.scale)
@@ -374,7 +420,8 @@ def run_batch(
                 progress(_i, count, done, total)
 
         target = targets[index]
-        if target.exists() and not output.overwrite:
+        overwrite = output.overwrite or target in replace_outputs
+        if target.exists() and not overwrite:
             # Finishing an interrupted batch: what is done stays done (as
             # ``cmdsr upscale --skip-existing``), decided before any work.
             item.output, item.skipped = target, True
@@ -382,9 +429,9 @@ def run_batch(
         else:
             try:
                 item.output = _upscale_one(Path(path), target, upscaler, output,
-                                           _choice_for(regions_by_path.get(Path(path), ()),
+                                           choice_for(regions_by_path.get(Path(path), ()),
                                                        default_choice),
-                                           tile_progress, cancel, settings.adapt)
+                                           tile_progress, cancel, settings.adapt, overwrite)
             except engine.CancelledError:
                 raise
             except (engine.CmdsrError, ValueError, OSError, MemoryError) as exc:

@@ -250,6 +250,7 @@ class MainWindow(QMainWindow):
         view.addActions([self.damage.overlay_action, self.log_dock.toggleViewAction()])
         bar.addMenu("&Help").addAction(self.about_action)
         self._update_save_actions()
+        self._update_run_enabled()
 
     def _attach_logging(self) -> None:
         self._log_handler.bridge.record.connect(self.log_panel.append)
@@ -270,6 +271,8 @@ class MainWindow(QMainWindow):
         for controller in (photos, self.models, upscale, self.batch, self.saving, self.damage):
             controller.error.connect(self.show_error)
             controller.status.connect(self.statusBar().showMessage)
+        self.queue.added.connect(self._update_run_enabled)
+        self.queue.removed.connect(self._update_run_enabled)
         self.queue_panel.currentRequested.connect(photos.show_entry)
         self.queue_panel.removeRequested.connect(self.remove_entry)
         photos.cleared.connect(upscale.on_photo_cleared)
@@ -387,10 +390,15 @@ class MainWindow(QMainWindow):
     def _on_heavy_busy(self, busy: bool) -> None:
         self.settings_panel.set_running(busy)
         self.cancel_action.setEnabled(busy)
-        self.run_action.setEnabled(not busy)
-        self.batch_action.setEnabled(not busy)
-        self.batch_panel.start_button.setEnabled(not busy)
+        self._update_run_enabled()
         self.settings_panel.show_progress(busy)
+
+    def _update_run_enabled(self, *_: Any) -> None:
+        """Run and batch need an image and no running job: what cannot run is disabled."""
+        able = len(self.queue) > 0 and not self.heavy.busy
+        for widget in (self.run_action, self.batch_action, self.settings_panel.run_button,
+                       self.batch_panel.start_button):
+            widget.setEnabled(able)
 
     def _on_tab_changed(self, _index: int) -> None:
         # The queue, regions and upscale settings mean nothing to training: give it the room.

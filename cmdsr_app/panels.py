@@ -31,11 +31,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from cmdsr_app.output_size import OutputSizeBox
 from cmdsr_app.settings import OUTPUT_FORMATS, AppSettings
-from cmdsr_app.state import EntryStatus, ImageQueue, RegionList
+from cmdsr_app.state import EntryStatus, ImageQueue, RegionList, SizeChoice, short_names
 
 STATUS_TEXT = {
-    EntryStatus.PENDING: "",
+    EntryStatus.PENDING: "waiting",
     EntryStatus.LOADING: "loading…",
     EntryStatus.READY: "ready",
     EntryStatus.RUNNING: "upscaling…",
@@ -94,8 +95,17 @@ class QueuePanel(QWidget):
 
     def _text(self, index: int) -> str:
         entry = self.queue[index]
+        # Two photos of one name (from different folders) show as much of the path as tells
+        # them apart.
+        name = short_names([e.path for e in self.queue])[index]
         status = STATUS_TEXT[entry.status]
-        return f"{entry.name}\n{status}" if status else entry.name
+        return f"{name}\n{status}" if status else name
+
+    def _refresh_texts(self) -> None:
+        for index in range(self.list.count()):
+            item = self.list.item(index)
+            if item is not None and index < len(self.queue):
+                item.setText(self._text(index))
 
     def _on_added(self, first: int, count: int) -> None:
         placeholder = QPixmap(56, 56)
@@ -104,12 +114,14 @@ class QueuePanel(QWidget):
             item = QListWidgetItem(QIcon(placeholder), self._text(index))
             item.setToolTip(str(self.queue[index].path))
             self.list.addItem(item)
+        self._refresh_texts()
         self._update_count()
 
     def _on_removed(self, index: int) -> None:
         self.list.blockSignals(True)
         self.list.takeItem(index)
         self.list.blockSignals(False)
+        self._refresh_texts()
         self._update_count()
 
     def _on_status(self, index: int) -> None:
@@ -331,8 +343,10 @@ class SettingsPanel(QWidget):
         self.depth_combo.addItem("As input", 0)
         self.depth_combo.addItem("8 bit", 8)
         self.depth_combo.addItem("16 bit (PNG/TIFF)", 16)
+        self.size_box = OutputSizeBox()
         output_box = QGroupBox("Output")
         output_form = QFormLayout(output_box)
+        output_form.addRow("Size:", self.size_box)
         output_form.addRow("Format:", self.format_combo)
         output_form.addRow("Quality:", self.quality_spin)
         output_form.addRow("Bit depth:", self.depth_combo)
@@ -367,6 +381,7 @@ class SettingsPanel(QWidget):
                       self.adapt_combo, self.format_combo, self.depth_combo):
             combo.currentIndexChanged.connect(self.settingsChanged)
         self.quality_spin.valueChanged.connect(self.settingsChanged)
+        self.size_box.changed.connect(self.settingsChanged)
         self.seed_spin.valueChanged.connect(self.settingsChanged)
         self.threads_spin.valueChanged.connect(self.settingsChanged)
         self.format_combo.currentIndexChanged.connect(self._update_output_enabled)
@@ -424,6 +439,7 @@ class SettingsPanel(QWidget):
             self.scale_combo.setItemData(i, why, Qt.ItemDataRole.ToolTipRole)
         if scale is not None:
             self.scale_combo.setCurrentIndex(self.scale_combo.findData(scale))
+            self.size_box.set_model_scale(scale)
 
     # -- devices ---------------------------------------------------------------------------
     def set_devices(self, devices: list[str], current: str) -> None:
@@ -446,7 +462,10 @@ class SettingsPanel(QWidget):
             combo.setCurrentIndex(index)
 
     def apply(self, *, tile: int, support_mode: str, seed: int, fmt: str, quality: int,
-              bit_depth: int, threads: int = 0, adapt: str = "global") -> None:
+              bit_depth: int, threads: int = 0, adapt: str = "global",
+              size: SizeChoice | None = None) -> None:
+        if size is not None:
+            self.size_box.set_choice(size)
         self.threads_spin.setValue(threads)
         self._select(self.adapt_combo, adapt)
         if self.tile_combo.findData(tile) < 0:
@@ -460,14 +479,32 @@ class SettingsPanel(QWidget):
 
     def apply_settings(self, s: AppSettings) -> None:
         """Show the remembered choices (the device list comes later, from the engine)."""
+        # Showing them is not a change of the user's: nothing is announced meanwhile.
+        blocked = self.blockSignals(True)
+        try:
+            self._apply_settings(s)
+        finally:
+            self.blockSignals(blocked)
+
+    def _apply_settings(self, s: AppSettings) -> None:
+        # Until the model is checked, the scale shown is the last model's (x4 at first).
+        model_scale = s.scale if s.scale in (2, 3, 4) else 4
+        self.scale_combo.setCurrentIndex(self.scale_combo.findData(model_scale))
+        self.size_box.set_model_scale(model_scale)
         self.apply(tile=s.tile, support_mode=s.support_mode, seed=s.seed, fmt=s.output_format,
-                   quality=s.quality, bit_depth=s.bit_depth, threads=s.threads, adapt=s.adapt)
+                   quality=s.quality, bit_depth=s.bit_depth, threads=s.threads, adapt=s.adapt,
+                   size=SizeChoice.parse(s.output_size, model_scale))
 
     def read_into(self, s: AppSettings) -> None:
         """Remember the panel's choices in ``s``."""
         s.device, s.tile, s.support_mode, s.seed = self.device, self.tile, self.support_mode, self.seed
         s.threads, s.adapt = self.threads, self.adapt
         s.output_format, s.quality, s.bit_depth = self.output_format, self.quality, self.bit_depth
+        s.output_size = self.output_size.label()
+
+    @property
+    def output_size(self) -> SizeChoice:
+        return self.size_box.choice
 
     @property
     def device(self) -> str:
@@ -549,10 +586,11 @@ class BatchPanel(QWidget):
         self.browse_button = QToolButton(text="…")
         self.browse_button.setToolTip("Choose the output folder")
         self.browse_button.clicked.connect(self.browseRequested)
-        self.pattern_edit = QLineEdit("{stem}_x{scale}")
+        self.pattern_edit = QLineEdit("{stem}_{size}")
         self.pattern_edit.setToolTip(
-            "Output file name without extension. Fields: {stem} (input name), {scale}, "
-            "{method}, {index} (position in the queue)"
+            "Output file name without extension. Fields: {stem} (input name), {folder} (the "
+            "input's folder name), {size} (x4, x2, w1920...), {scale}, {method}, {index} "
+            "(position in the queue)"
         )
         self.overwrite_check = QCheckBox("Replace existing files")
         self.start_button = QPushButton("Upscale the whole queue")
@@ -587,8 +625,10 @@ class BatchPanel(QWidget):
 
     def clear_results(self, paths: list[Path]) -> None:
         self.table.setRowCount(len(paths))
-        for row, path in enumerate(paths):
-            self.table.setItem(row, 0, QTableWidgetItem(path.name))
+        for row, (path, name) in enumerate(zip(paths, short_names(paths), strict=True)):
+            image_item = QTableWidgetItem(name)
+            image_item.setToolTip(str(path))
+            self.table.setItem(row, 0, image_item)
             self.table.setItem(row, 1, QTableWidgetItem("waiting"))
             self.table.setItem(row, 2, QTableWidgetItem(""))
         self.summary_label.setText("")

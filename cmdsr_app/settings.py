@@ -50,7 +50,8 @@ class AppSettings:
 
     model_path: str = ""  # "" = the shipped default model
     recent_models: list[str] = field(default_factory=list)
-    scale: int = 0  # 0 = the model's own scale
+    scale: int = 0  # the last checked model's scale, shown while the model loads (0: x4)
+    output_size: str = ""  # x2, x3, x4, w<PX>, h<PX>; "": the model's own scale
     device: str = "auto"
     tile: int = 0  # 0 = automatic
     threads: int = 0  # CPU threads for upscaling; 0 = automatic (one per core)
@@ -62,7 +63,7 @@ class AppSettings:
     adapt: str = "global"  # "local": per region (cmdsr upscale --adapt local)
     seed: int = 0
     batch_output_dir: str = ""
-    batch_pattern: str = "{stem}_x{scale}"
+    batch_pattern: str = "{stem}_{size}"
     recent_files: list[str] = field(default_factory=list)
     last_dir: str = ""  # where the last photo was opened from
     last_save_dir: str = ""  # where the last result or comparison was saved

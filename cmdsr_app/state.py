@@ -399,20 +399,78 @@ def overall_fraction(image_index: int, image_count: int, done: int, total: int) 
     return min(1.0, (image_index + within) / image_count)
 
 
-def output_name(pattern: str, source: Path, *, scale: int, method: str, ext: str, index: int) -> str:
-    """File name for a batch output from a user pattern like ``{stem}_x{scale}``.
+def output_name(pattern: str, source: Path, *, scale: int, method: str, ext: str, index: int,
+                size: str = "") -> str:
+    """File name for a batch output from a user pattern like ``{stem}_{size}``.
 
-    Fields: ``{stem}`` (input name without extension), ``{scale}``, ``{method}``, ``{index}``
-    (1-based position in the queue). The extension is added from the chosen format.
+    Fields: ``{stem}`` (input name without extension), ``{folder}`` (the name of the input's
+    folder: tells apart two ``coffee.png`` from different folders), ``{size}`` (``x4``,
+    ``x2``, ``w1920``, ``h1080``), ``{scale}`` (the number of ``x4``; the model's scale for a
+    width or height), ``{method}``, ``{index}`` (1-based position in the queue). The extension
+    is added from the chosen format.
     """
     try:
-        stem = pattern.format(stem=source.stem, scale=scale, method=method, index=index)
+        stem = pattern.format(stem=source.stem, folder=source.parent.name or "root",
+                              size=size or f"x{scale}", scale=scale, method=method, index=index)
     except (KeyError, IndexError, ValueError) as exc:
         raise ValueError(
             f"file-name pattern {pattern!r} is invalid ({exc}); use fields "
-            "{stem}, {scale}, {method}, {index}"
+            "{stem}, {folder}, {size}, {scale}, {method}, {index}"
         ) from None
     stem = stem.strip()
     if not stem or "/" in stem or "\\" in stem or stem in (".", ".."):
         raise ValueError(f"file-name pattern {pattern!r} gives an unusable name {stem!r}")
     return f"{stem}.{ext.lstrip('.')}"
+
+
+def short_names(paths: Sequence[Path]) -> list[str]:
+    """Each path's file name, with as many parent folders as it takes to tell it apart from
+    the others of the same name (``a/coffee.png``, ``b/coffee.png``)."""
+    names: list[str] = []
+    for path in paths:
+        path = Path(path)
+        others = [Path(p) for p in paths if Path(p) != path and Path(p).name == path.name]
+        depth = 1
+        while depth < len(path.parts) and any(o.parts[-depth:] == path.parts[-depth:]
+                                              for o in others):
+            depth += 1
+        names.append("/".join(path.parts[-depth:]))
+    return names
+
+
+@dataclass(frozen=True)
+class SizeChoice:
+    """The output size the user picked: ``kind`` ``scale`` (``value`` 2, 3 or 4 times the
+    input), ``width`` or ``height`` (``value`` pixels, the other side follows). The engine's
+    counterpart is ``engine.imageio.OutputSize``; this one needs no engine."""
+
+    kind: str = "scale"
+    value: int = 4
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("scale", "width", "height"):
+            raise ValueError(f"output size kind must be scale, width or height, got {self.kind!r}")
+
+    @classmethod
+    def parse(cls, text: str, default_scale: int = 4) -> SizeChoice:
+        """From the settings' form: ``x2``, ``w1920``, ``h1080`` ("" or junk: x<default>)."""
+        kinds = {"x": "scale", "w": "width", "h": "height"}
+        if len(text) > 1 and text[0] in kinds and text[1:].isdigit() and int(text[1:]) > 0:
+            return cls(kinds[text[0]], int(text[1:]))
+        return cls("scale", default_scale)
+
+    def label(self) -> str:
+        """``x4``, ``w1920``, ``h1080``: the settings' form and the ``{size}`` file-name field."""
+        return {"scale": "x", "width": "w", "height": "h"}[self.kind] + str(self.value)
+
+    def describe(self) -> str:
+        if self.kind == "scale":
+            return f"×{self.value}"
+        return f"{self.value} px {'wide' if self.kind == 'width' else 'high'}"
+
+    def is_model_scale(self, model_scale: int) -> bool:
+        return self.kind == "scale" and self.value == model_scale
+
+    def name_scale(self, model_scale: int) -> int:
+        """The number the ``{scale}`` file-name field gives."""
+        return self.value if self.kind == "scale" else model_scale

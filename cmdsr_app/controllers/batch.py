@@ -6,16 +6,28 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QObject, Signal, Slot
-from PySide6.QtWidgets import QFileDialog, QWidget
+from PySide6.QtCore import QObject, Qt, Signal, Slot
+from PySide6.QtWidgets import QFileDialog, QMessageBox, QWidget
 
+from cmdsr_app.batch_records import OutputRecords, batch_recipe, difference
 from cmdsr_app.controllers.base import Controller
 from cmdsr_app.controllers.models import ModelController
 from cmdsr_app.controllers.photos import PATCH_SIZE
 from cmdsr_app.controllers.upscale import UpscaleController
-from cmdsr_app.jobs import BatchItem, BatchOutput, BatchReport, ModelCache, batch_clash, run_batch
+from cmdsr_app.jobs import (
+    BatchItem,
+    BatchOutput,
+    BatchReport,
+    ModelCache,
+    RunSettings,
+    SupportChoice,
+    batch_clash,
+    batch_targets,
+    choice_for,
+    run_batch,
+)
 from cmdsr_app.panels import BatchPanel, SettingsPanel
-from cmdsr_app.settings import AppSettings
+from cmdsr_app.settings import AppSettings, config_dir
 from cmdsr_app.state import (
     EntryStatus,
     EtaEstimator,
@@ -52,6 +64,9 @@ class BatchController(Controller):
         self.heavy, self.cache = heavy, cache
         self._window = window
         self._paths: list[Path] = []
+        self._recipes: dict[Path, dict[str, Any]] = {}
+        self._records: OutputRecords | None = None
+        self.replace_box: QMessageBox | None = None  # "made with another model: replace?"
         self._eta = EtaEstimator()
         self._bridge = _BatchBridge(self)
         self._bridge.item.connect(self._on_item)
@@ -61,18 +76,18 @@ class BatchController(Controller):
     def running(self) -> bool:
         return self.heavy.busy and self.heavy.current_name == "batch"
 
-    def browse_folder(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self._window, "Output folder", self.batch_panel.folder)
+    def browse_folder(self) -> bool:
+        """Ask for the output folder; True when one was chosen."""
+        folder = QFileDialog.getExistingDirectory(self._window, "Output folder for the batch",
+                                                  self.batch_panel.folder or str(Path.home()))
         if folder:
             self.batch_panel.folder_edit.setText(folder)
+        return bool(folder)
 
     def _output(self) -> BatchOutput | None:
         """The batch's output settings, or None (and the reason said) when they are unusable."""
         folder = self.batch_panel.folder
-        if not folder:
-            self.error.emit("No output folder", "Choose the folder the upscaled images go to.")
-            return None
-        pattern = self.batch_panel.pattern or "{stem}_x{scale}"
+        pattern = self.batch_panel.pattern or "{stem}_{size}"
         try:
             output_name(pattern, Path("photo.png"), scale=4, method="cmdsr", ext="png", index=1)
         except ValueError as exc:
@@ -80,7 +95,8 @@ class BatchController(Controller):
             return None
         self.settings.batch_output_dir, self.settings.batch_pattern = folder, pattern
         return BatchOutput(Path(folder), pattern, self.panel.output_format, self.panel.quality,
-                           self.panel.bit_depth or None, self.batch_panel.overwrite_check.isChecked())
+                           self.panel.bit_depth or None, self.batch_panel.overwrite_check.isChecked(),
+                           self.panel.output_size)
 
     def start(self) -> None:
         """Apply the current settings to the whole queue; failures are listed per image."""
@@ -88,7 +104,10 @@ class BatchController(Controller):
             self.say("A job is already running.", 4000)
             return
         if not len(self.queue):
-            self.error.emit("Empty queue", "Add images first (Ctrl+O, a folder, or drop files).")
+            self.say("Add images to the queue first (Ctrl+O, a folder, or drop files).")
+            return
+        if not self.batch_panel.folder and not self.browse_folder():
+            self.say("Choose the folder the upscaled images go to, then start the batch.")
             return
         output = self._output()
         if output is None:
@@ -96,7 +115,7 @@ class BatchController(Controller):
         paths = [entry.path for entry in self.queue]
         clash = batch_clash(paths, output, self.models.scale)
         if clash is not None:
-            self.error.emit("Two images would write the same file", clash)
+            self.error.emit("The batch cannot write these files", clash)
             return
         # Regions too small for a patch are left out; the engine checks the rest against
         # each photo and lists a photo whose regions lie outside it as failed.
@@ -105,7 +124,69 @@ class BatchController(Controller):
                               if r.w >= PATCH_SIZE and r.h >= PATCH_SIZE)
             for entry in self.queue if entry.regions
         }
-        settings, choice, cache = self.models.run_settings(), self.upscale.support_choice(), self.cache
+        settings, choice = self.models.run_settings(), self.upscale.support_choice()
+        self._recipes = {path: batch_recipe(settings, choice_for(regions.get(path, ()), choice),
+                                            output) for path in paths}
+        stale = self._made_differently(paths, output)
+        if not stale:
+            self._launch(paths, settings, choice, regions, output, frozenset())
+            return
+        self._ask_replace(stale, output, lambda replace: self._launch(
+            paths, settings, choice, regions, output, replace))
+
+    def _made_differently(self, paths: list[Path], output: BatchOutput) -> dict[Path, str]:
+        """Existing outputs this app made with another model or settings: target -> what
+        differs (outputs with no record, or the same recipe, are kept and skipped)."""
+        if output.overwrite:
+            return {}
+        self._records = OutputRecords(config_dir())
+        stale: dict[Path, str] = {}
+        for path, target in zip(paths, batch_targets(paths, output, self.models.scale), strict=True):
+            recipe = self._records.recipe_of(target) if target.exists() else None
+            if recipe is not None and recipe != self._recipes[path]:
+                stale[target] = difference(recipe, self._recipes[path])
+        return stale
+
+    def _ask_replace(self, stale: dict[Path, str], output: BatchOutput,
+                     then: Any) -> None:
+        """Ask whether results of another model or settings are replaced; the batch starts
+        after the answer (Keep: they are skipped; Cancel: no batch)."""
+        reasons = sorted(set(stale.values()))
+        box = QMessageBox(QMessageBox.Icon.Question, "Replace results of another model?",
+                          f"{len(stale)} result(s) already in {output.folder} were made with "
+                          f"{'; '.join(reasons)}. Replace them with results of the current "
+                          "model and settings?", QMessageBox.StandardButton.NoButton,
+                          self._window)
+        replace = box.addButton("Replace them", QMessageBox.ButtonRole.AcceptRole)
+        keep = box.addButton("Keep them (skip)", QMessageBox.ButtonRole.RejectRole)
+        box.addButton(QMessageBox.StandardButton.Cancel)
+        box.setInformativeText("Keep leaves those files as they are and upscales only the "
+                               "missing images.")
+
+        def answered(_result: int) -> None:
+            clicked = box.clickedButton()
+            self.replace_box = None
+            if clicked is replace:
+                then(frozenset(stale))
+            elif clicked is keep:
+                then(frozenset())
+            else:
+                self.say("Batch not started.")
+
+        box.finished.connect(answered)
+        box.setWindowModality(Qt.WindowModality.WindowModal)
+        self.replace_box = box
+        box.open()
+
+    def _launch(self, paths: list[Path], settings: RunSettings, choice: SupportChoice,
+                regions: dict[Path, tuple[tuple[int, int, int, int], ...]],
+                output: BatchOutput, replace: frozenset[Path]) -> None:
+        if self.heavy.busy:
+            self.say("A job is already running.", 4000)
+            return
+        if self._records is None:
+            self._records = OutputRecords(config_dir())
+        cache = self.cache
         self._paths = paths
         self.batch_panel.clear_results(paths)
         self.started.emit()
@@ -119,7 +200,7 @@ class BatchController(Controller):
         def work(_progress: Any, cancel: threading.Event) -> BatchReport:
             return run_batch(paths, settings, choice, regions, output, cache,
                              progress=bridge.progress.emit, cancel=cancel,
-                             on_item=bridge.item.emit)
+                             on_item=bridge.item.emit, replace_outputs=replace)
 
         def finished(report: BatchReport) -> None:
             self.batch_panel.summary_label.setText(report.summary())
@@ -132,6 +213,7 @@ class BatchController(Controller):
             for i, entry in enumerate(self.queue):
                 if entry.status in (EntryStatus.PENDING, EntryStatus.RUNNING):
                     self.queue.set_status(i, EntryStatus.CANCELLED)
+            self.say("Batch cancelled; finished images are kept.", 8000)
             self.cancelled.emit()
 
         self.heavy.submit("batch", work, on_finished=finished, on_cancelled=cancelled,
@@ -162,6 +244,12 @@ class BatchController(Controller):
         else:
             status, detail = "failed", item.error or "failed"
         self.batch_panel.set_result(row, status, detail)
+        recipe = self._recipes.get(item.path)
+        if item.ok and not item.skipped and item.output is not None and recipe is not None:
+            if self._records is None:
+                self._records = OutputRecords(config_dir())
+            self._records.remember(item.output, recipe)
+            self._records.save()
         index = self.queue.index_of(item.path)
         if index is not None:
             self.queue.set_status(index, EntryStatus.DONE if item.ok else EntryStatus.FAILED,

@@ -110,6 +110,7 @@ class ModelController(Controller):
             if path:
                 self.settings.add_recent_model(path)
             self.info = info
+            self.settings.scale = info.scale
             self.panel.show_model(path)
             self.panel.set_model_info(info.describe())
             self.panel.set_model_scale(info.scale)

@@ -16,7 +16,7 @@ from cmdsr_app.controllers.base import Controller
 from cmdsr_app.controllers.models import ModelController
 from cmdsr_app.controllers.photos import PhotoController, is_pasted
 from cmdsr_app.controllers.upscale import UpscaleController
-from cmdsr_app.jobs import nearest_upscale, side_by_side
+from cmdsr_app.jobs import nearest_upscale, output_dimensions, resize_to, side_by_side
 from cmdsr_app.panels import SettingsPanel
 from cmdsr_app.settings import AppSettings
 from cmdsr_app.workers import JobRunner
@@ -57,7 +57,8 @@ class SaveController(Controller):
 
         shown = self.photos.image_path
         stem = shown.stem if shown else "result"
-        start = self.folder() / f"{stem}_x{self.models.scale}{format_suffix(self.panel.output_format)}"
+        size = self.panel.output_size.label()
+        start = self.folder() / f"{stem}_{size}{format_suffix(self.panel.output_format)}"
         path, _ = QFileDialog.getSaveFileName(self._window, "Save result", str(start), IMAGE_FILTER)
         if path:
             self.save_result(path)
@@ -68,7 +69,18 @@ class SaveController(Controller):
         if outcome is None:
             self.error.emit("Nothing to save", "Run an upscale first (Ctrl+R).")
             return
-        self._write(outcome.image, Path(path), "Save result")
+        image = self.photos.image
+        size = self.panel.output_size
+        result = outcome.image
+        if image is not None and not size.is_model_scale(self.models.scale):
+            try:
+                width, height = output_dimensions(size, image.width, image.height,
+                                                  self.models.scale)
+            except ValueError as exc:
+                self.error.emit("Cannot save at this size", str(exc))
+                return
+            result = resize_to(result, width, height)  # area-averaged from the model's scale
+        self._write(result, Path(path), "Save result")
 
     def comparison_dialog(self) -> None:
         shown = self.photos.image_path
@@ -100,6 +112,12 @@ class SaveController(Controller):
 
     def _write(self, image: Any, path: Path, title: str) -> None:
         from engine.imageio import normalise_format, write_image
+
+        shown = self.photos.image_path
+        if shown is not None and path.resolve() == shown.resolve():
+            self.error.emit(title, f"{path} is the original photo; choose another name, so the "
+                                   "original is never replaced.")
+            return
 
         fmt = path.suffix.lstrip(".") or self.panel.output_format
         try:
