@@ -31,7 +31,9 @@ def nice_ticks(lo: float, hi: float, max_ticks: int = 5) -> list[float]:
         return []
     if hi < lo:
         lo, hi = hi, lo
-    if hi == lo:
+    if hi - lo <= max(abs(lo), abs(hi)) * 1e-12:
+        # Equal, or a float step or two apart (a loss that stopped moving): one tick; finer
+        # steps would not advance a float at all.
         return [lo]
     raw = (hi - lo) / max(1, max_ticks - 1)
     mag = 10 ** math.floor(math.log10(raw))
@@ -68,6 +70,8 @@ def tick_labels(ticks: Sequence[float]) -> list[str]:
     if len(set(labels)) == len(labels):
         return labels
     spacing = abs(ticks[1] - ticks[0])
+    if not math.isfinite(spacing) or spacing <= 0:
+        return [f"{t:.12g}" for t in ticks]
     k = math.floor(math.log10(spacing))
     halves = not math.isclose(spacing / 10**k, round(spacing / 10**k))  # 2.5 x 10^k
     decimals = max(0, -k + (1 if halves else 0))

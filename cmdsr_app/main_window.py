@@ -31,6 +31,7 @@ from cmdsr_app.controllers.models import ModelController, shipped_baseline_path
 from cmdsr_app.controllers.photos import PATCH_SIZE, PhotoController
 from cmdsr_app.controllers.saving import SaveController
 from cmdsr_app.controllers.upscale import UpscaleController
+from cmdsr_app.crash_log import install_exception_logging
 from cmdsr_app.damage_view import DamagePanel
 from cmdsr_app.jobs import ModelCache
 from cmdsr_app.panels import (
@@ -116,6 +117,7 @@ class MainWindow(QMainWindow):
         self._build_actions()
         self._log_handler = QtLogHandler()
         self._attach_logging()
+        install_exception_logging()
         self._wire()
         self._restore()
         self.light.submit("engine", probe_engine, on_finished=self._on_engine_ready,

@@ -130,3 +130,40 @@ def test_many_repaint_requests_keep_python_alive(qtbot) -> None:
         chart.append("L1", step, 1.0)
     assert sys.getrefcount(None) >= before - 100
     assert chart.point_count() == 3000
+
+
+def test_values_one_float_step_apart_are_charted(qtbot) -> None:
+    """Issue 22, item 4: a loss that stopped moving (two values one float step apart) raised
+    ``math domain error`` in the tick labels, in the paint event."""
+    value = 0.0123
+    close = math.nextafter(value, 1.0)
+    assert tick_labels(nice_ticks(value, close)) == [format_tick(value)]
+    chart = LineChart("L1 loss")
+    qtbot.addWidget(chart)
+    chart.append("loss", 1, value)
+    chart.append("loss", 2, close)
+    chart.append("loss", 3, value)
+    with qtbot.capture_exceptions() as raised:
+        _render(chart)
+        chart.show()
+        chart.repaint()
+    assert raised == []
+
+
+def test_an_exception_in_a_slot_reaches_the_log_panel(qtbot, window) -> None:
+    """Issue 22, item 4: a bug in a slot is shown in the Log panel with its traceback, not only
+    in the terminal."""
+    from PySide6.QtCore import QTimer
+
+    from cmdsr_app.crash_log import install_exception_logging
+
+    def broken_slot() -> None:
+        raise ValueError("math domain error (a test's deliberate bug)")
+
+    with qtbot.capture_exceptions() as raised:
+        install_exception_logging()
+        QTimer.singleShot(0, broken_slot)
+        qtbot.waitUntil(lambda: "deliberate bug" in window.log_panel.plain_text(), timeout=5000)
+    text = window.log_panel.plain_text()
+    assert "unexpected error" in text and "Traceback" in text and "broken_slot" in text
+    assert len(raised) == 1  # handed on to the previous hook too
