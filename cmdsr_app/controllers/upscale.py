@@ -60,7 +60,8 @@ class UpscaleController(Controller):
         self._stash: OrderedDict[Path, dict[str, tuple[UpscaleOutcome, QImage]]] = OrderedDict()
         self._eta = EtaEstimator()
         self.upscaling: Path | None = None  # the photo the running job belongs to
-        self._run_when_ready = False  # Run was pressed while the model was still loading
+        # The photo a Run pressed while it or the model was still loading is for.
+        self._run_when_ready: Path | None = None
 
     @property
     def has_result(self) -> bool:
@@ -88,6 +89,7 @@ class UpscaleController(Controller):
 
     # -- the shown photo changes ------------------------------------------------------------
     def on_photo_cleared(self) -> None:
+        self._run_when_ready = None  # another photo is shown: the waiting Run was not for it
         self.outcomes.clear()
         self.resultsChanged.emit()
 
@@ -96,6 +98,9 @@ class UpscaleController(Controller):
             self.outcomes[method] = outcome
             self.compare.set_result(method, result)
         self.resultsChanged.emit()
+        if self._run_when_ready == Path(path) and self.models.ready:
+            self._run_when_ready = None
+            self.run()
 
     def forget(self, path: Path) -> None:
         """A photo leaves the queue: drop its results and stop its running job, whose result
@@ -147,16 +152,19 @@ class UpscaleController(Controller):
 
     # -- running -------------------------------------------------------------------------
     def on_model_checked(self) -> None:
-        if self._run_when_ready:
-            self._run_when_ready = False
+        if self._run_when_ready is not None and self._run_when_ready == self.photos.image_path:
+            self._run_when_ready = None
             self.run()
 
     def run(self) -> None:
-        """Upscale the shown photo with CMDSR; pressed while the model loads, it starts as
-        soon as the model is ready."""
-        if not self.models.ready and self.photos.image is not None:
-            self._run_when_ready = True
-            self.say("Loading the model; the run starts when it is ready.", 0)
+        """Upscale the shown photo with CMDSR; pressed while the photo or the model loads, it
+        starts as soon as both are ready."""
+        entry = self.queue.current_entry
+        photo_loading = self.photos.image is None and entry is not None and not entry.load_error
+        if entry is not None and (photo_loading or not self.models.ready):
+            self._run_when_ready = entry.path
+            what = f"{entry.name} is loading" if photo_loading else "Loading the model"
+            self.say(f"{what}; the run starts when it is ready.", 0)
             return
         if self.heavy.busy:
             self.say("A job is already running.", 4000)
@@ -166,8 +174,6 @@ class UpscaleController(Controller):
             if entry is not None and entry.load_error:
                 self.error.emit("Cannot upscale this image",
                                 f"{entry.name} could not be opened: {entry.load_error}")
-            elif entry is not None:
-                self.say(f"{entry.name} is still loading; press Run again in a moment.")
             else:
                 self.error.emit("Nothing to upscale", "Open a photo first (Ctrl+O), then press Run.")
             return
