@@ -26,8 +26,18 @@ if TYPE_CHECKING:
 RegionBox = tuple[int, int, int, int]
 ProgressFn = Callable[[int, int], None]
 
-NO_READOUT = ("This model has no damage readout: its file carries no damage head, so it cannot "
-              "say how blurred or noisy a photo is. Upscaling works the same without it.")
+# Said once, in plain words: what the model cannot read, and what that means for the user.
+NO_READOUT = ("This model cannot tell how blurred or noisy a photo is: it was not trained to "
+              "read the damage. It upscales all the same, but it has no damage map, and "
+              "Adapt: Per region gains nothing with it.")
+NO_CONDITION = ("This model ignores how the photo was damaged (its conditioning is off): it "
+                "reads no blur or noise, has no damage map, and Adapt: Per region gains "
+                "nothing with it.")
+
+
+def no_readout_text(reason: str) -> str:
+    """The user's words for the engine's reason a model has no readout."""
+    return NO_CONDITION if "conditioning off" in reason else NO_READOUT
 # Thresholds of the plain-language words, after the degradation model's ranges (blur sigma in
 # HR pixels before the downscale: 0.6 nearly sharp, 2.6 the paper's test blur, 3.6 very soft;
 # noise sigma in grey levels: 5 faint, 15 clearly visible, 30+ heavy).

@@ -18,7 +18,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from cmdsr_app.damage_readout import NO_READOUT, DamageReading, DamageTile, describe, units_hint
+from cmdsr_app.damage_readout import (
+    DamageReading,
+    DamageTile,
+    describe,
+    no_readout_text,
+    units_hint,
+)
 
 # The overlay's colour scales: the ranges the shipped readout is trained on.
 BLUR_RANGE = (0.2, 4.0)
@@ -117,10 +123,7 @@ class DamagePanel(QWidget):
 
     def show_reading(self, reading: DamageReading, scale: int) -> None:
         if reading.no_readout:
-            # the usual case in plain words; another reason (conditioning off) as it is
-            reason = reading.no_readout
-            text = NO_READOUT if "damage head" in reason else f"No damage readout: {reason}."
-            self.show_message(text, tooltip=reason)
+            self.show_message(no_readout_text(reading.no_readout))
             return
         self.show_message("What the model reads (estimates):", tooltip=units_hint(scale))
         self.list.setToolTip(units_hint(scale))

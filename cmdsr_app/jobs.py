@@ -40,6 +40,9 @@ class ModelInfo:
     scale: int
     support_size: int
     conditioned: bool
+    # It reads blur and noise (a damage readout): its condition tells damage apart, so the
+    # damage map and Adapt: Per region mean something with it.
+    has_readout: bool = False
 
     def describe(self) -> str:
         kind = "CMDSR" if self.conditioned else "conditioning off (baseline)"
@@ -99,8 +102,12 @@ def not_a_checkpoint(path: Path) -> str | None:
 
 def inspect_model(path: str | Path, cache: ModelCache) -> ModelInfo:
     """Load a checkpoint (CheckpointError with the reason if it is unusable) and describe it."""
+    from engine.damage import damage_head_of
+
     model = cache.get(path, "cpu")
-    return ModelInfo(Path(path), int(model.scale), int(model.support_size), bool(model.conditioned))
+    readout = bool(model.conditioned) and damage_head_of(model) is not None
+    return ModelInfo(Path(path), int(model.scale), int(model.support_size),
+                     bool(model.conditioned), readout)
 
 
 @dataclass(frozen=True)

@@ -309,12 +309,7 @@ class SettingsPanel(QWidget):
         self.adapt_combo = QComboBox()
         self.adapt_combo.addItem("Whole photo", "global")
         self.adapt_combo.addItem("Per region", "local")
-        self.adapt_combo.setToolTip(
-            "Whole photo: one reading of the damage for the whole photo. Per region: each part "
-            "of the photo (64×64 cells) is upscaled for the damage around it, and the parts "
-            "inside one of your regions for that region's damage; helps when the damage differs "
-            "across the photo, and is slower"
-        )
+        self.adapt_combo.setToolTip(self.ADAPT_TIP)
         self.threads_spin = QSpinBox()
         self.threads_spin.setRange(0, 256)
         self.threads_spin.setSpecialValueText("Auto")
@@ -440,6 +435,25 @@ class SettingsPanel(QWidget):
         if scale is not None:
             self.scale_combo.setCurrentIndex(self.scale_combo.findData(scale))
             self.size_box.set_model_scale(scale)
+
+    ADAPT_TIP = ("Whole photo: one reading of the damage for the whole photo. Per region: each "
+                 "part of the photo (64×64 cells) is upscaled for the damage around it, and the "
+                 "parts inside one of your regions for that region's damage; helps when the "
+                 "damage differs across the photo, and is slower")
+
+    def set_local_adapt_useful(self, useful: bool) -> None:
+        """Per region only helps a model that reads the damage; with another it is labelled
+        for what it is (slower, no gain), not taken away."""
+        index = self.adapt_combo.findData("local")
+        if useful:
+            self.adapt_combo.setItemText(index, "Per region")
+            self.adapt_combo.setItemData(index, self.ADAPT_TIP, Qt.ItemDataRole.ToolTipRole)
+        else:
+            self.adapt_combo.setItemText(index, "Per region (no gain with this model)")
+            self.adapt_combo.setItemData(
+                index, "This model cannot tell how blurred or noisy each part is, so Per region "
+                "gives about the same result as Whole photo and takes about twice as long",
+                Qt.ItemDataRole.ToolTipRole)
 
     # -- devices ---------------------------------------------------------------------------
     def set_devices(self, devices: list[str], current: str) -> None:

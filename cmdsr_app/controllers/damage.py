@@ -19,7 +19,13 @@ from cmdsr_app.canvas import ImageCanvas
 from cmdsr_app.controllers.base import Controller
 from cmdsr_app.controllers.models import ModelController
 from cmdsr_app.controllers.photos import PhotoController
-from cmdsr_app.damage_readout import DamageReading, DamageTile, read_damage, read_damage_map
+from cmdsr_app.damage_readout import (
+    DamageReading,
+    DamageTile,
+    no_readout_text,
+    read_damage,
+    read_damage_map,
+)
 from cmdsr_app.damage_view import DamagePanel
 from cmdsr_app.jobs import ModelCache
 from cmdsr_app.panels import SettingsPanel
@@ -49,6 +55,7 @@ class DamageController(Controller):
         self.estimates = JobRunner("damage", self)
         self.maps = JobRunner("damage map", self)
         self.reading: DamageReading | None = None
+        self.no_readout = ""  # why the chosen model reads no damage ("" while it may)
         self._reading_key: tuple[Any, ...] | None = None  # what the coming reading is of
         self._shown_key: tuple[Any, ...] | None = None  # what ``reading`` is of
         self._map_key: tuple[Any, ...] | None = None
@@ -65,6 +72,7 @@ class DamageController(Controller):
         damage_panel.set_overlay_action(self.overlay_action)
         photos.loaded.connect(lambda _path: self.schedule())
         photos.cleared.connect(self.clear)
+        photos.queue.status_changed.connect(self._on_entry_status)
         regions.changed.connect(self.schedule)
         models.modelChanged.connect(self._on_model_changed)
         settings_panel.settingsChanged.connect(self.schedule)
@@ -85,12 +93,25 @@ class DamageController(Controller):
         self._reading_key = self._map_key = self._shown_key = None
         self.reading = None
         self.canvas.set_damage_tiles([])
-        waiting = self.photos.queue.current_entry is not None
-        self.panel.show_message("Loading the photo…" if waiting else
-                                "Open a photo to see how blurred and noisy the model finds it.")
+        entry = self.photos.queue.current_entry
+        if entry is not None and entry.load_error:
+            self._show_unopened(entry.name)
+        elif entry is not None:
+            self.panel.show_message("Loading the photo…")
+        else:
+            self.panel.show_message("Open a photo to see how blurred and noisy the model finds it.")
+
+    def _show_unopened(self, name: str) -> None:
+        self.panel.show_message(f"{name} could not be opened, so there is nothing to read.")
+
+    def _on_entry_status(self, index: int) -> None:
+        """A photo that failed to open never keeps a "Loading" line."""
+        entry = self.photos.queue.current_entry
+        if entry is not None and index == self.photos.queue.current and entry.load_error:
+            self._show_unopened(entry.name)
 
     def _on_model_changed(self, _info: object) -> None:
-        self.overlay_action.setEnabled(True)  # until this model is known to have no readout
+        self.no_readout = ""  # until this model is known to have no readout
         self.overlay_action.setToolTip(MAP_TIP)
         self._reading_key = self._map_key = self._shown_key = None
         self.reading = None
@@ -185,15 +206,19 @@ class DamageController(Controller):
                          on_progress=lambda d, t: self.say(f"Reading the damage map… {d}/{t}", 4000))
 
     def _no_readout(self, reason: str) -> None:
-        """Nothing to map: say so where the map is asked for."""
+        """Nothing to map: the toggle stays usable (Ctrl+D answers), its tooltip says why."""
+        self.no_readout = reason
+        self.overlay_action.setToolTip(f"No damage map: {no_readout_text(reason)}")
         if self.overlay_action.isChecked():
             self.overlay_action.setChecked(False)
-            self.say("No damage map: this model has no damage readout.", 8000)
-        self.overlay_action.setEnabled(False)
-        self.overlay_action.setToolTip(f"No damage map: {reason}")
+            self.say(f"No damage map: {no_readout_text(reason)}", 10000)
 
     def _on_overlay_toggled(self, on: bool) -> None:
         if on:
+            if self.no_readout:
+                self.overlay_action.setChecked(False)
+                self.say(f"No damage map: {no_readout_text(self.no_readout)}", 10000)
+                return
             if self.photos.image is None:
                 self.say("The damage map shows once a photo is open.", 5000)
             self.refresh()

@@ -114,6 +114,7 @@ class ModelController(Controller):
             self.panel.show_model(path)
             self.panel.set_model_info(info.describe())
             self.panel.set_model_scale(info.scale)
+            self.panel.set_local_adapt_useful(info.has_readout)
             self.modelChanged.emit(info)
             self.modelReady.emit(path)
             self._checked()

@@ -128,16 +128,49 @@ def test_estimate_for_the_photo_and_a_drawn_region(qtbot, window, make_photo,
 
 
 def test_a_model_without_a_damage_head_says_so(qtbot, window, make_photo) -> None:
+    """Issue 22, item 6: said once, in plain words (no "damage head", no script); Ctrl+D
+    answers; Adapt: Per region says it gains nothing with this model."""
     with qtbot.waitSignal(window.damage.readingShown, timeout=30000) as blocker:
         open_image(qtbot, window, make_photo("photo.png", 72, 96))
     assert "no damage readout" in blocker.args[0].no_readout
-    assert "has no damage readout" in window.damage_panel.message.text()
+    message = window.damage_panel.message.text()
+    assert "cannot tell how blurred or noisy" in message and "upscales all the same" in message
+    for jargon in ("head", "script", "readout", ".py"):
+        assert jargon not in message and jargon not in window.damage_panel.message.toolTip()
     assert window.damage_panel.rows() == []
-    # no map to show either: the toggle is off, greyed, and says why
+    # Ctrl+D: the map cannot be shown, and the status bar says why instead of nothing
     action = window.damage.overlay_action
-    assert not action.isEnabled() and not action.isChecked()
-    assert "no damage readout" in action.toolTip()
+    assert action.isEnabled() and not action.isChecked()
+    qtbot.keyClick(window, Qt.Key.Key_D, Qt.KeyboardModifier.ControlModifier)
+    assert not action.isChecked()
+    assert "No damage map" in window.statusBar().currentMessage()
+    assert "cannot tell how blurred" in window.statusBar().currentMessage()
+    assert "head" not in action.toolTip()
+    combo = window.settings_panel.adapt_combo
+    local = combo.findData("local")
+    assert combo.itemText(local) == "Per region (no gain with this model)"
+    assert "twice as long" in combo.itemData(local, Qt.ItemDataRole.ToolTipRole)
     assert window.last_error is None  # not an error: upscaling works the same
+
+
+def test_a_model_with_a_readout_offers_per_region_plainly(qtbot, window,
+                                                          head_model_path: Path) -> None:
+    use_model(qtbot, window, head_model_path)
+    combo = window.settings_panel.adapt_combo
+    assert combo.itemText(combo.findData("local")) == "Per region"
+
+
+def test_a_photo_that_failed_to_open_shows_no_loading_line(qtbot, window, tmp_path: Path) -> None:
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(b"\x89PNG\r\n\x1a\n not a png")
+    with qtbot.waitSignal(window.errorShown, timeout=15000):
+        window.open_paths([broken])
+    qtbot.wait(50)
+    message = window.damage_panel.message.text()
+    assert "Loading" not in message and "broken.png could not be opened" in message
+    # shown again later: still no spinner
+    window.photos.show_entry(0)
+    assert "Loading" not in window.damage_panel.message.text()
 
 
 def test_overlay_toggles_paints_tiles_and_goes_with_the_photo(qtbot, window, make_photo,
