@@ -33,7 +33,8 @@ FORMAT_VERSION = 1
 
 
 def config_from_state_dict(state: Mapping[str, Tensor], source: str = "state_dict") -> ModelConfig:
-    """Infer the architecture (scale, channels, blocks, support size) from tensor shapes."""
+    """Infer the architecture (scale, channels, blocks, support size, the ConditionNet's input
+    view) from tensor shapes and names."""
     try:
         w_in = state["sr_net.input_conv.weight"]
         channels = int(w_in.shape[0])
@@ -51,7 +52,7 @@ def config_from_state_dict(state: Mapping[str, Tensor], source: str = "state_dic
                 f"expected {4 * channels} or {9 * channels}"
             )
         conditioning = "condition_net.condition.0.weight" in state
-        support_size, cond_channels = 20, 128
+        support_size, cond_channels, view = 20, 128, "raw"
         if conditioning:
             c0 = state["condition_net.condition.0.weight"]
             if c0.shape[1] % 3:
@@ -60,6 +61,8 @@ def config_from_state_dict(state: Mapping[str, Tensor], source: str = "state_dic
                 )
             support_size = int(c0.shape[1]) // 3
             cond_channels = int(state["condition_net.condition.7.weight"].shape[0])
+        # only the high-pass view standardises its condition (stored statistics)
+        view = "highpass" if "condition_net.cond_shift" in state else "raw"
     except KeyError as exc:
         raise CheckpointError(
             f"{source}: not a CMDSR network (missing parameter {exc.args[0]!r})"
@@ -72,6 +75,7 @@ def config_from_state_dict(state: Mapping[str, Tensor], source: str = "state_dic
             support_size=support_size,
             cond_channels=cond_channels,
             conditioning=conditioning,
+            condition_input=view,
         )
     except ConfigError as exc:
         raise CheckpointError(f"{source}: {exc}") from None

@@ -126,12 +126,16 @@ def train(
                 writer.write_config(cfg, {
                     "data_dir": None if data_dir is None else str(Path(data_dir).resolve()),
                     "val_dir": None if val_dir is None else str(Path(val_dir).resolve())})
-            if data_dir is None and resume:
-                data_dir = load_run_info(run_dir).get("data_dir")
+            if resume:  # the SR stage below starts afresh: it needs the run's folders now
+                info = load_run_info(run_dir)
+                data_dir = data_dir if data_dir is not None else info.get("data_dir")
+                val_dir = val_dir if val_dir is not None else info.get("val_dir")
             stage = run_condition_stage(cfg, run_dir, data_dir, resume, cancel, condition_progress)
             if stage is None:
                 return writer.run_dir / "condition" / RunWriter.LATEST
-            cfg = dataclasses.replace(cfg, init_from=str(stage))
+            # absolute: the saved config's init_from is read again when the run is resumed,
+            # perhaps from another working folder
+            cfg = dataclasses.replace(cfg, init_from=str(stage.resolve()))
             resume = False
         path = _train(cfg, run_dir, data_dir, val_dir, resume, progress, cancel, cache_dir,
                       ctx, dist_device if ctx.enabled else None)
