@@ -11,6 +11,7 @@ from PySide6.QtWidgets import (
     QFormLayout,
     QGroupBox,
     QHBoxLayout,
+    QLabel,
     QLineEdit,
     QListWidget,
     QListWidgetItem,
@@ -24,10 +25,12 @@ from PySide6.QtWidgets import (
 from cmdsr_app.training_state import (
     DEGRADATION_PRESETS,
     MAX_TIME_LIMIT_MIN,
+    START_CHOICES,
     TRAIN_PRESETS,
     CheckpointEntry,
     RunSummary,
     TrainingSettings,
+    few_photos_warning,
 )
 
 
@@ -60,6 +63,19 @@ class TrainingForm(QGroupBox):
             "use sharp, clean photos (several dozen or more)."
         )
         self.hr_browse = tool_button("…")
+        self.photos_warning = QLabel("")
+        self.photos_warning.setWordWrap(True)
+        self.photos_warning.setStyleSheet("color: #d08030;")
+        self.photos_warning.hide()
+        self.hr_edit.textChanged.connect(self._check_photo_count)
+        self.start_combo = QComboBox()
+        for key, label in START_CHOICES:
+            self.start_combo.addItem(label, key)
+        self.start_combo.setToolTip(
+            "Fine-tuning starts from the shipped model, which already reads blur and noise, "
+            "and adapts it to your photos: far better after a short run. Scratch trains a new "
+            "network, which needs many thousands of steps to catch up."
+        )
         self.val_edit = QLineEdit()
         self.val_edit.setPlaceholderText("Optional: photos kept apart to measure progress")
         self.val_edit.setToolTip(
@@ -78,8 +94,8 @@ class TrainingForm(QGroupBox):
         for key, label in TRAIN_PRESETS:
             self.preset_combo.addItem(label, key)
         self.preset_combo.setToolTip(
-            "CPU: a smaller batch and patches that train at a usable speed without a GPU. "
-            "GPU: the paper's full setup (needs a CUDA GPU)."
+            "Studio recipe: how the shipped model was trained (CPU: small batches at a usable "
+            "speed without a GPU). Paper: the authors' setup (GPU: needs a CUDA GPU)."
         )
         self.steps_spin = QSpinBox()
         self.steps_spin.setRange(1, 10_000_000)
@@ -108,6 +124,8 @@ class TrainingForm(QGroupBox):
 
         form = QFormLayout()
         form.addRow("Photos:", _browse_row(self.hr_edit, self.hr_browse))
+        form.addRow("", self.photos_warning)
+        form.addRow("Start from:", self.start_combo)
         form.addRow("Validation:", _browse_row(self.val_edit, self.val_browse))
         form.addRow("Degradations:", self.degradation_combo)
         form.addRow("Setup:", self.preset_combo)
@@ -121,6 +139,7 @@ class TrainingForm(QGroupBox):
         self.val_edit.setText(s.val_dir)
         self.degradation_combo.setCurrentIndex(max(0, self.degradation_combo.findData(s.degradation)))
         self.preset_combo.setCurrentIndex(max(0, self.preset_combo.findData(s.preset)))
+        self.start_combo.setCurrentIndex(max(0, self.start_combo.findData(s.start)))
         self.steps_spin.setValue(s.steps)
         self.time_limit_spin.setValue(s.time_limit_min)
         self.run_edit.setText(s.run_dir)
@@ -130,6 +149,7 @@ class TrainingForm(QGroupBox):
         s.val_dir = self.val_edit.text().strip()
         s.degradation = str(self.degradation_combo.currentData())
         s.preset = str(self.preset_combo.currentData())
+        s.start = str(self.start_combo.currentData())
         s.steps = int(self.steps_spin.value())
         s.time_limit_min = int(self.time_limit_spin.value())
         s.run_dir = self.run_edit.text().strip()
@@ -147,10 +167,22 @@ class TrainingForm(QGroupBox):
             self.hr_edit.setText(summary.data_dir)
         self.val_edit.setText(summary.val_dir or "")
 
+    def _check_photo_count(self) -> None:
+        text = few_photos_warning(self.hr_edit.text().strip())
+        self.photos_warning.setText(text)
+        self.photos_warning.setVisible(bool(text))
+
+    def set_shipped_available(self, available: bool) -> None:
+        """Fine-tuning needs the shipped model; without it, only Scratch."""
+        item = self.start_combo.model().item(self.start_combo.findData("shipped"))  # type: ignore[attr-defined]
+        item.setEnabled(available)
+        if not available:
+            self.start_combo.setCurrentIndex(self.start_combo.findData("scratch"))
+
     def set_locked(self, locked: bool) -> None:
         """Lock every field while a run uses them."""
         for w in (self.hr_edit, self.hr_browse, self.val_edit, self.val_browse,
-                  self.degradation_combo, self.preset_combo, self.steps_spin,
+                  self.degradation_combo, self.preset_combo, self.start_combo, self.steps_spin,
                   self.time_limit_spin, self.run_edit, self.run_browse, self.run_new):
             w.setEnabled(not locked)
 

@@ -21,20 +21,33 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 DEGRADATION_PRESETS: tuple[tuple[str, str], ...] = (
+    ("users", "Everyday photos (the shipped model's: many nearly clean, some JPEG)"),
     ("paper", "Paper (blur 0.2-4.0, noise 0-75)"),
     ("mild", "Mild (light blur and noise)"),
     ("real", "Real photos (adds anisotropic blur and JPEG)"),
     ("paper-test", "Paper test setting (fixed blur 2.6, noise 15)"),
 )
 TRAIN_PRESETS: tuple[tuple[str, str], ...] = (
-    ("cpu", "CPU (small and quick)"),
-    ("reference", "GPU (the paper's reference setup)"),
+    ("users-cpu", "Studio recipe, CPU (the shipped model's)"),
+    ("users", "Studio recipe, GPU"),
+    ("cpu", "Paper, CPU (small and quick)"),
+    ("reference", "Paper, GPU (the reference setup)"),
 )
-DEFAULT_STEPS = {"cpu": 2_000, "reference": 1_000_000}
+DEFAULT_STEPS = {"users-cpu": 2_000, "users": 20_000, "cpu": 2_000, "reference": 1_000_000}
+# Where a run starts: the shipped model's weights (fine-tuning, the default: it already reads
+# the damage) or a fresh network.
+START_CHOICES: tuple[tuple[str, str], ...] = (
+    ("shipped", "The shipped model (fine-tune it)"),
+    ("scratch", "Scratch (a new network)"),
+)
+# Photos advised for a run; a folder with far fewer gets a warning (the model would learn
+# those photos rather than photos in general).
+ADVISED_PHOTOS = 50
+FEW_PHOTOS = 20
 # Validation interval of each preset (the engine's TrainConfig.preset(name).val_every; a test
 # keeps the two equal): the Validation chart says when its first point comes without
 # loading the engine.
-VAL_EVERY = {"cpu": 1_000, "reference": 5_000}
+VAL_EVERY = {"users-cpu": 500, "users": 5_000, "cpu": 1_000, "reference": 5_000}
 # "Stop after": a week at most, in minutes (0 = no limit); longer runs are paused by hand.
 MAX_TIME_LIMIT_MIN = 7 * 24 * 60
 CHECKPOINT_SUFFIXES = (".pt", ".pth")
@@ -67,9 +80,10 @@ class TrainingSettings:
 
     hr_dir: str = ""
     val_dir: str = ""
-    degradation: str = "paper"
-    steps: int = DEFAULT_STEPS["cpu"]
-    preset: str = "cpu"
+    degradation: str = "users"
+    steps: int = DEFAULT_STEPS["users-cpu"]
+    preset: str = "users-cpu"
+    start: str = "shipped"  # "shipped": fine-tune the shipped model; "scratch"
     run_dir: str = ""
     # The run the app last trained: offered for Resume after the app was closed mid-run.
     last_run_dir: str = ""
@@ -89,6 +103,8 @@ class TrainingSettings:
             out.degradation = data["degradation"]
         if data.get("preset") in {k for k, _ in TRAIN_PRESETS}:
             out.preset = data["preset"]
+        if data.get("start") in {k for k, _ in START_CHOICES}:
+            out.start = data["start"]
         steps = data.get("steps")
         if isinstance(steps, int) and not isinstance(steps, bool) and steps >= 1:
             out.steps = steps
@@ -104,6 +120,7 @@ class TrainingSettings:
             "degradation": self.degradation,
             "steps": self.steps,
             "preset": self.preset,
+            "start": self.start,
             "run_dir": self.run_dir,
             "last_run_dir": self.last_run_dir,
             "time_limit_min": self.time_limit_min,
@@ -465,6 +482,9 @@ class TrainRequest:
     steps: int
     degradation: str
     resume: bool = False
+    # A model file whose weights the run starts from (the shipped model when fine-tuning);
+    # None: a fresh network.
+    start_from: Path | None = None
     # ``key=value`` settings applied on top of the preset (e.g. a tiny model for tests, or a
     # power user's batch size), in the CLI's ``--set`` syntax.
     overrides: tuple[str, ...] = ()
@@ -482,13 +502,16 @@ class TrainRequest:
             degradation=settings.degradation,
             resume=resume,
             overrides=tuple(overrides),
+            start_from=shipped_model_file() if settings.start == "shipped" else None,
         )
 
 
 def build_train_config(request: TrainRequest) -> Any:
     """The engine's ``TrainConfig`` for a request.
 
-    A new run: the preset, then the user's steps and degradation preset, then the overrides.
+    A new run: the preset, then the user's steps and degradation preset, then (fine-tuning)
+    the start model's architecture and weights with no condition stage (the shipped model's
+    condition already reads the damage), then the overrides.
     A resumed run: the config saved in its folder (the model cannot change mid-run), with the
     user's step count so a finished run can be extended.
     """
@@ -506,6 +529,12 @@ def build_train_config(request: TrainRequest) -> Any:
     cfg = dataclasses.replace(
         cfg, steps=request.steps, degradation=DegradationConfig.preset(request.degradation)
     )
+    if request.start_from is not None:
+        from engine import read_checkpoint
+
+        model, _, _ = read_checkpoint(request.start_from)
+        cfg = dataclasses.replace(cfg, model=model, init_from=str(request.start_from),
+                                  condition_steps=0)
     cfg = apply_overrides(cfg, request.overrides)
     explicit = any(o.split("=", 1)[0].strip() == "milestones" for o in request.overrides)
     if not explicit and any(m >= cfg.steps for m in cfg.milestones):
@@ -514,6 +543,36 @@ def build_train_config(request: TrainRequest) -> Any:
         # and 90% of the run, the engine's own suggestion.
         cfg = dataclasses.replace(cfg, milestones=milestones_for(cfg.steps))
     return cfg
+
+
+def shipped_model_file() -> Path | None:
+    """The shipped default model, the start of a fine-tuning run (None when not installed)."""
+    import engine
+
+    path = Path(engine.default_model_path())
+    return path if path.exists() else None
+
+
+def count_photos(folder: str | Path) -> int:
+    """Images a training folder holds (subfolders included), as the engine reads them."""
+    from engine.imageio import SUPPORTED_READ_SUFFIXES
+
+    root = Path(folder)
+    if not root.is_dir():
+        return 0
+    return sum(1 for p in root.rglob("*")
+               if p.suffix.lower() in SUPPORTED_READ_SUFFIXES and p.is_file())
+
+
+def few_photos_warning(folder: str | Path) -> str:
+    """A warning for a folder far smaller than advised, else ""."""
+    if not str(folder).strip():
+        return ""
+    n = count_photos(folder)
+    if n == 0 or n >= FEW_PHOTOS:
+        return ""
+    return (f"Only {n} photo(s) here; {ADVISED_PHOTOS} or more are advised. With so few the "
+            "model learns these photos rather than photos in general, and may get worse.")
 
 
 def milestones_for(steps: int) -> tuple[int, ...]:

@@ -35,6 +35,7 @@ from cmdsr_app.training_state import (
     new_run_dir,
     preset_val_every,
     read_run_summary,
+    shipped_model_file,
     validation_hint,
 )
 from cmdsr_app.training_worker import TrainFn
@@ -90,6 +91,7 @@ class TrainingTab(QWidget):
 
         self._build_ui()
         self.form.load(self.state)
+        self.form.set_shipped_available(shipped_model_file() is not None)
         self.run_checkpoints.refresh()
         self._connect_ui()
         if show_last_run:
@@ -153,6 +155,7 @@ class TrainingTab(QWidget):
             edit.editingFinished.connect(self._read_ui_settings)
         self.run_edit.editingFinished.connect(self._on_run_dir_edited)
         self.degradation_combo.currentIndexChanged.connect(self._read_ui_settings)
+        self.form.start_combo.currentIndexChanged.connect(self._read_ui_settings)
         self.preset_combo.currentIndexChanged.connect(self._on_preset_changed)
         self.steps_spin.valueChanged.connect(self._read_ui_settings)
         self.time_limit_spin.valueChanged.connect(self._read_ui_settings)

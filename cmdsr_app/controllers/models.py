@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import Signal
-from PySide6.QtWidgets import QFileDialog, QWidget
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import QFileDialog, QMessageBox, QWidget
 
+from cmdsr_app.checkpoint_check import CheckpointVerdict, judge_checkpoint
 from cmdsr_app.controllers.base import Controller
 from cmdsr_app.jobs import ModelCache, ModelInfo, RunSettings, inspect_model
 from cmdsr_app.panels import SettingsPanel
@@ -42,6 +43,7 @@ class ModelController(Controller):
         self.settings, self.panel, self.light, self.cache = settings, settings_panel, light, cache
         self._window = window
         self.info: ModelInfo | None = None
+        self.confirm_box: QMessageBox | None = None  # "use this early checkpoint anyway?"
         self.ready = False  # a model check has ended (the model loaded, or it cannot be used)
 
     @property
@@ -58,11 +60,28 @@ class ModelController(Controller):
         default = shipped_model_path()
         return default if default.exists() else None
 
-    def run_settings(self) -> RunSettings:
+    def baseline_path(self) -> Path | None:
+        """The conditioning-off baseline that belongs to the chosen model: the shipped one
+        for the shipped model; other models have none (another network's baseline would
+        compare two different trainings, not conditioning on and off)."""
+        if self.settings.model_path:
+            return None
         baseline = shipped_baseline_path()
+        return baseline if baseline.exists() else None
+
+    def baseline_problem(self) -> str | None:
+        """Why Compare has no Baseline for the chosen model, or None."""
+        if self.baseline_path() is not None:
+            return None
+        if self.settings.model_path:
+            return (f"{Path(self.settings.model_path).name} has no conditioning-off baseline "
+                    "(only the shipped model comes with one)")
+        return f"no baseline model is installed ({shipped_baseline_path().name} is missing)"
+
+    def run_settings(self) -> RunSettings:
         return RunSettings(
             model_path=self.model_path(),
-            baseline_path=baseline if baseline.exists() else None,
+            baseline_path=self.baseline_path(),
             device=self.panel.device,
             tile=self.panel.tile,
             threads=self.panel.threads,
@@ -84,9 +103,46 @@ class ModelController(Controller):
             self.choose(path)
 
     def use_trained_model(self, path: str) -> None:
-        """A checkpoint from the Training tab becomes the model for upscaling."""
+        """A checkpoint from the Training tab becomes the model for upscaling, once checked:
+        an early one, or one scoring below the shipped model on its run's validation photos,
+        is said to be so, and used only if the user confirms."""
+        self.say(f"Checking {Path(path).name} against the shipped model…", 0)
+        shipped = shipped_model_path()
+
+        def judged(verdict: CheckpointVerdict) -> None:
+            problems = verdict.warnings()
+            if not problems:
+                self._use(path)
+                return
+            self._confirm(path, problems)
+
+        self.light.submit("judge", lambda _p, _c: judge_checkpoint(path, shipped, self.cache),
+                          on_finished=judged,
+                          on_failed=lambda m: self.error.emit("Cannot use this model", m))
+
+    def _use(self, path: str) -> None:
         self.choose(path)
         self.say(f"Using the trained model {Path(path).name}")
+
+    def _confirm(self, path: str, problems: list[str]) -> None:
+        box = QMessageBox(QMessageBox.Icon.Warning, "Use this checkpoint?",
+                          f"{Path(path).name} will likely upscale worse than the model you "
+                          "use now.\n\n" + "\n".join(problems),
+                          QMessageBox.StandardButton.NoButton, self._window)
+        use = box.addButton("Use it anyway", QMessageBox.ButtonRole.AcceptRole)
+        box.addButton("Keep the current model", QMessageBox.ButtonRole.RejectRole)
+        box.setWindowModality(Qt.WindowModality.WindowModal)
+
+        def answered(_result: int) -> None:
+            self.confirm_box = None
+            if box.clickedButton() is use:
+                self._use(path)
+            else:
+                self.say(f"Kept the current model; {Path(path).name} was not used.")
+
+        box.finished.connect(answered)
+        self.confirm_box = box
+        box.open()
 
     def choose(self, path: str, *, quiet: bool = False) -> None:
         """Check a model in the background and select it if it loads; on failure say why and

@@ -112,6 +112,9 @@ class UpscaleController(Controller):
 
     def on_model_changed(self, info: ModelInfo) -> None:
         self._stash.clear()  # results of another model
+        why = self.models.baseline_problem()
+        self.compare.set_source_enabled("baseline", why is None, why or "")
+        self.outcomes.pop("baseline", None)
         if self.photos.image is not None:
             self.outcomes.clear()
             self.compare.set_input(self.canvas.image(), info.scale)
