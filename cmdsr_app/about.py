@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import re
 from pathlib import Path
 
 APP_LICENCE = "MIT"
@@ -47,25 +48,41 @@ def model_card_summary(card: Path) -> str:
                 break
             continue
         paragraph.append(line.strip())
-    return " ".join(paragraph).replace("**", "")
+    return " ".join(paragraph)
+
+
+def markdown_inline(text: str) -> str:
+    """A line of the card's Markdown as HTML: `code`, **bold**, *italic*, [links](url) (their
+    text only); everything else escaped."""
+    out = html.escape(text, quote=False)
+    out = re.sub(r"\[([^\]]+)\]\([^)]*\)", r"\1", out)
+    out = re.sub(r"`([^`]+)`", r"<code>\1</code>", out)
+    out = re.sub(r"\*\*([^*]+)\*\*", r"<b>\1</b>", out)
+    return re.sub(r"\*([^*]+)\*", r"<i>\1</i>", out)
+
+
+def first_sentence(text: str) -> str:
+    match = re.match(r"(.+?[.!?])(\s|$)", text)
+    return match.group(1) if match else text
 
 
 def about_html() -> str:
+    """Short: the version, the shipped model in one sentence, the licences, a link to the full
+    card (rendered, not its Markdown)."""
     card = model_card_path()
-    summary = model_card_summary(card)
+    summary = first_sentence(model_card_summary(card).replace("**", ""))
     parts = [
         f"<h3>CMDSR Studio {html.escape(app_version())}</h3>",
         "<p>Blind super-resolution of degraded photos with CMDSR, a network that reads how "
         "each photo was damaged from patches of the photo itself.</p>",
     ]
-    if summary:
-        parts.append(f"<p><b>Shipped model</b> ({html.escape(card.stem)}.pt): "
-                     f"{html.escape(summary)}</p>")
     if card.is_file():
-        parts.append(f'<p>Model card: <a href="{card.as_uri()}">{html.escape(str(card))}</a></p>')
+        line = f"<p><b>Model:</b> {html.escape(card.stem)}.pt"
+        if summary:
+            line += f" — {markdown_inline(summary)}"
+        parts.append(f'{line} <a href="{card.as_uri()}">Full model card</a></p>')
     else:
         parts.append("<p>The shipped model and its card are missing from this installation.</p>")
-    licences = "".join(f"<li>{html.escape(n)}: {html.escape(lic)}</li>" for n, lic in THIRD_PARTY)
-    parts.append(f"<p>CMDSR Studio is released under the {APP_LICENCE} licence. "
-                 f"It uses:</p><ul>{licences}</ul>")
+    licences = ", ".join(f"{html.escape(n)} ({html.escape(lic)})" for n, lic in THIRD_PARTY)
+    parts.append(f"<p><b>Licence:</b> {APP_LICENCE}. It uses {licences}.</p>")
     return "".join(parts)

@@ -313,7 +313,8 @@ class CompareView(QWidget):
         for combo in (self.left_combo, self.right_combo):
             for key, name in SOURCES.items():
                 combo.addItem(name, key)
-        self.left_combo.setCurrentIndex(self.left_combo.findData("input"))
+        # Bicubic is the honest reference: what any viewer's enlargement shows.
+        self.left_combo.setCurrentIndex(self.left_combo.findData("bicubic"))
         self.right_combo.setCurrentIndex(self.right_combo.findData("cmdsr"))
         for combo in (self.left_combo, self.right_combo):
             combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)

@@ -329,6 +329,10 @@ class MainWindow(QMainWindow):
         why = None if baseline.exists() else f"no baseline model is installed ({baseline.name} is missing)"
         self.compare.set_source_enabled("baseline", why is None, why or "")
         self.compare.set_alt_support(s.alt_support_mode)
+        try:
+            self.compare.set_sources(s.compare_left, s.compare_right)
+        except ValueError:
+            log.warning("settings: unknown compare sides %s / %s", s.compare_left, s.compare_right)
         self.batch_panel.folder_edit.setText(s.batch_output_dir)
         self.batch_panel.pattern_edit.setText(s.batch_pattern)
         self._refresh_recent_menu()
@@ -469,6 +473,8 @@ class MainWindow(QMainWindow):
 
     def save_settings(self) -> None:
         self.settings_panel.read_into(self.settings)
+        self.settings.compare_left = self.compare.left_source
+        self.settings.compare_right = self.compare.right_source
         self.settings.window_geometry = bytes(self.saveGeometry().toHex().data()).decode()
         self.settings.window_state = bytes(self.saveState().toHex().data()).decode()
         if self.training_tab is not None:

@@ -60,6 +60,8 @@ class AppSettings:
     bit_depth: int = 0  # 0 = as the input
     support_mode: str = "auto"
     alt_support_mode: str = "random"
+    compare_left: str = "bicubic"  # Compare's sides
+    compare_right: str = "cmdsr"
     adapt: str = "global"  # "local": per region (cmdsr upscale --adapt local)
     seed: int = 0
     batch_output_dir: str = ""

@@ -60,18 +60,27 @@ class PhotoController(Controller):
         regions.changed.connect(self._on_regions_changed)
 
     # -- opening -----------------------------------------------------------------------------
+    def start_folder(self) -> str:
+        """Where Open starts: the folder last opened from, else Pictures, else home (never the
+        program's own folder, the working directory of a launcher)."""
+        last = self.settings.last_dir
+        if last and Path(last).is_dir():
+            return last
+        pictures = Path.home() / "Pictures"
+        return str(pictures if pictures.is_dir() else Path.home())
+
     def open_dialog(self) -> None:
         from engine.imageio import SUPPORTED_READ_SUFFIXES
 
         patterns = " ".join(f"*{s}" for s in SUPPORTED_READ_SUFFIXES)
-        paths, _ = QFileDialog.getOpenFileNames(self._window, "Open images", self.settings.last_dir,
+        paths, _ = QFileDialog.getOpenFileNames(self._window, "Open images", self.start_folder(),
                                                 f"Images ({patterns});;All files (*)")
         if paths:
             self.open_paths(paths)
 
     def open_folder_dialog(self) -> None:
         folder = QFileDialog.getExistingDirectory(self._window, "Open a folder of images",
-                                                  self.settings.last_dir)
+                                                  self.start_folder())
         if folder:
             self.open_paths([folder])
 

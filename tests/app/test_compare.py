@@ -27,6 +27,7 @@ def pixel(widget, x: int, y: int) -> tuple[int, int, int]:
 def view(qtbot):
     widget = CompareView()
     qtbot.addWidget(widget)
+    widget.set_sources("input", "cmdsr")  # these tests draw the input against CMDSR
     widget.resize(800, 500)
     widget.show()
     qtbot.waitExposed(widget)

@@ -159,6 +159,7 @@ def test_save_needs_a_result_and_scale_is_locked_during_a_run(qtbot, window, mak
         window.run_upscale()
         qtbot.waitUntil(lambda: len(seen) >= 1, timeout=30000)
         assert not window.settings_panel.scale_combo.isEnabled()
+    qtbot.waitUntil(lambda: not window.heavy.busy, timeout=30000)  # Compare's bicubic side too
     assert window.settings_panel.scale_combo.isEnabled()
     assert window.save_action.isEnabled() and window.save_compare_action.isEnabled()
     window.open_paths([make_photo("q.png", 40, 40, seed=2)])  # another photo: no result yet
@@ -204,7 +205,7 @@ def test_help_about_names_version_model_card_and_licence(window) -> None:
     assert window.about_action in help_menu.actions()
     text = window.about_text()
     assert "CMDSR Studio" in text and "MIT" in text
-    assert "Model card" in text and ".md" in text
+    assert "Full model card" in text and ".md" in text
     window.about_action.trigger()
     assert window.about_box.isVisible()
     window.about_box.close()
