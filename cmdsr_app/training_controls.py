@@ -32,8 +32,9 @@ class RunControls(QWidget):
         self.progress_bar = QProgressBar()
         self.progress_bar.setRange(0, 1)
         self.progress_bar.setValue(0)
-        self.progress_bar.setFormat("%v / %m steps")
-        self.eta_label = QLabel("ETA --")
+        self.progress_bar.setFormat("No run yet")  # not "0 / 1 steps" before any run
+        self.eta_label = QLabel("")
+        self._busy = False
         self.status_label = QLabel("Choose a folder of photos, then press Start.")
         self.status_label.setWordWrap(True)
         # Room for two lines, so a wrapped message is never cut off by the list below.
@@ -48,6 +49,9 @@ class RunControls(QWidget):
         layout.addWidget(self.status_label)
 
     def update_buttons(self, *, busy: bool, phase: Phase, has_checkpoint: bool) -> None:
+        self._busy = busy
+        if not busy:  # a stopped or paused run has no time left to show
+            self.eta_label.setText(self.eta_label.text().split(" · ETA ")[0])
         self.start_button.setEnabled(not busy)
         self.pause_button.setEnabled(busy and phase is Phase.RUNNING)
         self.resume_button.setEnabled(not busy and has_checkpoint)
@@ -59,6 +63,7 @@ class RunControls(QWidget):
     def show_step(self, step: int, total: int) -> None:
         """The progress bar at ``step`` of ``total`` (a run shown while idle)."""
         total = max(1, total)
+        self.progress_bar.setFormat("%v / %m steps")
         self.progress_bar.setRange(0, total)
         self.progress_bar.setValue(min(step, total))
 
@@ -66,7 +71,7 @@ class RunControls(QWidget):
         """The progress bar and the ETA line from a ``TrainProgress``."""
         self.show_step(int(getattr(progress, "step", 0) or 0),
                        int(getattr(progress, "total_steps", 0) or 0))
-        self.eta_label.setText(describe_progress(progress))
+        self.eta_label.setText(describe_progress(progress, running=self._busy))
 
     def set_status(self, text: str) -> None:
         self.status_label.setText(text)

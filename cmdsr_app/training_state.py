@@ -448,15 +448,16 @@ def format_time_limit(seconds: float) -> str:
     return f"{hours} h" if hours else f"{minutes} min"
 
 
-def describe_progress(progress: Any) -> str:
-    """One status line from a ``TrainProgress``."""
+def describe_progress(progress: Any, *, running: bool = True) -> str:
+    """One status line from a ``TrainProgress``; a run no longer running gets no ETA."""
     step = _get(progress, "step") or 0
     total = _get(progress, "total_steps") or 0
     parts = [f"Step {step:,} of {total:,}"]
     rate = _number(_get(progress, "steps_per_s"))
     if rate is not None and rate > 0:
         parts.append(f"{rate:.2f} steps/s" if rate < 10 else f"{rate:.0f} steps/s")
-    parts.append(f"ETA {format_eta(_number(_get(progress, 'eta_s')))}")
+    if running:
+        parts.append(f"ETA {format_eta(_number(_get(progress, 'eta_s')))}")
     wait = _number(_get(progress, "data_wait_share"))
     if wait is not None and wait > 0.3:
         # Tells the user the photos (decoding, disk), not the network, set the pace.

@@ -508,3 +508,15 @@ def test_an_app_run_logs_no_command_line_advice(qtbot, make_tab, photos, tmp_pat
     lines = [r.getMessage() for r in caplog.records] + said
     assert any("checkpoint" in line for line in lines)  # the engine's log was captured
     assert not [line for line in lines if "--" in line or "milestones" in line]
+
+
+def test_no_step_count_before_a_run_and_no_eta_after_it_ends(qtbot, make_tab, photos,
+                                                              tmp_path) -> None:
+    """Issue 22, item 10: "0 / 1 steps" before Start, and the ETA left standing after Stop."""
+    tab = make_tab({"hr_dir": str(photos), "steps": 3, "run_dir": str(tmp_path / "run")})
+    assert "0 / 1" not in tab.progress_bar.text() and "steps" not in tab.progress_bar.text()
+    assert tab.eta_label.text() == ""
+    assert _run_to_end(qtbot, tab, tab.start) == "finished"
+    qtbot.wait(300)  # the coalesced redraw of the last report comes after the end
+    assert tab.progress_bar.text() == "3 / 3 steps"
+    assert tab.eta_label.text().startswith("Step 3 of 3") and "ETA" not in tab.eta_label.text()
