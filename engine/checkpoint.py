@@ -21,6 +21,13 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from engine.condition_map import (
+    MAP_KEY,
+    ConditionMap,
+    attach_condition_map,
+    map_from_dict,
+    map_to_dict,
+)
 from engine.damage import HEAD_KEY, DamageHead, attach_damage_head, head_from_dict, head_to_dict
 from engine.errors import CheckpointError, ConfigError
 from engine.fileio import atomic_write
@@ -126,6 +133,14 @@ def read_checkpoint(path: str | Path) -> tuple[ModelConfig, dict[str, Tensor], d
     return cfg, tensors, meta
 
 
+def read_condition_map(path: str | Path) -> ConditionMap | None:
+    """The condition map (damage knobs) a model file carries, or None."""
+    obj = _read(Path(path))
+    if isinstance(obj, Mapping) and obj.get("format") == FORMAT and MAP_KEY in obj:
+        return map_from_dict(obj[MAP_KEY], str(path))
+    return None
+
+
 def read_damage_head(path: str | Path) -> DamageHead | None:
     """The damage readout a model file carries, or None (older files, the authors' file)."""
     return _read_checkpoint(Path(path))[3]
@@ -155,7 +170,7 @@ def _read_checkpoint(
             cfg = ModelConfig(**cfg_dict) if isinstance(cfg_dict, Mapping) else None
         except (TypeError, ConfigError) as exc:
             raise CheckpointError(f"{path}: invalid model config in checkpoint ({exc})") from None
-        meta = {k: v for k, v in obj.items() if k not in ("params", "optim", "config", HEAD_KEY)}
+        meta = {k: v for k, v in obj.items() if k not in ("params", "optim", "config", HEAD_KEY, MAP_KEY)}
         if HEAD_KEY in obj:
             head = head_from_dict(obj[HEAD_KEY], str(path))
         if cfg is None:
@@ -211,6 +226,12 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> CMDSR:
     model = model_from_state(cfg, state, str(path))
     if head is not None:
         attach_damage_head(model, head)
+    cmap = read_condition_map(path)
+    if cmap is not None:
+        try:
+            attach_condition_map(model, cmap)
+        except ConfigError as exc:
+            raise CheckpointError(f"{path}: {exc}") from None
     log.info(
         "loaded %s: x%d, support %d, conditioning %s (%s)",
         path, cfg.scale, cfg.support_size, "on" if cfg.conditioning else "off",
@@ -232,7 +253,7 @@ def checkpoint_dict(
     params = {
         k: (v.detach().cpu().half() if half and v.is_floating_point() else v.detach().cpu())
         for k, v in model.state_dict().items()
-        if not k.startswith(HEAD_KEY + ".")
+        if not k.startswith((HEAD_KEY + ".", MAP_KEY + "."))
     }
     out: dict[str, Any] = {
         "format": FORMAT,
@@ -244,6 +265,9 @@ def checkpoint_dict(
     head = getattr(model, HEAD_KEY, None)
     if isinstance(head, DamageHead):
         out[HEAD_KEY] = head_to_dict(head)
+    cmap = getattr(model, MAP_KEY, None)
+    if isinstance(cmap, ConditionMap):
+        out[MAP_KEY] = map_to_dict(cmap)
     if extra:
         out.update(extra)
     return out
@@ -291,4 +315,23 @@ def save_damage_head(
     else:
         saved = checkpoint_dict(load_model(source))
     saved[HEAD_KEY] = head_to_dict(head, info)
+    return atomic_torch_save(saved, out)
+
+
+def save_condition_map(
+    source: str | Path,
+    cmap: ConditionMap,
+    out: str | Path,
+    info: Mapping[str, Any] | None = None,
+) -> Path:
+    """Write ``source``'s model file to ``out`` with ``cmap`` as its condition map (damage
+    knobs), keeping everything else it holds (as ``save_damage_head`` does for a readout)."""
+    source = Path(source)
+    cfg, _state, _meta, _head = _read_checkpoint(source)
+    if not cfg.conditioning or cmap.cond_channels != cfg.cond_channels:
+        raise CheckpointError(f"{source}: the condition map makes {cmap.cond_channels}-d "
+                              "conditions; this model reads none or others")
+    obj = _read(source)
+    saved = dict(obj) if isinstance(obj, Mapping) and obj.get("format") == FORMAT else checkpoint_dict(load_model(source))
+    saved[MAP_KEY] = map_to_dict(cmap, info)
     return atomic_torch_save(saved, out)

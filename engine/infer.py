@@ -344,6 +344,16 @@ class Upscaler:
         patches = torch.from_numpy(np.ascontiguousarray(support.patches, dtype=np.float32))
         return patches.permute(0, 3, 1, 2).unsqueeze(0).to(self.device)
 
+    def damage_condition(self, blur: float, noise: float) -> Tensor:
+        """The condition [1, cond] the model's condition map gives for this damage."""
+        from engine.condition_map import condition_map_of
+
+        assert self.model is not None
+        cmap = condition_map_of(self.model)
+        if cmap is None:
+            raise ConfigError("this model has no damage knobs (no condition map in its file)")
+        return cmap.condition(blur, noise).to(self.device)
+
     def upscale(
         self,
         pixels: np.ndarray,
@@ -352,8 +362,13 @@ class Upscaler:
         progress: ProgressFn | None = None,
         cancel: threading.Event | None = None,
         out_dtype: type[np.generic] | np.dtype = np.float32,
+        damage: tuple[float, float] | None = None,
     ) -> np.ndarray:
         """[H, W, 3] float 0..255 -> [H*s, W*s, 3] float32 clamped to 0..255.
+
+        ``damage`` (blur sigma, noise sigma): steer CMDSR by these numbers through the model's
+        condition map (``engine.condition_map``) instead of reading the damage from
+        ``support``; a model without a map, or values outside its range, raise ``ConfigError``.
 
         ``out_dtype=np.uint8``: the same result rounded half to even and clipped to 0..255
         (equal to ``np.clip(np.rint(float_result), 0, 255)``), built piece by piece so no
@@ -374,7 +389,9 @@ class Upscaler:
             return out
         assert self.model is not None
         with torch.inference_mode():
-            if self.method == "cmdsr":
+            if self.method == "cmdsr" and damage is not None:
+                net = self.model.fold(condition=self.damage_condition(*damage))
+            elif self.method == "cmdsr":
                 if support is None:
                     support = select_support(pixels, count=self.model.support_size,
                                              size=DEFAULT_PATCH_SIZE, mode="random", seed=0)

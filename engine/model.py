@@ -519,15 +519,22 @@ class CMDSR(nn.Module):
         return self.sr_net(lr, cond)
 
     @torch.no_grad()
-    def fold(self, support: Tensor | None = None) -> FoldedSRNet:
-        """Inference path for one support set [1, S, 3, h, w] (or [S, 3, h, w]).
+    def fold(self, support: Tensor | None = None, condition: Tensor | None = None) -> FoldedSRNet:
+        """Inference path for one support set [1, S, 3, h, w] (or [S, 3, h, w]), or for a
+        given ``condition`` [1, cond] (e.g. from the damage knobs) instead of a support set.
 
         The returned module runs plain convolutions; for a model with conditioning off the
         support is ignored.
         """
         net = self.sr_net
         mods = None
-        if self.condition_net is not None:
+        if self.condition_net is not None and condition is not None:
+            assert net.modulations is not None
+            if condition.dim() != 2 or condition.shape != (1, self.config.cond_channels):
+                raise ValueError(f"condition must be [1, {self.config.cond_channels}], "
+                                 f"got {list(condition.shape)}")
+            mods = net.modulations(condition)[:, 0]
+        elif self.condition_net is not None:
             if support is None:
                 raise ValueError("this model is conditioned: a support set is required")
             if support.dim() == 4:

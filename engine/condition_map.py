@@ -1,0 +1,235 @@
+"""Damage knobs: the condition CMDSR would make for a given damage, so users can set it.
+
+CMDSR reads a photo's damage from its support set and steers the SR network with the
+resulting condition vector. A model whose condition encodes the damage (the high-pass
+ConditionNet, see ``engine.model``) can also be steered by numbers: a small network, the
+*condition map*, turns (blur sigma, noise sigma) into the condition the ConditionNet makes for
+photos with that damage. It is fitted on synthetic tasks (photos degraded at known damage, the
+frozen model's conditions as targets: ``train_condition_map``) and stored in the model file
+(``condition_map``); a file without one still upscales, it just has no knobs.
+
+Values outside the range the map was fitted on are refused (``check_damage``) rather than
+extrapolated: a network asked for a blur it never saw answers with anything.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from engine.errors import CheckpointError, ConfigError
+from engine.model import CMDSR
+
+log = logging.getLogger(__name__)
+
+MAP_KEY = "condition_map"
+MAP_FORMAT_VERSION = 1
+DEFAULT_HIDDEN = 128
+# what the knobs offer: the range the shipped model's degradations cover
+FIT_BLUR = (0.4, 4.0)
+FIT_NOISE = (0.0, 50.0)
+
+
+class ConditionMap(nn.Module):
+    """(blur sigma, noise sigma) [N, 2] -> condition [N, cond], with the fitted range kept."""
+
+    in_mean: Tensor
+    in_std: Tensor
+    in_min: Tensor
+    in_max: Tensor
+    out_mean: Tensor
+    out_std: Tensor
+
+    def __init__(self, cond_channels: int, hidden: int = DEFAULT_HIDDEN) -> None:
+        super().__init__()
+        if cond_channels < 1 or hidden < 1:
+            raise ConfigError(f"condition map sizes must be positive, got {cond_channels}, {hidden}")
+        self.cond_channels = cond_channels
+        self.hidden = hidden
+        self.net = nn.Sequential(nn.Linear(2, hidden), nn.SiLU(), nn.Linear(hidden, hidden), nn.SiLU(),
+                                 nn.Linear(hidden, cond_channels))
+        for name, value in (("in_mean", torch.zeros(2)), ("in_std", torch.ones(2)),
+                            ("in_min", torch.zeros(2)), ("in_max", torch.tensor([4.0, 50.0])),
+                            ("out_mean", torch.zeros(cond_channels)),
+                            ("out_std", torch.ones(cond_channels))):
+            self.register_buffer(name, value)
+
+    def normalised(self, damage: Tensor) -> Tensor:
+        """The MLP's output in standardised condition units (what fitting minimises)."""
+        return self.net((damage - self.in_mean) / self.in_std)
+
+    def forward(self, damage: Tensor) -> Tensor:
+        return self.normalised(damage) * self.out_std + self.out_mean
+
+    @property
+    def blur_range(self) -> tuple[float, float]:
+        return float(self.in_min[0]), float(self.in_max[0])
+
+    @property
+    def noise_range(self) -> tuple[float, float]:
+        return float(self.in_min[1]), float(self.in_max[1])
+
+    def check_damage(self, blur: float, noise: float) -> None:
+        """``ConfigError`` naming the range for a value the map was not fitted on."""
+        for name, value, (lo, hi) in (("blur sigma", blur, self.blur_range),
+                                      ("noise sigma", noise, self.noise_range)):
+            if not (np.isfinite(value) and lo - 1e-6 <= value <= hi + 1e-6):
+                raise ConfigError(f"{name} {value:g} is outside what this model was trained on "
+                                  f"({lo:g} to {hi:g})")
+
+    def condition(self, blur: float, noise: float) -> Tensor:
+        """The condition [1, cond] for one damage setting (range checked)."""
+        self.check_damage(blur, noise)
+        device = self.in_mean.device
+        with torch.no_grad():
+            return self(torch.tensor([[blur, noise]], dtype=torch.float32, device=device))
+
+
+def condition_map_of(model: CMDSR) -> ConditionMap | None:
+    cmap = getattr(model, MAP_KEY, None)
+    return cmap if isinstance(cmap, ConditionMap) else None
+
+
+def attach_condition_map(model: CMDSR, cmap: ConditionMap | None) -> None:
+    """Give ``model`` its condition map (moved to its device), or remove it with None."""
+    if cmap is None:
+        if condition_map_of(model) is not None:
+            delattr(model, MAP_KEY)
+        return
+    if not model.config.conditioning or cmap.cond_channels != model.config.cond_channels:
+        raise ConfigError(f"the condition map makes {cmap.cond_channels}-d conditions; this "
+                          "model makes none or others")
+    device = next(model.parameters()).device
+    model.add_module(MAP_KEY, cmap.to(device).eval())
+
+
+def map_to_dict(cmap: ConditionMap, info: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "version": MAP_FORMAT_VERSION,
+        "cond_channels": cmap.cond_channels,
+        "hidden": cmap.hidden,
+        "params": {k: v.detach().float().cpu().clone() for k, v in cmap.state_dict().items()},
+    }
+    if info:
+        out["info"] = dict(info)
+    return out
+
+
+def map_from_dict(obj: Any, source: str = "model file") -> ConditionMap:
+    if not isinstance(obj, Mapping):
+        raise CheckpointError(f"{source}: the condition map is not a dict")
+    version = obj.get("version")
+    if not isinstance(version, int) or version > MAP_FORMAT_VERSION:
+        raise CheckpointError(f"{source}: condition map version {version!r} is newer than this "
+                              f"program understands ({MAP_FORMAT_VERSION}); update CMDSR Studio")
+    try:
+        cmap = ConditionMap(int(obj["cond_channels"]), int(obj["hidden"]))
+        params = obj["params"]
+        if not isinstance(params, Mapping) or not all(isinstance(v, Tensor) for v in params.values()):
+            raise CheckpointError(f"{source}: the condition map's parameters are not tensors")
+        cmap.load_state_dict({k: v.float() for k, v in params.items()}, strict=True)
+    except (KeyError, TypeError, ValueError, RuntimeError, ConfigError) as exc:
+        detail = str(exc).strip().splitlines()[0][:120] if str(exc).strip() else type(exc).__name__
+        raise CheckpointError(f"{source}: damaged condition map ({detail})") from None
+    return cmap.eval()
+
+
+def fit_condition_map(conditions: Tensor, damage: Tensor, *, hidden: int = DEFAULT_HIDDEN,
+                      epochs: int = 1500, seed: int = 0) -> ConditionMap:
+    """Fit a map from ``damage`` [N, 2] to ``conditions`` [N, cond] (full-batch Adam on the
+    standardised MSE: the rows are a few thousand)."""
+    if conditions.shape[0] != damage.shape[0] or conditions.shape[0] < 2:
+        raise ConfigError("fit_condition_map needs at least two (damage, condition) pairs")
+    torch.manual_seed(seed)
+    cmap = ConditionMap(int(conditions.shape[1]), hidden)
+    with torch.no_grad():
+        cmap.in_mean.copy_(damage.mean(0))
+        cmap.in_std.copy_(damage.std(0).clamp_min(1e-3))
+        cmap.in_min.copy_(damage.min(0).values)
+        cmap.in_max.copy_(damage.max(0).values)
+        cmap.out_mean.copy_(conditions.mean(0))
+        std = conditions.std(0)
+        cmap.out_std.copy_(std.clamp_min(max(1e-6, 0.05 * float(std.mean()))))
+    goal = (conditions - cmap.out_mean) / cmap.out_std
+    opt = torch.optim.Adam(cmap.net.parameters(), lr=3e-3)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, epochs)
+    cmap.train()
+    for _ in range(epochs):
+        opt.zero_grad()
+        loss = nn.functional.mse_loss(cmap.normalised(damage), goal)
+        loss.backward()
+        opt.step()
+        sched.step()
+    return cmap.eval()
+
+
+@dataclass(frozen=True)
+class MapReport:
+    """How well the map predicts conditions on held-out photos: the mean distance between its
+    condition and the support-read one, relative to the spread of conditions (0: perfect, 1:
+    no better than always answering the mean condition)."""
+
+    train_tasks: int
+    val_tasks: int
+    relative_error: float
+    seconds: float
+
+    def __str__(self) -> str:
+        return (f"condition map: {self.train_tasks} tasks to fit, {self.val_tasks} held out, "
+                f"relative error {self.relative_error:.2f} ({self.seconds:.0f} s)")
+
+
+def relative_error(cmap: ConditionMap, conditions: Tensor, damage: Tensor) -> float:
+    with torch.no_grad():
+        pred = cmap(damage)
+    err = (pred - conditions).norm(dim=1).mean()
+    spread = (conditions - conditions.mean(0)).norm(dim=1).mean()
+    return float(err / spread.clamp_min(1e-12))
+
+
+def train_condition_map(
+    model: CMDSR,
+    photos: str | Path | Sequence[np.ndarray],
+    *,
+    tasks: int = 4000,
+    blur: tuple[float, float] = FIT_BLUR,
+    noise: tuple[float, float] = FIT_NOISE,
+    val_share: float = 0.15,
+    seed: int = 0,
+    progress: Callable[[int, int], None] | None = None,
+) -> tuple[ConditionMap, MapReport]:
+    """Fit ``model``'s condition map on ``tasks`` synthetic tasks (``engine.damage.
+    synthetic_tasks``: photos degraded at known blur and noise, the frozen model's conditions),
+    holding out about ``val_share`` of the photos for the report."""
+    from engine.damage import _photo_list, synthetic_tasks
+
+    if not model.conditioned:
+        raise ConfigError("a condition map makes conditions: this model has conditioning off")
+    start = time.perf_counter()
+    model.eval()
+    items = _photo_list(photos)
+    n_val = max(1, round(len(items) * val_share)) if len(items) > 1 else 0
+    conditions, targets, owners = synthetic_tasks(model, items, tasks, seed=seed, blur=blur,
+                                                  noise=noise, progress=progress)
+    held = owners >= len(items) - n_val if n_val else np.zeros(len(owners), dtype=bool)
+    if held.all() or not held.any():
+        held = np.arange(len(owners)) % 7 == 0
+    fit_rows, val_rows = torch.from_numpy(~held), torch.from_numpy(held)
+    cmap = fit_condition_map(conditions[fit_rows], targets[fit_rows], seed=seed)
+    # the range offered is what the tasks asked for, not the extremes one draw happened to hit
+    with torch.no_grad():
+        cmap.in_min.copy_(torch.tensor([blur[0], noise[0]]))
+        cmap.in_max.copy_(torch.tensor([blur[1], noise[1]]))
+    report = MapReport(int(fit_rows.sum()), int(val_rows.sum()),
+                       relative_error(cmap, conditions[val_rows], targets[val_rows]),
+                       time.perf_counter() - start)
+    log.info("%s", report)
+    return cmap, report
