@@ -89,4 +89,5 @@ class OutputSizeBox(QWidget):
             self.note.setText(f"The model upscales ×{scale}; the result is then shrunk to "
                               f"{choice.describe()} by area-averaging (smooth, no jagged "
                               f"edges). Compare shows the ×{scale} result.")
+        self.note.setVisible(bool(self.note.text()))  # no empty line under the choice
         self.changed.emit()

@@ -21,7 +21,7 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 DEGRADATION_PRESETS: tuple[tuple[str, str], ...] = (
-    ("users", "Everyday photos (the shipped model's: many nearly clean, some JPEG)"),
+    ("users", "Everyday photos (the shipped model's)"),
     ("paper", "Paper (blur 0.2-4.0, noise 0-75)"),
     ("mild", "Mild (light blur and noise)"),
     ("real", "Real photos (adds anisotropic blur and JPEG)"),

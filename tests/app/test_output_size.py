@@ -27,7 +27,7 @@ def test_size_choices_and_the_note_that_says_how(window) -> None:
     box = window.settings_panel.size_box
     assert [box.combo.itemText(i) for i in range(box.combo.count())] == [
         "×2", "×3", "×4", "Fit width", "Fit height"]
-    assert box.choice == SizeChoice("scale", 4) and box.note.text() == ""
+    assert box.choice == SizeChoice("scale", 4) and box.note.text() == "" and box.note.isHidden()
     assert box.pixels.isHidden()
     pick(window, "x2")
     assert "model upscales ×4" in box.note.text() and "area-averaging" in box.note.text()
