@@ -254,6 +254,7 @@ def run_upscale(args: argparse.Namespace) -> int:
     size = output_size(args)
     upscalers = build_upscalers(args)
     upscaler = upscalers[0]
+    check_damage_knobs(args, upscaler)
     try:
         size.check_model(upscaler.scale)
     except ValueError as exc:
@@ -381,6 +382,53 @@ def _strip_name(message: str, job: Job) -> str:
     return message[len(prefix):] if message.startswith(prefix) else message
 
 
+def check_damage_knobs(args: argparse.Namespace, upscaler: Upscaler) -> None:
+    """Refuse --blur/--noise before any photo is read: they need CMDSR with a condition map
+    (and a damage readout for the one not given), values inside the map's range, and the
+    whole-photo adaptation."""
+    blur, noise = getattr(args, "blur", None), getattr(args, "noise", None)
+    if blur is None and noise is None:
+        return
+    from engine.condition_map import condition_map_of
+    from engine.damage import damage_head_of
+
+    if args.method != "cmdsr" or upscaler.model is None:
+        raise ConfigError("--blur/--noise steer CMDSR: use them with --method cmdsr")
+    if getattr(args, "adapt", "global") == "local":
+        raise ConfigError("--blur/--noise set one damage for the whole photo: drop --adapt local")
+    cmap = condition_map_of(upscaler.model)
+    if cmap is None:
+        raise ConfigError(f"{args.model or 'the model'}: has no damage knobs (no condition map); "
+                          "use --support instead")
+    if (blur is None or noise is None) and damage_head_of(upscaler.model) is None:
+        raise ConfigError("give both --blur and --noise: this model cannot read the other one "
+                          "from the photo (no damage readout)")
+    cmap.check_damage(blur if blur is not None else cmap.blur_range[0],
+                      noise if noise is not None else cmap.noise_range[0])
+
+
+def _knob_damage(args: argparse.Namespace, upscaler: Upscaler, pixels: np.ndarray,
+                 support: Any) -> tuple[float, float] | None:
+    """(blur, noise) for this photo from the knobs, the missing one read from the photo."""
+    blur, noise = getattr(args, "blur", None), getattr(args, "noise", None)
+    if blur is None and noise is None:
+        return None
+    if blur is None or noise is None:
+        from engine.condition_map import condition_map_of
+        from engine.damage import estimate_damage
+
+        assert upscaler.model is not None
+        est = estimate_damage(pixels, support, upscaler.model)
+        cmap = condition_map_of(upscaler.model)
+        assert cmap is not None
+        lo_b, hi_b = cmap.blur_range
+        lo_n, hi_n = cmap.noise_range
+        blur = blur if blur is not None else min(max(est.blur_sigma, lo_b), hi_b)
+        noise = noise if noise is not None else min(max(est.noise_sigma, lo_n), hi_n)
+        log.info("damage knobs: blur %.2f, noise %.1f (the missing one read from the photo)", blur, noise)
+    return float(blur), float(noise)
+
+
 def _upscale_one(
     job: Job,
     upscaler: Upscaler,
@@ -424,7 +472,8 @@ def _upscale_one(
         else:
             result = upscale_image(image, upscaler, support, progress=progress,
                                    cancel=cancel if cancel is not None else threading.Event(),
-                                   out_dtype=out_dtype)
+                                   out_dtype=out_dtype,
+                                   damage=_knob_damage(args, upscaler, image.pixels, support))
     result = resize_image(result, out_w, out_h)  # area-averaged from the model's scale
     write_image(result, job.target, fmt=fmt, quality=args.quality, overwrite=args.overwrite)
     log.info("%s -> %s (%dx%d -> %dx%d, %.1f s)", job.source, job.target, image.width,

@@ -52,6 +52,12 @@ def add_parser(subparsers: Any) -> None:
                         help="global (default): one condition for the whole photo; local: each "
                              "part conditioned on its own neighbourhood (or the --support region "
                              "covering it), blended smoothly, for photos whose damage varies")
+    parser.add_argument("--blur", type=float, metavar="SIGMA",
+                        help="damage knob: steer CMDSR as if the photo had this blur sigma (HR "
+                        "pixels, as `cmdsr inspect` reads it) instead of reading it from the "
+                        "support; without --noise the noise is read from the photo")
+    parser.add_argument("--noise", type=float, metavar="SIGMA",
+                        help="damage knob: noise sigma in grey levels 0..255 (see --blur)")
     parser.add_argument("--tile", type=int, default=0, metavar="N",
                         help="tile side in input pixels (default 0: from free memory)")
     parser.add_argument("--overlap", type=int, default=DEFAULT_OVERLAP, metavar="N",

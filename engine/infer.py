@@ -667,14 +667,17 @@ def upscale_image(
     progress: ProgressFn | None = None,
     cancel: threading.Event | None = None,
     out_dtype: type[np.generic] | np.dtype = np.float32,
+    damage: tuple[float, float] | None = None,
 ) -> Image:
     """Upscale a decoded photo: pixels by ``upscaler``, alpha bicubically, metadata carried.
+    ``damage`` (blur sigma, noise sigma) steers CMDSR by the damage knobs instead of
+    ``support`` (see ``Upscaler.upscale``).
 
     ``out_dtype=np.uint8`` (for an 8-bit file) gives uint8 pixels and a uint8 alpha, both
     rounded half to even and clipped to 0..255, at a quarter of the float result's memory.
     """
     pixels = upscaler.upscale(image.pixels, support, progress=progress, cancel=cancel,
-                              out_dtype=out_dtype)
+                              out_dtype=out_dtype, damage=damage)
     alpha = None if image.alpha is None else bicubic(image.alpha, upscaler.scale,
                                                       out_dtype=out_dtype)
     return replace(image, pixels=pixels, alpha=alpha)

@@ -365,3 +365,47 @@ def test_output_size_larger_than_the_model_can_give_is_refused(tmp_path, inputs,
     code, err = _run(capsys, "upscale", inputs / "a.png", "-o", out, "--scale", "5",
                      "--model", model_path)
     assert code == 2 and "Traceback" not in err
+
+
+# ----------------------------------------------------------------------------- damage knobs
+
+
+def _hf(path: Path) -> float:
+    y = read_image(path).pixels.astype(np.float32).mean(axis=2)
+    return float(np.abs(np.diff(y, axis=0)).mean() + np.abs(np.diff(y, axis=1)).mean())
+
+
+def test_damage_knobs_steer_the_shipped_model(tmp_path, rng, capsys):
+    """--blur/--noise with the shipped model (it carries a condition map): more noise gives a
+    smoother result, more blur a sharper one, and the numbers are the ones used."""
+    base = np.clip(rng.normal(128, 40, (40, 40, 3)), 0, 255).astype(np.uint8)
+    src = tmp_path / "photo.png"
+    PILImage.fromarray(base).save(src)
+    outs = {}
+    for name, blur, noise in (("calm", "1.0", "0"), ("noisy", "1.0", "40"), ("soft", "3.5", "0")):
+        out = tmp_path / name
+        code, err = _run(capsys, "upscale", src, "-o", out, "--blur", blur, "--noise", noise, "-q")
+        assert code == 0, err
+        outs[name] = _hf(out / "photo_x4.png")
+    assert outs["noisy"] < outs["calm"] < outs["soft"]
+
+
+def test_damage_knobs_outside_the_trained_range_are_refused_with_the_range(tmp_path, inputs, capsys):
+    out = tmp_path / "out"
+    code, err = _run(capsys, "upscale", inputs / "a.png", "-o", out, "--blur", "9", "--noise", "0")
+    assert code == 2
+    assert "blur sigma 9 is outside what this model was trained on (0.4 to 4)" in err
+    assert not out.exists()
+    code, err = _run(capsys, "upscale", inputs / "a.png", "-o", out, "--noise", "-3")
+    assert code == 2 and "noise sigma -3 is outside" in err
+
+
+def test_damage_knobs_need_a_model_with_a_condition_map(tmp_path, inputs, model_path, capsys):
+    out = tmp_path / "out"
+    code, err = _run(capsys, "upscale", inputs / "a.png", "-o", out, "--model", model_path,
+                     "--blur", "1", "--noise", "0")
+    assert code == 2 and "has no damage knobs" in err and str(model_path) in err
+    code, err = _run(capsys, "upscale", inputs / "a.png", "-o", out, "--method", "bicubic",
+                     "--blur", "1")
+    assert code == 2 and "--method cmdsr" in err
+    assert not out.exists()
