@@ -391,6 +391,13 @@ class DeviceTaskSampler:
         copy = ph.copy_table[img, level]
         y0, x0 = self._positions(copy, n)
         code = torch.randint(0, 8, (n,), generator=g, device=dev)
+        if dev.type == "cpu":
+            return self._sliced_patches(copy, y0, x0, code).reshape(t, m, 3, p, p)
+        return self._gathered_patches(copy, y0, x0, code).reshape(t, m, 3, p, p)
+
+    def _gathered_patches(self, copy: Tensor, y0: Tensor, x0: Tensor, code: Tensor) -> Tensor:
+        """uint8 [n, 3, P, P] by one gather of every pixel: the GPU's way."""
+        ph, p, n = self.photos, self.hr_patch, copy.shape[0]
         hflip = (code & 1).bool().view(n, 1, 1)
         vflip = (code & 2).bool().view(n, 1, 1)
         trans = (code & 4).bool().view(n, 1, 1)
@@ -403,7 +410,27 @@ class DeviceTaskSampler:
         cols = torch.where(hflip, p - 1 - v, v) + x0.view(n, 1, 1)
         index = ph.offset[copy].view(n, 1, 1) + rows * ph.width[copy].view(n, 1, 1) + cols
         hr = ph.pixels[index]  # [n, P, P, 3]
-        return hr.permute(0, 3, 1, 2).reshape(t, m, 3, p, p)
+        return hr.permute(0, 3, 1, 2)
+
+    def _sliced_patches(self, copy: Tensor, y0: Tensor, x0: Tensor, code: Tensor) -> Tensor:
+        """The same patches as ``_gathered_patches``, cut as views of each photo copy and
+        flipped/transposed as views: on a CPU about 3x faster than gathering millions of
+        single pixels."""
+        ph, p, n = self.photos, self.hr_patch, copy.shape[0]
+        out = torch.empty((n, p, p, 3), dtype=ph.pixels.dtype)
+        offsets, heights, widths = (ph.offset[copy].tolist(), ph.height[copy].tolist(),
+                                    ph.width[copy].tolist())
+        for k, (y, x, c) in enumerate(zip(y0.tolist(), x0.tolist(), code.tolist(), strict=True)):
+            h, w = heights[k], widths[k]
+            win = ph.pixels[offsets[k]:offsets[k] + h * w].view(h, w, 3)[y:y + p, x:x + p]
+            if c & 2:
+                win = win.flip(0)
+            if c & 1:
+                win = win.flip(1)
+            if c & 4:
+                win = win.transpose(0, 1)
+            out[k] = win
+        return out.permute(0, 3, 1, 2)
 
     def degrade(self, hr: Tensor, params: Sequence[DegradationParams], noise: bool = True) -> Tensor:
         """``hr`` [T, N, 3, P, P] (0..255) -> LR [T, N, 3, P/s, P/s]: blur + bicubic, then
@@ -411,15 +438,22 @@ class DeviceTaskSampler:
         ``noise`` the float32 LR before noise and quantisation."""
         dev = self.device
         terms = [self.fused.task_matrices(pp) for pp in params]
-        rank = max(mv.shape[0] for mv, _ in terms)
-        shape = (len(terms), rank, self.lr_patch, self.hr_patch)
-        mv_all, mh_all = np.zeros(shape, np.float32), np.zeros(shape, np.float32)
-        for i, (mv, mh) in enumerate(terms):
-            mv_all[i, : mv.shape[0]] = mv
-            mh_all[i, : mh.shape[0]] = mh
-        mv_t = torch.from_numpy(mv_all).to(dev, non_blocking=True)
-        mh_t = torch.from_numpy(mh_all).to(dev, non_blocking=True)
-        lr = apply_fused(hr.float(), mv_t, mh_t)
+        hr_f = hr.float()
+        # Tasks grouped by their kernel's rank: an isotropic blur is one term, an anisotropic
+        # one several; padding every task to the batch's largest rank multiplied the work of
+        # the (usual) isotropic tasks by it.
+        by_rank: dict[int, list[int]] = {}
+        for i, (mv, _) in enumerate(terms):
+            by_rank.setdefault(mv.shape[0], []).append(i)
+        lr = hr_f.new_empty((*hr.shape[:3], self.lr_patch, self.lr_patch))
+        for members in by_rank.values():
+            mv_t = torch.from_numpy(np.stack([terms[i][0] for i in members])).to(dev, non_blocking=True)
+            mh_t = torch.from_numpy(np.stack([terms[i][1] for i in members])).to(dev, non_blocking=True)
+            if len(members) == len(terms):
+                lr = apply_fused(hr_f, mv_t, mh_t)
+            else:
+                index = torch.tensor(members, device=dev)
+                lr[index] = apply_fused(hr_f[index], mv_t, mh_t)
         if not noise:
             return lr
         t, n = lr.shape[:2]

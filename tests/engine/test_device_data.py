@@ -172,3 +172,27 @@ def test_downscaled_copies_are_used() -> None:
     assert int(photos.height.min()) == 50
     small = DevicePhotos(_photos(1, (60, 60)), "cpu", min_size=48, hr_downscale=(0.3, 0.5))
     assert int(small.height[0]) == 48  # none fits: the strongest downscale that does
+
+
+def test_cpu_slices_equal_the_gpu_gather_for_every_flip_and_copy() -> None:
+    """On the CPU patches are cut as views; they must be the pixels the gather takes."""
+    s = _sampler(_photos())
+    n = 64
+    copy = torch.randint(0, int(s.photos.offset.numel()), (n,), generator=torch.Generator().manual_seed(1))
+    y0, x0 = s._positions(copy, n)
+    code = torch.arange(n) % 8
+    assert torch.equal(s._sliced_patches(copy, y0, x0, code), s._gathered_patches(copy, y0, x0, code))
+
+
+def test_mixed_ranks_in_one_batch_match_one_task_at_a_time() -> None:
+    """Isotropic and anisotropic tasks are degraded in rank groups; each LR must equal the
+    same task degraded alone."""
+    s = _sampler(_photos(), degradation=DegradationConfig(aniso_prob=0.5, noise_std=(0.0, 0.0)),
+                 tasks_per_batch=8)
+    _, params = s.task_plan(3)
+    assert len({s.fused.task_matrices(p)[0].shape[0] for p in params}) > 1
+    hr = s.hr_patches([0, 1, 2, 0, 1, 2, 0, 1])[:, :2]
+    together = s.degrade(hr, params, noise=False)
+    for t in range(8):
+        alone = s.degrade(hr[t:t + 1], params[t:t + 1], noise=False)
+        torch.testing.assert_close(together[t:t + 1], alone, atol=1e-3, rtol=0)
