@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# The project's long CPU training run: CMDSR and its same-budget baseline trained side by side
+# (python -m engine.training.pair, the `users` recipe at CPU batch size), continued in the
+# background through every working session and carried between sessions in the repository.
+#
+#   scripts/long_run.sh start [SECONDS]   resume the run in $RUNS/long if it is there, else start it
+#                                         from the committed state in resources/models/long_run/;
+#                                         niced, in the background, log in $RUNS/long.log
+#                                         (default budget 9000 s: a session's worth)
+#   scripts/long_run.sh stop              SIGTERM: the run checkpoints and exports, then exits
+#   scripts/long_run.sh save              copy its newest fp32 models and its training log into
+#                                         resources/models/long_run/ (commit them before a
+#                                         session ends)
+#
+# Promote a result only through scripts/promote_model.py (never the newest by default).
+# Environment: CORPUS (default /work/data/corpus, from scripts/make_photo_corpus.sh),
+# RUNS (default /work/runs).
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+corpus="${CORPUS:-/work/data/corpus}"
+runs="${RUNS:-/work/runs}"
+run="$runs/long"
+state="$root/resources/models/long_run"
+py="$root/.venv/bin/python"
+
+start() {
+    local budget="${1:-9000}"
+    mkdir -p "$runs"
+    local from=()
+    if [ -f "$run/cmdsr/latest.pt" ] && [ -f "$run/baseline/latest.pt" ]; then
+        from=(--resume)
+    elif [ -f "$state/cmdsr_x4_fp32.pt" ]; then
+        rm -rf "$run"
+        from=(--init-cmdsr "$state/cmdsr_x4_fp32.pt" --init-baseline "$state/basenet_x4_fp32.pt")
+    else
+        echo "long_run: no run in $run and no committed state in $state" >&2
+        exit 2
+    fi
+    [ -d "$corpus/train" ] || "$root/scripts/make_photo_corpus.sh" "$corpus"
+    # constant rates (no schedule tied to one session's budget); the ConditionNet learns
+    # again at a small rate with the damage readout's loss kept on
+    cd "$root"
+    nohup nice -n 10 "$py" -m engine.training.pair --data "$corpus/train" --out "$run" \
+        --budget "$budget" --preset users --device cpu "${from[@]}" \
+        --set tasks_per_batch=4 --set sr_patches_per_task=4 --set cond_freeze_steps=0 \
+        --set lr_cond=1e-5 --set lr_base=5e-5 --set lr_schedule=multistep --set warmup_steps=0 \
+        --set 'milestones=[100000000]' --set threads=2 --set log_every=20 \
+        --set checkpoint_every=200 >>"$runs/long.log" 2>&1 &
+    echo "long_run: started (pid $!), log $runs/long.log"
+}
+
+stop() {
+    pkill -TERM -f "engine.training.pair --data $corpus/train --out $run" || true
+}
+
+save() {
+    mkdir -p "$state"
+    "$py" - "$run" "$state" <<'EOF'
+import shutil, sys
+from pathlib import Path
+from engine.checkpoint import load_model, read_checkpoint, save_model
+run, state = Path(sys.argv[1]), Path(sys.argv[2])
+for name, stem in (("cmdsr", "cmdsr_x4"), ("baseline", "basenet_x4")):
+    export, latest = run / f"{stem}_fp32.pt", run / name / "latest.pt"
+    candidates = [p for p in (export, latest) if p.exists()]
+    if not candidates:
+        sys.exit(f"long_run: {run} holds no {name} model")
+    newest = max(candidates, key=lambda p: read_checkpoint(p)[2].get("step", 0))
+    step = int(read_checkpoint(newest)[2].get("step", 0))
+    save_model(load_model(newest), state / f"{stem}_fp32.pt", step=step,
+               extra={"long_run": {"from": newest.name, "step": step}})
+    shutil.copyfile(run / name / "metrics.jsonl", state / f"{name}_metrics.jsonl")
+    print(f"long_run: {name} at step {step} -> {state / (stem + '_fp32.pt')}")
+EOF
+}
+
+case "${1:-}" in
+    start) start "${2:-9000}" ;;
+    stop) stop ;;
+    save) save ;;
+    *) echo "usage: $0 start [SECONDS] | stop | save" >&2; exit 2 ;;
+esac
