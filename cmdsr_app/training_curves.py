@@ -46,10 +46,10 @@ class TrainingCurves(QObject):
         self.flush()
 
     def load(self, run_dir: str) -> int:
-        """Show the history in the run's metrics log; returns the records read."""
-        self.metrics.clear()
+        """Show the run's curves as they were last drawn (kept in its folder by
+        :meth:`save`), else from its metrics log; returns the log records read."""
         self._bicubic = None
-        count = self.metrics.load_log(run_dir)
+        count = self.metrics.load_run(run_dir)
         self._dirty.update(self.metrics.series)
         self.flush()
         return count
@@ -57,8 +57,15 @@ class TrainingCurves(QObject):
     def has_history(self) -> bool:
         return any(len(s) for s in self.metrics.series.values())
 
+    def save(self) -> None:
+        """Keep the curves as drawn in the run folder: the engine's log holds only a mean
+        every ``log_every`` steps, and a restart must show the run as it was."""
+        self.metrics.save_curves(self._run_dir())
+
     def add(self, progress: Any) -> None:
-        """Record one live report; the charts follow within ``REDRAW_INTERVAL_MS``."""
+        """Record one live report; the charts follow within ``REDRAW_INTERVAL_MS``. The
+        curves are kept at each checkpoint, so they survive the app being killed as far
+        as the run does."""
         self._dirty.update(self.metrics.add(progress))
         if getattr(progress, "val_psnr", None) is not None:
             if self._bicubic is None:
@@ -66,6 +73,8 @@ class TrainingCurves(QObject):
             if self._bicubic is not None:
                 self.metrics.series["bicubic_psnr"].append(progress.step, self._bicubic)
                 self._dirty.add("bicubic_psnr")
+        if getattr(progress, "checkpoint", None) is not None:
+            self.save()
         if not self._redraw.isActive():
             self._redraw.start()
 

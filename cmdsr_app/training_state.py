@@ -263,12 +263,7 @@ class MetricSeries:
             return
         # A run resumed from an older checkpoint re-reports steps already charted: the
         # curve continues from the checkpoint instead of doubling back.
-        if (self._pending and self._pending[-1][0] >= step) or (
-            self._points and self._points[-1][0] >= step
-        ):
-            self._pending = [p for p in self._pending if p[0] < step]
-            while self._points and self._points[-1][0] >= step:
-                self._points.pop()
+        self.drop_from(step)
         self._pending.append((float(step), float(value)))
         self.last_step = float(step)
         if len(self._pending) >= self._stride or not self._points:
@@ -282,11 +277,60 @@ class MetricSeries:
             self._points = merged
             self._stride *= 2
 
+    def drop_from(self, step: float) -> None:
+        """Forget the points at ``step`` and after."""
+        if (self._pending and self._pending[-1][0] >= step) or (
+            self._points and self._points[-1][0] >= step
+        ):
+            self._pending = [p for p in self._pending if p[0] < step]
+            while self._points and self._points[-1][0] >= step:
+                self._points.pop()
+            last = self.last()
+            self.last_step = None if last is None else last[0]
+
     def clear(self) -> None:
         self._points = []
         self._pending = []
         self._stride = 1
         self.last_step = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The series as drawn, with what it needs to go on exactly as it would have."""
+        return {"points": self._points, "pending": self._pending, "stride": self._stride,
+                "last_step": self.last_step}
+
+    @classmethod
+    def from_dict(cls, data: Any, max_points: int = 4000) -> MetricSeries:
+        """A series saved by :meth:`to_dict`; ValueError if ``data`` is not one."""
+        if not isinstance(data, Mapping):
+            raise ValueError("not a saved series")
+        out = cls(max_points)
+        out._points = _point_list(data.get("points"))
+        out._pending = _point_list(data.get("pending"))
+        stride, last = data.get("stride"), data.get("last_step")
+        if not isinstance(stride, int) or isinstance(stride, bool) or stride < 1:
+            raise ValueError("bad stride")
+        if len(out._points) > max_points or len(out._pending) > stride:
+            raise ValueError("more points than a series keeps")
+        out._stride = stride
+        if last is not None and _number(last) is None:
+            raise ValueError("bad last step")
+        out.last_step = None if last is None else float(last)
+        return out
+
+
+def _point_list(value: Any) -> list[tuple[float, float]]:
+    if not isinstance(value, list):
+        raise ValueError("not a list of points")
+    out = []
+    for item in value:
+        if not (isinstance(item, list) and len(item) == 2):
+            raise ValueError("not a point")
+        x, y = _number(item[0]), _number(item[1])
+        if x is None or y is None:
+            raise ValueError("not a point")
+        out.append((x, y))
+    return out
 
 
 def _mean(points: list[tuple[float, float]]) -> tuple[float, float]:
@@ -343,22 +387,101 @@ class RunMetrics:
     def load_log(self, run_dir: str | Path) -> int:
         """Refill the curves from a run's metrics log (JSON lines), so a resumed run shows
         its history. Unreadable lines are skipped; returns the records read."""
-        path = find_metrics_log(run_dir)
-        if path is None:
-            return 0
+        return sum(1 for record in _read_log(run_dir) if self.add(record))
+
+    def load_run(self, run_dir: str | Path) -> int:
+        """Refill the curves of a run as the app last drew them: its saved curves
+        (:meth:`save_curves`), continued by the metrics log's records past them. The log
+        alone holds only a mean every ``log_every`` steps, far coarser than the live curve;
+        it is all there is for a run trained elsewhere (``cmdsr train``), or one whose log
+        no longer reaches the saved curves (it was started again in that folder). Returns
+        the log records read."""
+        self.clear()
+        records = _read_log(run_dir)
+        log_end = max((_number(r.get("step")) or 0.0 for r in records), default=None)
+        saved = _read_curves(Path(run_dir) / CURVES_NAME)
+        if saved is None or log_end is None:
+            return sum(1 for record in records if self.add(record))
+        for series in saved.values():
+            # Drawn after the log's end (the app was closed between a checkpoint and the
+            # next log record): the resumed run takes up from the log, as the engine does.
+            series.drop_from(math.nextafter(log_end, math.inf))
+        self.series.update(saved)
         count = 0
-        try:
-            with path.open(encoding="utf-8") as fh:
-                for line in fh:
-                    try:
-                        record = json.loads(line)
-                    except ValueError:
-                        continue
-                    if isinstance(record, Mapping) and self.add(_flatten(record)):
-                        count += 1
-        except OSError as exc:
-            log.warning("cannot read the metrics log %s: %s", path, exc.strerror)
+        for record in records:
+            step = _number(record.get("step"))
+            if step is None:
+                continue
+            ends = {name: self.series[name].last_step for name in METRIC_NAMES}
+            later = {name: record.get(name) for name, end in ends.items()
+                     if end is None or step > end}
+            if later and self.add({"step": step, **later}):
+                count += 1
         return count
+
+    def save_curves(self, run_dir: str | Path) -> None:
+        """Keep the curves as drawn in the run folder, for :meth:`load_run` after a
+        restart. A folder that is gone or cannot be written is only logged."""
+        from engine.fileio import atomic_write
+
+        folder = Path(run_dir)
+        if not str(run_dir).strip() or not folder.is_dir():
+            return
+        data = {"format": CURVES_FORMAT,
+                "series": {name: s.to_dict() for name, s in self.series.items()}}
+        text = json.dumps(data, separators=(",", ":"))
+        try:
+            atomic_write(folder / CURVES_NAME, lambda fh: fh.write(text.encode("utf-8")),
+                         overwrite=True)
+        except OSError as exc:
+            log.warning("cannot keep the training curves in %s: %s", folder, exc)
+
+
+# The curves the app drew for a run, kept in its folder beside the engine's metrics log.
+CURVES_NAME = "app_curves.json"
+CURVES_FORMAT = "cmdsr-studio-curves-1"
+
+
+def _read_curves(path: Path) -> dict[str, MetricSeries] | None:
+    """The series saved in ``path``; None when there are none or they are unreadable."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as exc:
+        log.warning("ignoring the saved training curves %s: %s", path, exc)
+        return None
+    try:
+        if not isinstance(data, Mapping) or data.get("format") != CURVES_FORMAT:
+            raise ValueError("not a curves file of this app")
+        series = data.get("series")
+        if not isinstance(series, Mapping):
+            raise ValueError("no series")
+        return {name: MetricSeries.from_dict(series[name]) for name in METRIC_NAMES
+                if name in series}
+    except ValueError as exc:
+        log.warning("ignoring the saved training curves %s: %s", path, exc)
+        return None
+
+
+def _read_log(run_dir: str | Path) -> list[dict[str, Any]]:
+    """The records of a run's metrics log, flattened; unreadable lines are skipped."""
+    path = find_metrics_log(run_dir)
+    if path is None:
+        return []
+    out = []
+    try:
+        with path.open(encoding="utf-8") as fh:
+            for line in fh:
+                try:
+                    record = json.loads(line)
+                except ValueError:
+                    continue
+                if isinstance(record, Mapping):
+                    out.append(_flatten(record))
+    except OSError as exc:
+        log.warning("cannot read the metrics log %s: %s", path, exc.strerror)
+    return out
 
 
 _LOG_ALIASES = {"psnr": "val_psnr", "val_psnr_y": "val_psnr", "psnr_y": "val_psnr"}

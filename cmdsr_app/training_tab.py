@@ -373,6 +373,7 @@ class TrainingTab(QWidget):
     def _on_settled(self, status: str) -> None:
         self.run_checkpoints.refresh()
         self.curves.flush()
+        self.curves.save()
         self._on_status(status)
 
     def _on_thread_ended(self, outcome: str) -> None:
