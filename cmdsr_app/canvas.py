@@ -8,6 +8,7 @@ that the canvas edits and observes.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
@@ -42,6 +43,23 @@ HANDLE_PX = 7  # grab distance of a region's edge or corner, in screen pixels
 VALID_COLOR = QColor(64, 200, 255)
 INVALID_COLOR = QColor(240, 70, 70)
 PATCH_COLOR = QColor(255, 210, 40)
+# Under transparent pixels, the checkerboard image editors draw: squares of this many screen
+# pixels (whatever the zoom), white and light grey.
+CHECKER_PX = 8
+CHECKER_LIGHT = QColor(255, 255, 255)
+CHECKER_DARK = QColor(204, 204, 204)
+
+
+@functools.cache
+def checker_brush() -> QBrush:
+    """A brush tiled with two squares of each checkerboard grey."""
+    tile = QImage(2 * CHECKER_PX, 2 * CHECKER_PX, QImage.Format.Format_RGB32)
+    tile.fill(CHECKER_LIGHT)
+    painter = QPainter(tile)
+    painter.fillRect(0, 0, CHECKER_PX, CHECKER_PX, CHECKER_DARK)
+    painter.fillRect(CHECKER_PX, CHECKER_PX, CHECKER_PX, CHECKER_PX, CHECKER_DARK)
+    painter.end()
+    return QBrush(tile)
 
 
 class ZoomPanView(QWidget):
@@ -228,13 +246,19 @@ class ZoomPanView(QWidget):
         self, painter: QPainter, image: QImage, factor: float = 1.0, *, smooth: bool | None = None
     ) -> None:
         """Draw ``image`` whose pixels are ``factor`` content pixels wide (an input shown at
-        output scale has factor = scale). Nearest when zoomed in, so pixels stay inspectable."""
+        output scale has factor = scale). Nearest when zoomed in, so pixels stay inspectable;
+        a checkerboard under an image with transparency."""
         if image.isNull():
             return
         scale = self._zoom * factor
         if smooth is None:
             smooth = scale < 1.0
         painter.save()
+        if image.hasAlphaChannel():
+            # The checks move with the image when it is panned, as in image editors.
+            painter.setBrushOrigin(self._offset)
+            painter.fillRect(QRectF(self._offset, QSizeF(image.width() * scale,
+                                                         image.height() * scale)), checker_brush())
         painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, smooth)
         painter.translate(self._offset)
         painter.scale(scale, scale)

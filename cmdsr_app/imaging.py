@@ -14,22 +14,43 @@ from engine.imageio import DEFAULT_MAX_PIXELS
 THUMBNAIL_SIZE = 96
 
 
-def to_qimage(pixels: np.ndarray) -> QImage:
-    """[H, W, 3] float 0..255 (or uint8) RGB -> an RGB888 QImage that owns its data."""
+def to_qimage(pixels: np.ndarray, alpha: np.ndarray | None = None) -> QImage:
+    """[H, W, 3] float 0..255 (or uint8) RGB, with an optional [H, W] alpha of the same kind,
+    -> a QImage that owns its data: RGB888, or premultiplied RGBA (what QPainter draws
+    fastest) when the alpha has a pixel that is not opaque."""
     if pixels.ndim != 3 or pixels.shape[2] != 3:
         raise ValueError(f"expected [H, W, 3] pixels, got {pixels.shape}")
-    if pixels.dtype != np.uint8:
-        # Row blocks of ~16 MB: a 24000x16000 result must not need a float copy of itself.
-        out = np.empty(pixels.shape, np.uint8)
-        rows = max(1, (1 << 24) // max(1, pixels.shape[1] * 3))
-        for start in range(0, pixels.shape[0], rows):
-            block = np.rint(pixels[start:start + rows])
-            out[start:start + rows] = np.clip(block, 0, 255, out=block)
-        pixels = out
-    pixels = np.ascontiguousarray(pixels)
+    if alpha is not None and alpha.shape != pixels.shape[:2]:
+        raise ValueError(f"expected a [H, W] alpha for {pixels.shape} pixels, got {alpha.shape}")
     height, width = pixels.shape[:2]
-    image = QImage(pixels.data, width, height, 3 * width, QImage.Format.Format_RGB888)
-    return image.copy()  # detach from the numpy buffer
+    if alpha is None or alpha.size == 0 or float(alpha.min()) >= 254.5:
+        rgb = np.ascontiguousarray(_as_uint8(pixels))
+        image = QImage(rgb.data, width, height, 3 * width, QImage.Format.Format_RGB888)
+        return image.copy()  # detach from the numpy buffer
+    rgba = np.empty((height, width, 4), np.uint8)
+    _as_uint8(pixels, rgba[:, :, :3])
+    _as_uint8(alpha, rgba[:, :, 3])
+    image = QImage(rgba.data, width, height, 4 * width, QImage.Format.Format_RGBA8888)
+    # The conversion makes a copy, detached from the numpy buffer.
+    return image.convertToFormat(QImage.Format.Format_RGBA8888_Premultiplied)
+
+
+def _as_uint8(values: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """Float 0..255 values rounded and clipped into uint8 (into ``out`` when given)."""
+    if out is None:
+        if values.dtype == np.uint8:
+            return values
+        out = np.empty(values.shape, np.uint8)
+    if values.dtype == np.uint8:
+        out[...] = values
+        return out
+    # Row blocks of ~16 MB: a 24000x16000 result must not need a float copy of itself.
+    row_size = max(1, values[0].size) if len(values) else 1
+    rows = max(1, (1 << 24) // row_size)
+    for start in range(0, values.shape[0], rows):
+        block = np.rint(values[start:start + rows])
+        out[start:start + rows] = np.clip(block, 0, 255, out=block)
+    return out
 
 
 def from_qimage(image: QImage) -> np.ndarray:

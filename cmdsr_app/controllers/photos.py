@@ -196,7 +196,7 @@ class PhotoController(Controller):
             from engine.imageio import read_image
 
             image = read_image(path)
-            return image, to_qimage(image.pixels)
+            return image, to_qimage(image.pixels, image.alpha)
 
         self.light.submit("load", load, on_finished=lambda r: self._on_loaded(path, r),
                           on_failed=lambda m: self._on_load_failed(path, m))

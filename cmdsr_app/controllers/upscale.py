@@ -237,7 +237,7 @@ class UpscaleController(Controller):
                 outcome = upscale_with(image, engine_method, settings, choices[method], cache,
                                        progress, cancel)
                 outcome.method = method
-                out.append((outcome, to_qimage(outcome.image.pixels)))
+                out.append((outcome, to_qimage(outcome.image.pixels, outcome.image.alpha)))
             return out
 
         # The queue may change while this runs (images removed, another one shown): find the
