@@ -9,7 +9,9 @@ the input over everything.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QPointF, QRectF, QSizeF, Qt, Signal
 from PySide6.QtGui import QColor, QImage, QKeyEvent, QMouseEvent, QPainter, QPaintEvent, QPen
@@ -27,6 +29,11 @@ from PySide6.QtWidgets import (
 )
 
 from cmdsr_app.canvas import ZoomPanView
+
+if TYPE_CHECKING:
+    from cmdsr_app.settings import AppSettings
+
+log = logging.getLogger(__name__)
 
 # Source keys and the names a user sees.
 SOURCES: dict[str, str] = {
@@ -507,6 +514,19 @@ class CompareView(QWidget):
         index = self.alt_combo.findData(mode)
         if index >= 0:
             self.alt_combo.setCurrentIndex(index)
+
+    def apply_settings(self, settings: AppSettings) -> None:
+        """The remembered sides and other-support choice (unknown sides keep the defaults)."""
+        self.set_alt_support(settings.alt_support_mode)
+        try:
+            self.set_sources(settings.compare_left, settings.compare_right)
+        except ValueError:
+            log.warning("settings: unknown compare sides %s / %s", settings.compare_left,
+                        settings.compare_right)
+
+    def read_into(self, settings: AppSettings) -> None:
+        """Remember the sides (the other-support choice is stored as soon as it changes)."""
+        settings.compare_left, settings.compare_right = self.left_source, self.right_source
 
     # -- internals ---------------------------------------------------------------------------
     def _on_alt_changed(self, _index: int) -> None:

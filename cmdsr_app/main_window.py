@@ -27,21 +27,15 @@ from cmdsr_app.canvas import ImageCanvas
 from cmdsr_app.compare import CompareView
 from cmdsr_app.controllers.batch import BatchController
 from cmdsr_app.controllers.damage import DamageController
+from cmdsr_app.controllers.log_feed import LogFeed
 from cmdsr_app.controllers.models import ModelController, shipped_baseline_path
 from cmdsr_app.controllers.photos import PATCH_SIZE, PhotoController
+from cmdsr_app.controllers.run_controls import RunControls
 from cmdsr_app.controllers.saving import SaveController
 from cmdsr_app.controllers.upscale import UpscaleController
-from cmdsr_app.crash_log import install_exception_logging
 from cmdsr_app.damage_view import DamagePanel
 from cmdsr_app.jobs import ModelCache
-from cmdsr_app.panels import (
-    BatchPanel,
-    LogPanel,
-    QtLogHandler,
-    QueuePanel,
-    RegionPanel,
-    SettingsPanel,
-)
+from cmdsr_app.panels import BatchPanel, LogPanel, QueuePanel, RegionPanel, SettingsPanel
 from cmdsr_app.settings import CONFIG_ENV, AppSettings, SettingsStore, config_dir
 from cmdsr_app.state import ImageQueue, RegionList
 from cmdsr_app.training_tab import TrainingTab
@@ -115,9 +109,7 @@ class MainWindow(QMainWindow):
         self._build_ui(with_training)
         self._build_controllers()
         self._build_actions()
-        self._log_handler = QtLogHandler()
-        self._attach_logging()
-        install_exception_logging()
+        self.log_feed = LogFeed(self.log_panel)
         self._wire()
         self._restore()
         self.light.submit("engine", probe_engine, on_finished=self._on_engine_ready,
@@ -226,8 +218,11 @@ class MainWindow(QMainWindow):
         self.run_action = a("&Run", self.upscale.run, "Ctrl+R", "Upscale the current image")
         self.run_action.setShortcuts([QKeySequence("Ctrl+R"), QKeySequence("F5")])
         self.cancel_action = a("&Cancel", self.upscale.cancel, "Esc", "Stop the running job")
-        self.cancel_action.setEnabled(False)
         self.batch_action = a("Run &batch", self.batch.start, "Ctrl+B")
+        self.run_controls = RunControls(
+            queue=self.queue, heavy=self.heavy, settings_panel=self.settings_panel, parent=self,
+            start=(self.run_action, self.batch_action, self.settings_panel.run_button,
+                   self.batch_panel.start_button), cancel=(self.cancel_action,))
         self.zoom_in_action = a("Zoom &in", lambda: self._active_view().zoom_in(), Key.ZoomIn)
         self.zoom_in_action.setShortcuts([QKeySequence("Ctrl++"), QKeySequence("Ctrl+=")])
         self.zoom_out_action = a("Zoom &out", lambda: self._active_view().zoom_out(), Key.ZoomOut)
@@ -252,19 +247,6 @@ class MainWindow(QMainWindow):
         view.addActions([self.damage.overlay_action, self.log_dock.toggleViewAction()])
         bar.addMenu("&Help").addAction(self.about_action)
         self._update_save_actions()
-        self._update_run_enabled()
-
-    def _attach_logging(self) -> None:
-        self._log_handler.bridge.record.connect(self.log_panel.append)
-        for name in ("engine", "cmdsr_app"):
-            logger = logging.getLogger(name)
-            if logger.level == logging.NOTSET or logger.level > logging.INFO:
-                logger.setLevel(logging.INFO)
-            logger.addHandler(self._log_handler)
-
-    def _detach_logging(self) -> None:
-        for name in ("engine", "cmdsr_app"):
-            logging.getLogger(name).removeHandler(self._log_handler)
 
     # ================================================================== wiring
     def _wire(self) -> None:
@@ -273,8 +255,6 @@ class MainWindow(QMainWindow):
         for controller in (photos, self.models, upscale, self.batch, self.saving, self.damage):
             controller.error.connect(self.show_error)
             controller.status.connect(self.statusBar().showMessage)
-        self.queue.added.connect(self._update_run_enabled)
-        self.queue.removed.connect(self._update_run_enabled)
         self.queue_panel.currentRequested.connect(photos.show_entry)
         self.queue_panel.removeRequested.connect(self.remove_entry)
         photos.cleared.connect(upscale.on_photo_cleared)
@@ -307,7 +287,6 @@ class MainWindow(QMainWindow):
         self.batch.cancelled.connect(lambda: self.jobCancelled.emit("batch"))
         self.saving.saved.connect(self.saved)
         self.tabs.currentChanged.connect(self._on_tab_changed)
-        self.heavy.busyChanged.connect(self._on_heavy_busy)
         self.heavy.progress.connect(upscale.on_tile_progress)
         if self.training_tab is not None:
             tab = self.training_tab
@@ -328,11 +307,7 @@ class MainWindow(QMainWindow):
         baseline = shipped_baseline_path()
         why = None if baseline.exists() else f"no baseline model is installed ({baseline.name} is missing)"
         self.compare.set_source_enabled("baseline", why is None, why or "")
-        self.compare.set_alt_support(s.alt_support_mode)
-        try:
-            self.compare.set_sources(s.compare_left, s.compare_right)
-        except ValueError:
-            log.warning("settings: unknown compare sides %s / %s", s.compare_left, s.compare_right)
+        self.compare.apply_settings(s)
         self.batch_panel.folder_edit.setText(s.batch_output_dir)
         self.batch_panel.pattern_edit.setText(s.batch_pattern)
         self._refresh_recent_menu()
@@ -392,19 +367,6 @@ class MainWindow(QMainWindow):
     def _update_save_actions(self) -> None:
         for action in (self.save_action, self.save_compare_action):
             action.setEnabled(self.upscale.has_result)
-
-    def _on_heavy_busy(self, busy: bool) -> None:
-        self.settings_panel.set_running(busy)
-        self.cancel_action.setEnabled(busy)
-        self._update_run_enabled()
-        self.settings_panel.show_progress(busy)
-
-    def _update_run_enabled(self, *_: Any) -> None:
-        """Run and batch need an image and no running job: what cannot run is disabled."""
-        able = len(self.queue) > 0 and not self.heavy.busy
-        for widget in (self.run_action, self.batch_action, self.settings_panel.run_button,
-                       self.batch_panel.start_button):
-            widget.setEnabled(able)
 
     def _on_tab_changed(self, _index: int) -> None:
         # The queue, regions and upscale settings mean nothing to training: give it the room.
@@ -473,8 +435,7 @@ class MainWindow(QMainWindow):
 
     def save_settings(self) -> None:
         self.settings_panel.read_into(self.settings)
-        self.settings.compare_left = self.compare.left_source
-        self.settings.compare_right = self.compare.right_source
+        self.compare.read_into(self.settings)
         self.settings.window_geometry = bytes(self.saveGeometry().toHex().data()).decode()
         self.settings.window_state = bytes(self.saveState().toHex().data()).decode()
         if self.training_tab is not None:
@@ -489,7 +450,7 @@ class MainWindow(QMainWindow):
         if not self.shutdown():
             log.warning("a background job did not stop within %d ms", CLOSE_WAIT_MS)
         self.save_settings()
-        self._detach_logging()
+        self.log_feed.detach()
         if self.error_dialog is not None:
             self.error_dialog.close()
         event.accept()
