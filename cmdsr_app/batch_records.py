@@ -23,10 +23,11 @@ RECORDS_FILE = "batch_outputs.json"
 MAX_RECORDS = 20_000  # the oldest are forgotten beyond this
 
 
-def batch_recipe(settings: RunSettings, choice: SupportChoice, output: BatchOutput) -> dict[str, Any]:
+def batch_recipe(settings: RunSettings, choice: SupportChoice, output: BatchOutput,
+                 damage: tuple[float, float] | None = None) -> dict[str, Any]:
     """Everything that decides an output's pixels and file: the model file (path and time, so
     a checkpoint trained further under the same name counts as another model), support,
-    adapt, size and format."""
+    adapt, the damage knobs' values (None: read from the photo), size and format."""
     model = settings.model_path
     model_time = 0
     if model is not None:
@@ -41,6 +42,7 @@ def batch_recipe(settings: RunSettings, choice: SupportChoice, output: BatchOutp
         "regions": [list(r) for r in choice.regions],
         "seed": choice.seed,
         "adapt": settings.adapt,
+        "damage": None if damage is None else [round(v, 3) for v in damage],
         "size": output.size.label(),
         "format": output.fmt,
         "quality": output.quality,

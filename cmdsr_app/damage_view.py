@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from cmdsr_app.damage_knobs_view import DamageKnobsPanel
 from cmdsr_app.damage_readout import (
     DamageReading,
     DamageTile,
@@ -101,11 +102,13 @@ class DamagePanel(QWidget):
         self.list.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         self.overlay_button = QToolButton()
         self.overlay_button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
+        self.knobs = DamageKnobsPanel()  # beside the numbers: the damage the user sets
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.message)
         layout.addWidget(self.list, 1)
         layout.addWidget(self.overlay_button)
+        layout.addWidget(self.knobs)
         self.show_message("Open a photo to see how blurred and noisy the model finds it.")
 
     def set_overlay_action(self, action: QAction) -> None:

@@ -22,6 +22,7 @@ import engine  # its names load on first use: the window starts without PyTorch
 from cmdsr_app.state import SizeChoice, output_name, short_names
 
 if TYPE_CHECKING:
+    from cmdsr_app.damage_knobs import KnobRange
     from engine import CMDSR, Image, SupportSet, Upscaler
 
 log = logging.getLogger(__name__)
@@ -43,6 +44,8 @@ class ModelInfo:
     # It reads blur and noise (a damage readout): its condition tells damage apart, so the
     # damage map and Adapt: Per region mean something with it.
     has_readout: bool = False
+    # The range its damage knobs offer (its condition map's), or None: no knobs.
+    knobs: KnobRange | None = None
 
     def describe(self) -> str:
         kind = "CMDSR" if self.conditioned else "conditioning off (baseline)"
@@ -102,12 +105,13 @@ def not_a_checkpoint(path: Path) -> str | None:
 
 def inspect_model(path: str | Path, cache: ModelCache) -> ModelInfo:
     """Load a checkpoint (CheckpointError with the reason if it is unusable) and describe it."""
+    from cmdsr_app.damage_knobs import knob_range_of
     from engine.damage import damage_head_of
 
     model = cache.get(path, "cpu")
     readout = bool(model.conditioned) and damage_head_of(model) is not None
     return ModelInfo(Path(path), int(model.scale), int(model.support_size),
-                     bool(model.conditioned), readout)
+                     bool(model.conditioned), readout, knob_range_of(model))
 
 
 @dataclass(frozen=True)
@@ -156,6 +160,9 @@ class RunSettings:
     precision: str = "auto"  # bf16 where the CPU runs it natively, else fp32 (as cmdsr upscale)
     threads: int = 0  # CPU threads; 0 = PyTorch's default (one per core)
     adapt: str = "global"  # "local": each part conditioned on its own damage (per region)
+    # (blur sigma, noise sigma) set on the damage knobs: CMDSR is steered by these numbers
+    # instead of the support patches (whole photo; Adapt does not apply). None: read the photo.
+    damage: tuple[float, float] | None = None
 
 
 @dataclass
@@ -168,6 +175,7 @@ class UpscaleOutcome:
     seconds: float = 0.0
     device: str = ""
     adapt: str = "global"  # the path that ran: "local" for a per-region CMDSR run
+    damage: tuple[float, float] | None = None  # the knob values that steered it, if any
 
 
 def make_upscaler(method: str, settings: RunSettings, cache: ModelCache) -> Upscaler:
@@ -214,8 +222,13 @@ def upscale_with(
     upscaler = make_upscaler(method, settings, cache)
     support = None
     boxes: list[tuple[int, int, int, int]] = []
+    damage = settings.damage if upscaler.method == "cmdsr" else None
     adapt = "local" if settings.adapt == "local" and upscaler.method == "cmdsr" else "global"
-    if adapt == "local":
+    if damage is not None:
+        adapt = "global"  # one set of numbers for the whole photo
+        result = engine.upscale_image(image, upscaler, None, progress=progress, cancel=cancel,
+                                      damage=damage)
+    elif adapt == "local":
         # each cell draws its own patches (too many to draw as boxes), except inside regions
         result = upscale_local(image, upscaler, choice, progress, cancel)
     else:
@@ -231,7 +244,7 @@ def upscale_with(
     seconds = time.perf_counter() - start
     log.info("%s: %s x%d%s in %.2f s on %s", getattr(image, "source", None) or "image", method,
              upscaler.scale, " per region" if adapt == "local" else "", seconds, upscaler.device)
-    return UpscaleOutcome(method, result, boxes, seconds, str(upscaler.device), adapt)
+    return UpscaleOutcome(method, result, boxes, seconds, str(upscaler.device), adapt, damage)
 
 
 def upscale_local(
@@ -355,14 +368,17 @@ def choice_for(regions: tuple[tuple[int, int, int, int], ...], default: SupportC
 def _upscale_one(path: Path, target: Path, upscaler: Upscaler, output: BatchOutput,
                  choice: SupportChoice, progress: ProgressFn,
                  cancel: threading.Event | None, adapt: str = "global",
-                 overwrite: bool = False) -> Path:
+                 overwrite: bool = False, damage: tuple[float, float] | None = None) -> Path:
     image = engine.read_image(path)
     width, height = output_dimensions(output.size, image.width, image.height, upscaler.scale)
     assert upscaler.support_size is not None  # make_upscaler("cmdsr") needs support
     # an 8-bit file needs no float result: a quarter of the memory for big photos
     depth = engine.output_bit_depth(output.fmt, image.bit_depth, output.bit_depth)
     out_dtype = np.uint8 if depth == 8 else np.float32
-    if adapt == "local":
+    if damage is not None:
+        result = engine.upscale_image(image, upscaler, None, progress=progress, cancel=cancel,
+                                      out_dtype=out_dtype, damage=damage)
+    elif adapt == "local":
         result = upscale_local(image, upscaler, choice, progress, cancel, out_dtype)
     else:
         support = choose_support(image.pixels, choice, upscaler.support_size)
@@ -401,6 +417,7 @@ def run_batch(
     cancel: threading.Event | None = None,
     on_item: Callable[[int, BatchItem], None] | None = None,
     replace_outputs: frozenset[Path] = frozenset(),
+    damage_by_path: dict[Path, tuple[float, float]] | None = None,
 ) -> BatchReport:
     """Upscale every path with the current settings; a failing image is recorded and the batch
     goes on. An image with its own regions uses them; the others use ``default_choice`` (with
@@ -408,7 +425,8 @@ def run_batch(
     upscales each image per region, as a single run does. An existing output is skipped
     unless ``output.overwrite`` is set or it is in ``replace_outputs`` (made with another
     model or settings, and the user chose to replace it); an output that is an input is
-    refused before anything is written."""
+    refused before anything is written. ``damage_by_path``: the photos whose damage knobs
+    the user set, steered by those numbers; the others read their own damage."""
     report = BatchReport()
     upscaler = make_upscaler("cmdsr", settings, cache)  # a bad model stops the batch at once
     clash = batch_clash(paths, output, upscaler.scale)
@@ -438,7 +456,8 @@ def run_batch(
                 item.output = _upscale_one(Path(path), target, upscaler, output,
                                            choice_for(regions_by_path.get(Path(path), ()),
                                                        default_choice),
-                                           tile_progress, cancel, settings.adapt, overwrite)
+                                           tile_progress, cancel, settings.adapt, overwrite,
+                                           (damage_by_path or {}).get(Path(path)))
             except engine.CancelledError:
                 raise
             except (engine.CmdsrError, ValueError, OSError, MemoryError) as exc:

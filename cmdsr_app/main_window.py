@@ -27,10 +27,11 @@ from cmdsr_app.canvas import ImageCanvas
 from cmdsr_app.compare import CompareView
 from cmdsr_app.controllers.batch import BatchController
 from cmdsr_app.controllers.damage import DamageController
+from cmdsr_app.controllers.job_buttons import JobButtons
+from cmdsr_app.controllers.knobs import KnobController
 from cmdsr_app.controllers.log_feed import LogFeed
 from cmdsr_app.controllers.models import ModelController, shipped_baseline_path
 from cmdsr_app.controllers.photos import PATCH_SIZE, PhotoController
-from cmdsr_app.controllers.run_controls import RunControls
 from cmdsr_app.controllers.saving import SaveController
 from cmdsr_app.controllers.upscale import UpscaleController
 from cmdsr_app.damage_view import DamagePanel
@@ -185,6 +186,11 @@ class MainWindow(QMainWindow):
         self.damage = DamageController(photos=self.photos, models=self.models, regions=self.regions,
                                        settings_panel=self.settings_panel, canvas=self.canvas,
                                        damage_panel=self.damage_panel, cache=self.cache, window=self)
+        self.knobs = KnobController(photos=self.photos, models=self.models, damage=self.damage,
+                                    heavy=self.heavy, panel=self.damage_panel.knobs,
+                                    canvas=self.canvas, cache=self.cache, window=self)
+        self.upscale.damage_for, self.batch.damage_for_paths = (
+            self.knobs.damage_for, self.knobs.damage_for_paths)
         # The window's own verbs, as its menus, scripts and tests call them.
         self.open_paths, self.show_entry, self.paste = (
             self.photos.open_paths, self.photos.show_entry, self.photos.paste)
@@ -219,7 +225,7 @@ class MainWindow(QMainWindow):
         self.run_action.setShortcuts([QKeySequence("Ctrl+R"), QKeySequence("F5")])
         self.cancel_action = a("&Cancel", self.upscale.cancel, "Esc", "Stop the running job")
         self.batch_action = a("Run &batch", self.batch.start, "Ctrl+B")
-        self.run_controls = RunControls(
+        self.job_buttons = JobButtons(
             queue=self.queue, heavy=self.heavy, settings_panel=self.settings_panel, parent=self,
             start=(self.run_action, self.batch_action, self.settings_panel.run_button,
                    self.batch_panel.start_button), cancel=(self.cancel_action,))
@@ -252,7 +258,8 @@ class MainWindow(QMainWindow):
     def _wire(self) -> None:
         """Every signal connection between panels, controllers and the window."""
         sp, photos, upscale = self.settings_panel, self.photos, self.upscale
-        for controller in (photos, self.models, upscale, self.batch, self.saving, self.damage):
+        for controller in (photos, self.models, upscale, self.batch, self.saving, self.damage,
+                           self.knobs):
             controller.error.connect(self.show_error)
             controller.status.connect(self.statusBar().showMessage)
         self.queue_panel.currentRequested.connect(photos.show_entry)
@@ -424,7 +431,7 @@ class MainWindow(QMainWindow):
     def shutdown(self, timeout_ms: int = CLOSE_WAIT_MS) -> bool:
         """Cancel every job and wait for the workers to end; True if all stopped in time."""
         stopped = True
-        runners = (self.heavy, self.light, self.thumbs, *self.damage.runners)
+        runners = (self.heavy, self.light, self.thumbs, *self.damage.runners, self.knobs.runner)
         for runner in runners:
             runner.cancel()
         for runner in runners:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -71,6 +72,9 @@ class BatchController(Controller):
         self._bridge = _BatchBridge(self)
         self._bridge.item.connect(self._on_item)
         self._bridge.progress.connect(self._on_progress)
+        # The photos whose damage knobs the user set, with their values (set by the wiring).
+        self.damage_for_paths: Callable[[list[Path]], dict[Path, tuple[float, float]]] = (
+            lambda _paths: {})
 
     @property
     def running(self) -> bool:
@@ -125,14 +129,15 @@ class BatchController(Controller):
             for entry in self.queue if entry.regions
         }
         settings, choice = self.models.run_settings(), self.upscale.support_choice()
+        damage = self.damage_for_paths(paths)
         self._recipes = {path: batch_recipe(settings, choice_for(regions.get(path, ()), choice),
-                                            output) for path in paths}
+                                            output, damage.get(path)) for path in paths}
         stale = self._made_differently(paths, output)
         if not stale:
-            self._launch(paths, settings, choice, regions, output, frozenset())
+            self._launch(paths, settings, choice, regions, output, frozenset(), damage)
             return
         self._ask_replace(stale, output, lambda replace: self._launch(
-            paths, settings, choice, regions, output, replace))
+            paths, settings, choice, regions, output, replace, damage))
 
     def _made_differently(self, paths: list[Path], output: BatchOutput) -> dict[Path, str]:
         """Existing outputs this app made with another model or settings: target -> what
@@ -180,7 +185,8 @@ class BatchController(Controller):
 
     def _launch(self, paths: list[Path], settings: RunSettings, choice: SupportChoice,
                 regions: dict[Path, tuple[tuple[int, int, int, int], ...]],
-                output: BatchOutput, replace: frozenset[Path]) -> None:
+                output: BatchOutput, replace: frozenset[Path],
+                damage: dict[Path, tuple[float, float]] | None = None) -> None:
         if self.heavy.busy:
             self.say("A job is already running.", 4000)
             return
@@ -190,6 +196,9 @@ class BatchController(Controller):
         self._paths = paths
         self.batch_panel.clear_results(paths)
         self.started.emit()
+        if damage:
+            self.say(f"Batch: {len(damage)} of {len(paths)} photo(s) use the damage knobs you set; "
+                     "the others are read from each photo.", 8000)
         self.panel.image_bar.setRange(0, len(paths))
         self.panel.image_bar.setValue(0)
         for i in range(len(self.queue)):
@@ -200,7 +209,8 @@ class BatchController(Controller):
         def work(_progress: Any, cancel: threading.Event) -> BatchReport:
             return run_batch(paths, settings, choice, regions, output, cache,
                              progress=bridge.progress.emit, cancel=cancel,
-                             on_item=bridge.item.emit, replace_outputs=replace)
+                             on_item=bridge.item.emit, replace_outputs=replace,
+                             damage_by_path=damage)
 
         def finished(report: BatchReport) -> None:
             self.batch_panel.summary_label.setText(report.summary())

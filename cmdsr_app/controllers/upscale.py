@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +64,8 @@ class UpscaleController(Controller):
         self.upscaling: Path | None = None  # the photo the running job belongs to
         # The photo a Run pressed while it or the model was still loading is for.
         self._run_when_ready: Path | None = None
+        # The damage knobs' values for a photo (None: read from it), set by the window's wiring.
+        self.damage_for: Callable[[Path], tuple[float, float] | None] = lambda _path: None
 
     @property
     def has_result(self) -> bool:
@@ -222,7 +226,9 @@ class UpscaleController(Controller):
     def _submit(self, methods: list[str], *, tracks_status: bool) -> None:
         image, path = self.photos.image, self.photos.image_path
         assert path is not None
+        # The knobs steer CMDSR only: "other support" compares support choices, as before.
         settings = self.models.run_settings()
+        knobbed = replace(settings, damage=self.damage_for(path))
         choices = {m: self.support_choice() for m in methods}
         if "cmdsr_alt" in methods:
             choices["cmdsr_alt"] = self.support_choice(self.compare.alt_support)
@@ -234,8 +240,9 @@ class UpscaleController(Controller):
             out = []
             for method in methods:
                 engine_method = "cmdsr" if method == "cmdsr_alt" else method
-                outcome = upscale_with(image, engine_method, settings, choices[method], cache,
-                                       progress, cancel)
+                outcome = upscale_with(image, engine_method,
+                                       knobbed if method == "cmdsr" else settings,
+                                       choices[method], cache, progress, cancel)
                 outcome.method = method
                 out.append((outcome, to_qimage(outcome.image.pixels, outcome.image.alpha)))
             return out
@@ -301,8 +308,10 @@ class UpscaleController(Controller):
         cmdsr = next((o for o, _ in results if o.method == "cmdsr"), None)
         if cmdsr is None:
             return ""
+        knobs = "" if cmdsr.damage is None else (
+            f", knobs: blur {cmdsr.damage[0]:.1f} px · noise {cmdsr.damage[1]:.0f} lv")
         return f"{cmdsr.seconds:.1f} s on {cmdsr.device}" + (
-            ", per region" if cmdsr.adapt == "local" else "")
+            ", per region" if cmdsr.adapt == "local" else "") + knobs
 
     def _trim_stash(self) -> None:
         """Forget the oldest photos' results beyond the count or pixel budget (the newest

@@ -1,0 +1,224 @@
+"""The damage knobs of the shown photo: they start at the model's estimate for it, the user's
+moves are kept per photo and steer its runs (and its batch output), and each move previews
+the part of the photo in view, in a worker thread of its own: debounced, the previous preview
+cancelled by the next move, so dragging never waits for the network."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QPointF, QTimer, Signal
+from PySide6.QtWidgets import QWidget
+
+from cmdsr_app.canvas import ImageCanvas
+from cmdsr_app.controllers.base import Controller
+from cmdsr_app.controllers.damage import DamageController
+from cmdsr_app.controllers.models import ModelController
+from cmdsr_app.controllers.photos import PhotoController
+from cmdsr_app.damage_knobs import (
+    NO_MAP,
+    Damage,
+    KnobRange,
+    KnobValues,
+    preview_damage,
+    visible_box,
+)
+from cmdsr_app.damage_knobs_view import DamageKnobsPanel, KnobPreviewOverlay
+from cmdsr_app.damage_readout import DamageReading
+from cmdsr_app.imaging import to_qimage
+from cmdsr_app.jobs import ModelCache, ModelInfo
+from cmdsr_app.workers import JobRunner
+
+PREVIEW_DEBOUNCE_MS = 120  # a knob being dragged previews once it pauses this long
+
+AS_READ = "As read from the photo: a run reads the damage from its support patches. Move a knob to set it yourself."
+SET_BY_YOU = "Set by you: runs of this photo use these numbers instead of reading it (Reset: back to the photo's)."
+NO_ESTIMATE = "This model reads no estimate, so the knobs start at a mild blur; move one to set the damage."
+NO_CONDITION = "This model ignores the damage (its conditioning is off), so it has no damage knobs."
+
+
+class KnobController(Controller):
+    """``previewShown(box)`` when a preview of ``box`` (x, y, w, h in photo pixels) is on the
+    canvas; ``valuesChanged()`` when the shown photo's knob values change."""
+
+    previewShown = Signal(object)  # noqa: N815 (Qt signal naming)
+    valuesChanged = Signal()  # noqa: N815
+
+    def __init__(self, *, photos: PhotoController, models: ModelController,
+                 damage: DamageController, heavy: JobRunner, panel: DamageKnobsPanel,
+                 canvas: ImageCanvas, cache: ModelCache, window: QWidget) -> None:
+        super().__init__(window)
+        self.photos, self.models, self.damage, self.heavy = photos, models, damage, heavy
+        self.panel, self.canvas, self.cache = panel, canvas, cache
+        self.values = KnobValues()
+        self.range: KnobRange | None = None
+        self.estimate: Damage | None = None  # the model's reading of the shown photo
+        self.runner = JobRunner("knob preview", self)
+        self.overlay = KnobPreviewOverlay(canvas)
+        self._preview_key: tuple[Any, ...] | None = None
+        self._timer = QTimer(self)
+        self._timer.setSingleShot(True)
+        self._timer.setInterval(PREVIEW_DEBOUNCE_MS)
+        self._timer.timeout.connect(self.preview)
+        photos.loaded.connect(lambda _path: self._on_photo())
+        photos.cleared.connect(self._on_photo)
+        photos.queue.added.connect(lambda *_: self._show_batch_note())
+        photos.queue.removed.connect(lambda *_: self._show_batch_note())
+        models.modelChanged.connect(self._on_model_changed)
+        damage.readingShown.connect(self._on_reading)
+        heavy.busyChanged.connect(self._on_busy)
+        canvas.viewChanged.connect(lambda *_: self._on_view_changed())
+        panel.valuesEdited.connect(self.set_values)
+        panel.resetRequested.connect(self.reset)
+        panel.applyAllRequested.connect(self.apply_to_all)
+
+    # -- what runs and batches use -----------------------------------------------------------
+    def damage_for(self, path: Path | None) -> Damage | None:
+        """The values the user set for this photo, or None: its run reads the photo."""
+        return self.values.get(path) if self.range is not None else None
+
+    def damage_for_paths(self, paths: list[Path]) -> dict[Path, Damage]:
+        return self.values.for_paths(paths) if self.range is not None else {}
+
+    # -- the user's moves --------------------------------------------------------------------
+    def set_values(self, blur: float, noise: float) -> None:
+        path = self.photos.image_path
+        if path is None or self.range is None:
+            return
+        self.values.set(path, *self.range.clamp(blur, noise))
+        self.panel.show_origin(SET_BY_YOU)
+        self._show_batch_note()
+        self.valuesChanged.emit()
+        self.schedule_preview()
+
+    def reset(self) -> None:
+        """Back to the photo's own reading: runs read its support patches again."""
+        path = self.photos.image_path
+        if path is not None:
+            self.values.clear(path)
+        self._clear_preview()
+        self._show()
+        self.valuesChanged.emit()
+
+    def apply_to_all(self) -> None:
+        if self.range is None or self.photos.image_path is None:
+            return
+        blur, noise = self.panel.values()
+        paths = [entry.path for entry in self.photos.queue]
+        self.values.set_all(paths, blur, noise)
+        self._show()
+        self.valuesChanged.emit()
+        self.say(f"Blur {blur:.1f} px · noise {noise:.0f} levels set for all {len(paths)} photo(s).")
+
+    # -- the preview -------------------------------------------------------------------------
+    def schedule_preview(self) -> None:
+        self._timer.start()
+
+    def preview(self) -> None:
+        """Upscale the part of the photo in view with the shown photo's knob values."""
+        image, path = self.photos.image, self.photos.image_path
+        damage = self.damage_for(path)
+        if image is None or path is None or damage is None or self.heavy.busy:
+            return
+        top_left = self.canvas.to_content(QPointF(0, 0))
+        bottom_right = self.canvas.to_content(QPointF(self.canvas.width(), self.canvas.height()))
+        box = visible_box((top_left.x(), top_left.y(), bottom_right.x(), bottom_right.y()),
+                          image.width, image.height)
+        if box is None:
+            return
+        key = (path, damage, box, self.models.model_path())
+        if key == self._preview_key:
+            return
+        self._preview_key = key
+        pixels, settings, cache = image.pixels, self.models.run_settings(), self.cache
+        label = f"Preview · blur {damage[0]:.1f} px · noise {damage[1]:.0f} lv"
+
+        def work(_progress: Any, cancel: threading.Event) -> Any:
+            return to_qimage(preview_damage(pixels, box, damage, settings, cache, cancel))
+
+        def done(qimage: Any) -> None:
+            if key != self._preview_key:
+                return  # a newer move is being previewed
+            self.overlay.show_preview(qimage, box, label)
+            self.previewShown.emit(box)
+
+        def failed(message: str) -> None:
+            if key == self._preview_key:
+                self._preview_key = None
+                self.say(f"Preview failed: {message}", 8000)
+
+        self.runner.cancel()  # the previous move's preview is no longer wanted
+        self.runner.submit("knob preview", work, on_finished=done, on_failed=failed)
+
+    def _clear_preview(self) -> None:
+        self._timer.stop()
+        self.runner.cancel()
+        self._preview_key = None
+        self.overlay.clear()
+
+    def _on_view_changed(self) -> None:
+        if self.overlay.isVisible():  # panned or zoomed: preview what is in view now
+            self.schedule_preview()
+
+    # -- what the knobs show -----------------------------------------------------------------
+    def _on_photo(self) -> None:
+        self._clear_preview()
+        self.estimate = None
+        self._show()
+
+    def _on_reading(self, reading: DamageReading) -> None:
+        photo = reading.photo
+        self.estimate = None if photo is None else (photo.blur_sigma, photo.noise_sigma)
+        self._show()
+
+    def _on_model_changed(self, info: ModelInfo) -> None:
+        self._clear_preview()
+        self.range = info.knobs
+        self.estimate = None
+        if self.range is None:
+            self.panel.set_range(None, NO_MAP if info.conditioned else NO_CONDITION)
+        else:
+            self.panel.set_range(self.range)
+        self._show()
+
+    def _on_busy(self, busy: bool) -> None:
+        if busy:
+            self._timer.stop()
+            self.runner.cancel()
+        self.panel.set_locked(busy)
+        self._show()  # the Reset button follows the lock
+
+    def _show(self) -> None:
+        if self.range is None:
+            self._show_batch_note()
+            return
+        path = self.photos.image_path
+        own = self.values.get(path)
+        if own is not None:
+            self.panel.show_values(own, SET_BY_YOU, user_set=True)
+        elif path is None:
+            self.panel.show_values(self.range.start, "Open a photo to steer its upscale.", user_set=False)
+        elif self.estimate is not None:
+            self.panel.show_values(self.range.clamp(*self.estimate), AS_READ, user_set=False)
+        elif self.damage.no_readout:
+            self.panel.show_values(self.range.start, NO_ESTIMATE, user_set=False)
+        else:
+            self.panel.show_values(self.range.start, "Reading the damage…", user_set=False)
+        self._show_batch_note()
+
+    def _show_batch_note(self) -> None:
+        if self.range is None:
+            self.panel.batch_note.setText("")
+            return
+        paths = [entry.path for entry in self.photos.queue]
+        fixed = len(self.values.for_paths(paths))
+        if not fixed:
+            text = "Batches read the damage from each photo."
+        elif fixed == len(paths):
+            text = "Batches use the values you set for each photo."
+        else:
+            text = (f"Batches use your values for the {fixed} photo(s) you set; the other "
+                    f"{len(paths) - fixed} are read from each photo.")
+        self.panel.batch_note.setText(text)

@@ -1,0 +1,125 @@
+"""The damage knobs, Qt-free: the range a model's knobs offer, the values the user set per
+photo, and the preview job (the part of the photo in view, upscaled with the knob values).
+
+A model file with a *condition map* (``engine.condition_map``) can be steered by numbers:
+blur sigma and noise sigma in, the condition CMDSR would read for such damage out. The knobs
+start at the model's own estimate for the photo; a photo whose knobs the user has not moved
+is upscaled from its support patches as before, one whose knobs were moved with those numbers.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from cmdsr_app.jobs import ModelCache, RunSettings, make_upscaler
+
+if TYPE_CHECKING:
+    from engine import CMDSR
+
+Damage = tuple[float, float]  # (blur sigma in HR pixels, noise sigma in grey levels)
+Box = tuple[int, int, int, int]  # x, y, w, h in photo pixels
+
+PREVIEW_SIDE = 160  # the preview covers at most this many photo pixels each way (x4: 640)
+PREVIEW_MARGIN = 8  # photo pixels of context around it, so its edges are as in a full run
+
+NO_MAP = ("This model has no damage knobs: its file carries no condition map, so it can only "
+          "read the damage from the photo.")
+
+
+@dataclass(frozen=True)
+class KnobRange:
+    """What the model's condition map was fitted on; values outside are refused."""
+
+    blur: tuple[float, float]
+    noise: tuple[float, float]
+
+    def clamp(self, blur: float, noise: float) -> Damage:
+        return (min(max(blur, self.blur[0]), self.blur[1]),
+                min(max(noise, self.noise[0]), self.noise[1]))
+
+    def contains(self, blur: float, noise: float) -> bool:
+        return self.clamp(blur, noise) == (blur, noise)
+
+    @property
+    def start(self) -> Damage:
+        """Where the knobs stand when the model reads no estimate: a mild blur, no noise."""
+        return self.clamp(1.0, 0.0)
+
+
+def knob_range_of(model: CMDSR) -> KnobRange | None:
+    """The knobs a loaded model offers, or None when its file has no condition map."""
+    from engine.condition_map import condition_map_of
+
+    cmap = condition_map_of(model) if model.conditioned else None
+    if cmap is None:
+        return None
+    return KnobRange(cmap.blur_range, cmap.noise_range)
+
+
+class KnobValues:
+    """The knob values the user set, per photo. A photo without values is upscaled from its
+    support patches (the model reads its damage), as before the knobs existed."""
+
+    def __init__(self) -> None:
+        self._values: dict[Path, Damage] = {}
+
+    def get(self, path: Path | None) -> Damage | None:
+        return None if path is None else self._values.get(Path(path))
+
+    def set(self, path: Path, blur: float, noise: float) -> None:
+        self._values[Path(path)] = (float(blur), float(noise))
+
+    def set_all(self, paths: Iterable[Path], blur: float, noise: float) -> None:
+        for path in paths:
+            self.set(path, blur, noise)
+
+    def clear(self, path: Path) -> None:
+        self._values.pop(Path(path), None)
+
+    def clear_all(self) -> None:
+        self._values.clear()
+
+    def for_paths(self, paths: Iterable[Path]) -> dict[Path, Damage]:
+        """The set values of these photos (those without are left out)."""
+        return {Path(p): self._values[Path(p)] for p in paths if Path(p) in self._values}
+
+
+def visible_box(view: tuple[float, float, float, float], width: int, height: int,
+                side: int = PREVIEW_SIDE) -> Box | None:
+    """The part of a ``width`` x ``height`` photo to preview for a view rectangle (x0, y0, x1,
+    y1 in photo pixels, possibly beyond the photo): the visible part, at most ``side`` pixels
+    each way around the view's centre; None when nothing of the photo is in view."""
+    x0, y0 = max(0.0, view[0]), max(0.0, view[1])
+    x1, y1 = min(float(width), view[2]), min(float(height), view[3])
+    if x1 - x0 < 1 or y1 - y0 < 1:
+        return None
+    w, h = min(side, int(np.ceil(x1 - x0))), min(side, int(np.ceil(y1 - y0)))
+    cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+    x = int(min(max(0, round(cx - w / 2)), width - w))
+    y = int(min(max(0, round(cy - h / 2)), height - h))
+    return x, y, w, h
+
+
+def preview_damage(pixels: np.ndarray, box: Box, damage: Damage, settings: RunSettings,
+                   cache: ModelCache, cancel: threading.Event | None = None) -> np.ndarray:
+    """``box`` of the photo upscaled by CMDSR steered by ``damage``: [h*s, w*s, 3] float32.
+    A margin of context is upscaled with it and cut off, so the preview matches a full run
+    away from the photo's own edges. ``ConfigError`` (with the range) for values the model's
+    map was not fitted on."""
+    x, y, w, h = box
+    m = PREVIEW_MARGIN
+    top, left = max(0, y - m), max(0, x - m)
+    bottom, right = min(pixels.shape[0], y + h + m), min(pixels.shape[1], x + w + m)
+    upscaler = make_upscaler("cmdsr", replace(settings, damage=damage), cache)
+    out = upscaler.upscale(pixels[top:bottom, left:right], None, cancel=cancel, damage=damage)
+    s = upscaler.scale
+    return out[(y - top) * s:(y - top + h) * s, (x - left) * s:(x - left + w) * s]
+
+
+__all__ = ["NO_MAP", "KnobRange", "KnobValues", "knob_range_of", "preview_damage", "visible_box"]

@@ -1,0 +1,243 @@
+"""The damage knobs on screen: Blur and Noise sliders with spin boxes under the damage panel,
+and the preview of the part of the photo in view, painted over the input canvas."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import QEvent, QObject, QPointF, QRectF, Qt, Signal
+from PySide6.QtGui import QColor, QImage, QPainter, QPaintEvent, QPen
+from PySide6.QtWidgets import (
+    QDoubleSpinBox,
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QSlider,
+    QVBoxLayout,
+    QWidget,
+)
+
+from cmdsr_app.damage_knobs import Damage, KnobRange
+from cmdsr_app.damage_readout import blur_words, noise_words
+
+if TYPE_CHECKING:  # the canvas module imports the damage panel, which holds these knobs
+    from cmdsr_app.canvas import ZoomPanView
+
+BLUR_STEP, NOISE_STEP = 0.1, 1.0  # one slider step; the spin boxes show the same precision
+BLUR_TIP = ("Blur σ the model assumes, in high-resolution pixels before the ×4 downscale "
+            "(0.6 nearly sharp, 2.6 the paper's test blur, 3.6 very soft). More blur: the "
+            "upscale sharpens harder.")
+NOISE_TIP = ("Noise σ the model assumes, in grey levels 0..255 on the photo (5 faint, 15 "
+             "clearly visible, 30+ heavy). More noise: the upscale smooths more.")
+
+
+class _Knob:
+    """One slider with its spin box, kept in step; values in the knob's own units."""
+
+    def __init__(self, step: float, decimals: int, suffix: str, tip: str) -> None:
+        self.step = step
+        self.slider = QSlider(Qt.Orientation.Horizontal)
+        self.spin = QDoubleSpinBox()
+        self.spin.setDecimals(decimals)
+        self.spin.setSingleStep(step)
+        self.spin.setSuffix(suffix)
+        self.spin.setKeyboardTracking(False)  # a number is taken when typed in full
+        for widget in (self.slider, self.spin):
+            widget.setToolTip(tip)
+
+    def set_range(self, low: float, high: float) -> None:
+        self.slider.setRange(round(low / self.step), round(high / self.step))
+        self.spin.setRange(low, high)
+
+    def value(self) -> float:
+        return float(self.spin.value())
+
+    def show(self, value: float) -> None:
+        for widget in (self.slider, self.spin):
+            widget.blockSignals(True)
+        self.spin.setValue(value)
+        self.slider.setValue(round(value / self.step))
+        for widget in (self.slider, self.spin):
+            widget.blockSignals(False)
+
+
+class DamageKnobsPanel(QWidget):
+    """``valuesEdited(blur, noise)`` when the user moves a knob (not when the window sets
+    them); ``resetRequested()``: back to the estimate; ``applyAllRequested()``: these values
+    for every photo in the queue."""
+
+    valuesEdited = Signal(float, float)  # noqa: N815 (Qt signal naming)
+    resetRequested = Signal()  # noqa: N815
+    applyAllRequested = Signal()  # noqa: N815
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.title = QLabel("<b>Steer the upscale</b>")
+        self.origin = QLabel("")  # "as read from the photo", "set by you", or why no knobs
+        self.origin.setWordWrap(True)
+        self.blur = _Knob(BLUR_STEP, 1, " px", BLUR_TIP)
+        self.noise = _Knob(NOISE_STEP, 0, " lv", NOISE_TIP)
+        self.reset_button = QPushButton("Reset")
+        self.reset_button.setToolTip("Back to the damage as read from the photo: the run reads "
+                                     "it from the support patches again")
+        self.all_button = QPushButton("Use for all photos")
+        self.all_button.setToolTip("Set these values for every photo in the queue (runs and "
+                                   "batches use them)")
+        self.batch_note = QLabel("")
+        self.batch_note.setWordWrap(True)
+        self.batch_note.setStyleSheet("color: palette(mid);")
+        grid = QGridLayout()
+        grid.setContentsMargins(0, 0, 0, 0)
+        for row, (name, knob) in enumerate((("Blur", self.blur), ("Noise", self.noise))):
+            grid.addWidget(QLabel(name), row, 0)
+            grid.addWidget(knob.slider, row, 1)
+            grid.addWidget(knob.spin, row, 2)
+            knob.slider.valueChanged.connect(lambda v, k=knob: self._slid(k, v))
+            knob.spin.valueChanged.connect(lambda _v: self._edited())
+        grid.setColumnStretch(1, 1)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.reset_button)
+        buttons.addWidget(self.all_button)
+        buttons.addStretch(1)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 4, 0, 0)
+        layout.addWidget(self.title)
+        layout.addWidget(self.origin)
+        layout.addLayout(grid)
+        layout.addLayout(buttons)
+        layout.addWidget(self.batch_note)
+        self.reset_button.clicked.connect(self.resetRequested)
+        self.all_button.clicked.connect(self.applyAllRequested)
+        self._available = False
+        self._locked = False
+        self.set_range(None, "The knobs show once the model is ready.")
+
+    # -- what the window sets --------------------------------------------------------------
+    def set_range(self, knobs: KnobRange | None, why: str = "") -> None:
+        """The model's range, or None with the sentence that says why there are no knobs."""
+        self._available = knobs is not None
+        if knobs is not None:
+            self.blur.set_range(*knobs.blur)
+            self.noise.set_range(*knobs.noise)
+            tip = (f"This model's knobs go from blur {knobs.blur[0]:g} to {knobs.blur[1]:g} px "
+                   f"and noise {knobs.noise[0]:g} to {knobs.noise[1]:g} levels: the damage it "
+                   "was trained on")
+            for widget in (self.blur.slider, self.noise.slider):
+                widget.setStatusTip(tip)
+        else:
+            self.show_origin(why)
+        self._update_enabled()
+
+    def show_values(self, damage: Damage, origin: str, *, user_set: bool) -> None:
+        """Put the knobs at ``damage`` without it counting as the user's move."""
+        self.blur.show(damage[0])
+        self.noise.show(damage[1])
+        self.show_origin(origin)
+        self.reset_button.setEnabled(user_set and self._available and not self._locked)
+
+    def show_origin(self, text: str) -> None:
+        self.origin.setText(text)
+
+    def set_locked(self, locked: bool) -> None:
+        """A run or batch is going: the knobs are part of its settings."""
+        self._locked = locked
+        self._update_enabled()
+
+    @property
+    def available(self) -> bool:
+        return self._available
+
+    def values(self) -> Damage:
+        return self.blur.value(), self.noise.value()
+
+    def words(self) -> str:
+        blur, noise = self.values()
+        return f"blur {blur:.1f} px ({blur_words(blur)}) · noise {noise:.0f} lv ({noise_words(noise)})"
+
+    # -- the user's moves ------------------------------------------------------------------
+    def _slid(self, knob: _Knob, position: int) -> None:
+        knob.spin.blockSignals(True)
+        knob.spin.setValue(position * knob.step)
+        knob.spin.blockSignals(False)
+        self._edited()
+
+    def _edited(self) -> None:
+        for knob in (self.blur, self.noise):  # a typed number moves its slider too
+            knob.slider.blockSignals(True)
+            knob.slider.setValue(round(knob.value() / knob.step))
+            knob.slider.blockSignals(False)
+        self.reset_button.setEnabled(True)
+        self.valuesEdited.emit(*self.values())
+
+    def _update_enabled(self) -> None:
+        able = self._available and not self._locked
+        for widget in (self.blur.slider, self.blur.spin, self.noise.slider, self.noise.spin,
+                       self.all_button):
+            widget.setEnabled(able)
+        if not able:
+            self.reset_button.setEnabled(False)
+
+
+class KnobPreviewOverlay(QWidget):
+    """The knob preview painted over the canvas where those photo pixels are, at the canvas'
+    zoom (a ×4 result: zoom in to see its detail), framed and labelled. Mouse events pass
+    through to the canvas, so regions can still be drawn beneath."""
+
+    def __init__(self, canvas: ZoomPanView) -> None:
+        super().__init__(canvas)
+        self.canvas = canvas
+        self.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)
+        self.setAttribute(Qt.WidgetAttribute.WA_NoSystemBackground)
+        self._image = QImage()
+        self._box = QRectF()
+        self._label = ""
+        self.resize(canvas.size())
+        canvas.installEventFilter(self)
+        canvas.viewChanged.connect(lambda *_: self.update())
+        self.hide()
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if watched is self.canvas and event.type() == QEvent.Type.Resize:
+            self.resize(self.canvas.size())
+        return False
+
+    def show_preview(self, image: QImage, box: tuple[int, int, int, int], label: str) -> None:
+        self._image, self._box, self._label = image, QRectF(*box), label
+        self.resize(self.canvas.size())
+        self.show()
+        self.raise_()
+        self.update()
+
+    def clear(self) -> None:
+        self._image = QImage()
+        self.hide()
+
+    @property
+    def shown_box(self) -> tuple[int, int, int, int] | None:
+        if self._image.isNull() or not self.isVisible():
+            return None
+        b = self._box
+        return int(b.x()), int(b.y()), int(b.width()), int(b.height())
+
+    def image(self) -> QImage:
+        return self._image
+
+    def paintEvent(self, event: QPaintEvent) -> None:
+        if self._image.isNull():
+            return
+        painter = QPainter(self)
+        top_left = self.canvas.to_widget(self._box.topLeft())
+        bottom_right = self.canvas.to_widget(self._box.bottomRight())
+        target = QRectF(top_left, bottom_right)
+        painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, self.canvas.zoom < 4)
+        painter.drawImage(target, self._image)
+        painter.setPen(QPen(QColor(255, 210, 60), 1, Qt.PenStyle.DashLine))
+        painter.drawRect(target)
+        metrics = painter.fontMetrics()
+        badge = QRectF(0, 0, metrics.horizontalAdvance(self._label) + 10, metrics.height() + 4)
+        badge.moveTopLeft(QPointF(max(2.0, target.left()), max(2.0, target.top() - badge.height())))
+        painter.fillRect(badge, QColor(0, 0, 0, 170))
+        painter.setPen(QColor(255, 230, 150))
+        painter.drawText(badge, Qt.AlignmentFlag.AlignCenter, self._label)
+        painter.end()
