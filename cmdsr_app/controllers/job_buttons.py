@@ -16,7 +16,7 @@ class _Enablable(Protocol):
     def setEnabled(self, enabled: bool) -> None: ...  # noqa: N802 (Qt's name)
 
 
-class RunControls(QObject):
+class JobButtons(QObject):
     """Run and batch (``start``: buttons and actions) need a photo in the queue and no job
     running, so what cannot run is disabled rather than answered with an error; Cancel
     (``cancel``) needs a running job; the settings are locked while one runs."""
