@@ -28,8 +28,7 @@ Box = tuple[int, int, int, int]  # x, y, w, h in photo pixels
 PREVIEW_SIDE = 160  # the preview covers at most this many photo pixels each way (x4: 640)
 PREVIEW_MARGIN = 8  # photo pixels of context around it, so its edges are as in a full run
 
-NO_MAP = ("This model has no damage knobs: its file carries no condition map, so it can only "
-          "read the damage from the photo.")
+NO_MAP = "This model has no damage knobs: its file holds no condition map."
 
 
 @dataclass(frozen=True)

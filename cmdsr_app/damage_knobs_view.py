@@ -13,6 +13,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QPushButton,
+    QSizePolicy,
     QSlider,
     QVBoxLayout,
     QWidget,
@@ -43,6 +44,7 @@ class _Knob:
         self.spin.setSingleStep(step)
         self.spin.setSuffix(suffix)
         self.spin.setKeyboardTracking(False)  # a number is taken when typed in full
+        self.spin.setMinimumWidth(self.spin.fontMetrics().horizontalAdvance("00.0 px") + 36)
         for widget in (self.slider, self.spin):
             widget.setToolTip(tip)
 
@@ -76,6 +78,7 @@ class DamageKnobsPanel(QWidget):
         self.title = QLabel("<b>Steer the upscale</b>")
         self.origin = QLabel("")  # "as read from the photo", "set by you", or why no knobs
         self.origin.setWordWrap(True)
+        self.origin.setMinimumHeight(2 * self.origin.fontMetrics().lineSpacing())  # a reason fits
         self.blur = _Knob(BLUR_STEP, 1, " px", BLUR_TIP)
         self.noise = _Knob(NOISE_STEP, 0, " lv", NOISE_TIP)
         self.reset_button = QPushButton("Reset")
@@ -107,6 +110,8 @@ class DamageKnobsPanel(QWidget):
         layout.addLayout(grid)
         layout.addLayout(buttons)
         layout.addWidget(self.batch_note)
+        # its own height whatever the box's: the numbers above give up room first
+        self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Fixed)
         self.reset_button.clicked.connect(self.resetRequested)
         self.all_button.clicked.connect(self.applyAllRequested)
         self._available = False
@@ -126,18 +131,22 @@ class DamageKnobsPanel(QWidget):
             for widget in (self.blur.slider, self.noise.slider):
                 widget.setStatusTip(tip)
         else:
-            self.show_origin(why)
+            self.show_origin(why, "It upscales all the same, reading the damage from the photo; "
+                                  "a model file with a condition map has knobs.")
+            self.batch_note.setText("")
         self._update_enabled()
 
-    def show_values(self, damage: Damage, origin: str, *, user_set: bool) -> None:
-        """Put the knobs at ``damage`` without it counting as the user's move."""
+    def show_values(self, damage: Damage, origin: tuple[str, str], *, user_set: bool) -> None:
+        """Put the knobs at ``damage`` without it counting as the user's move; ``origin``:
+        the line saying where the values come from, and its tooltip."""
         self.blur.show(damage[0])
         self.noise.show(damage[1])
-        self.show_origin(origin)
+        self.show_origin(*origin)
         self.reset_button.setEnabled(user_set and self._available and not self._locked)
 
-    def show_origin(self, text: str) -> None:
+    def show_origin(self, text: str, tip: str = "") -> None:
         self.origin.setText(text)
+        self.origin.setToolTip(tip)
 
     def set_locked(self, locked: bool) -> None:
         """A run or batch is going: the knobs are part of its settings."""

@@ -100,6 +100,7 @@ class DamagePanel(QWidget):
         self.list.setWordWrap(True)
         self.list.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
         self.list.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.list.setMinimumHeight(44)  # two lines: the knobs below keep their room
         self.overlay_button = QToolButton()
         self.overlay_button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
         self.knobs = DamageKnobsPanel()  # beside the numbers: the damage the user sets

@@ -33,9 +33,18 @@ from cmdsr_app.workers import JobRunner
 
 PREVIEW_DEBOUNCE_MS = 120  # a knob being dragged previews once it pauses this long
 
-AS_READ = "As read from the photo: a run reads the damage from its support patches. Move a knob to set it yourself."
-SET_BY_YOU = "Set by you: runs of this photo use these numbers instead of reading it (Reset: back to the photo's)."
-NO_ESTIMATE = "This model reads no estimate, so the knobs start at a mild blur; move one to set the damage."
+# Short lines (the box is narrow); what they mean in full is in the tooltip.
+AS_READ = ("As read from the photo.",
+           "A run reads the damage from the photo's support patches, as without the knobs. "
+           "Move a knob to set it yourself.")
+SET_BY_YOU = ("Set by you: runs use these numbers.",
+              "Runs and batches of this photo are steered by these numbers instead of reading "
+              "it. Reset goes back to the photo's own reading.")
+NO_ESTIMATE = ("No estimate: start from a mild blur.",
+               "This model reads no damage estimate, so the knobs start at a mild blur and no "
+               "noise; move one to set the damage yourself.")
+READING = ("Reading the damage…", "")
+NO_PHOTO = ("Open a photo to steer its upscale.", "")
 NO_CONDITION = "This model ignores the damage (its conditioning is off), so it has no damage knobs."
 
 
@@ -88,7 +97,7 @@ class KnobController(Controller):
         if path is None or self.range is None:
             return
         self.values.set(path, *self.range.clamp(blur, noise))
-        self.panel.show_origin(SET_BY_YOU)
+        self.panel.show_origin(*SET_BY_YOU)
         self._show_batch_note()
         self.valuesChanged.emit()
         self.schedule_preview()
@@ -199,13 +208,13 @@ class KnobController(Controller):
         if own is not None:
             self.panel.show_values(own, SET_BY_YOU, user_set=True)
         elif path is None:
-            self.panel.show_values(self.range.start, "Open a photo to steer its upscale.", user_set=False)
+            self.panel.show_values(self.range.start, NO_PHOTO, user_set=False)
         elif self.estimate is not None:
             self.panel.show_values(self.range.clamp(*self.estimate), AS_READ, user_set=False)
         elif self.damage.no_readout:
             self.panel.show_values(self.range.start, NO_ESTIMATE, user_set=False)
         else:
-            self.panel.show_values(self.range.start, "Reading the damage…", user_set=False)
+            self.panel.show_values(self.range.start, READING, user_set=False)
         self._show_batch_note()
 
     def _show_batch_note(self) -> None:
@@ -215,10 +224,9 @@ class KnobController(Controller):
         paths = [entry.path for entry in self.photos.queue]
         fixed = len(self.values.for_paths(paths))
         if not fixed:
-            text = "Batches read the damage from each photo."
+            text = "Batches read each photo's damage."
         elif fixed == len(paths):
-            text = "Batches use the values you set for each photo."
+            text = "Batches use the values you set."
         else:
-            text = (f"Batches use your values for the {fixed} photo(s) you set; the other "
-                    f"{len(paths) - fixed} are read from each photo.")
+            text = f"Batches use your values for {fixed} of {len(paths)} photos, read the rest."
         self.panel.batch_note.setText(text)

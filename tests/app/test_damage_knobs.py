@@ -263,10 +263,10 @@ def test_a_batch_uses_the_values_set_per_photo(qtbot, window, knob_model_path: P
     window.open_paths([second])
     window.show_entry(0)
     qtbot.waitUntil(lambda: window.photos.image_path == first, timeout=10000)
-    assert knobs.batch_note.text() == "Batches read the damage from each photo."
+    assert knobs.batch_note.text() == "Batches read each photo's damage."
     press(qtbot, knobs.noise.slider, Qt.Key.Key_Right, 4)
     set_values = window.knobs.damage_for(first)
-    assert "for the 1 photo(s) you set; the other 1" in knobs.batch_note.text()
+    assert knobs.batch_note.text() == "Batches use your values for 1 of 2 photos, read the rest."
 
     given: dict = {}
     real = batch_module.run_batch
@@ -288,4 +288,4 @@ def test_a_batch_uses_the_values_set_per_photo(qtbot, window, knob_model_path: P
     qtbot.waitUntil(lambda: not window.heavy.busy, timeout=10000)
     qtbot.mouseClick(knobs.all_button, Qt.MouseButton.LeftButton)
     assert window.knobs.damage_for(second) == pytest.approx(knobs.values())
-    assert knobs.batch_note.text() == "Batches use the values you set for each photo."
+    assert knobs.batch_note.text() == "Batches use the values you set."
