@@ -81,8 +81,9 @@ class KnobValues:
     def clear(self, path: Path) -> None:
         self._values.pop(Path(path), None)
 
-    def clear_all(self) -> None:
-        self._values.clear()
+    def clamp_all(self, knobs: KnobRange) -> None:
+        """Another model's range: values beyond it are held at its ends, never refused later."""
+        self._values = {path: knobs.clamp(*value) for path, value in self._values.items()}
 
     def for_paths(self, paths: Iterable[Path]) -> dict[Path, Damage]:
         """The set values of these photos (those without are left out)."""

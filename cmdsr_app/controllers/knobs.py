@@ -189,6 +189,7 @@ class KnobController(Controller):
         if self.range is None:
             self.panel.set_range(None, NO_MAP if info.conditioned else NO_CONDITION)
         else:
+            self.values.clamp_all(self.range)
             self.panel.set_range(self.range)
         self._show()
 

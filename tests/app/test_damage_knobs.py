@@ -94,6 +94,9 @@ def test_knob_values_belong_to_each_photo() -> None:
     values.clear(Path("a.png"))
     assert values.get(Path("a.png")) is None
     assert KnobRange((0.4, 4.0), (0.0, 50.0)).clamp(0.1, 60.0) == (0.4, 50.0)
+    values.set(Path("a.png"), 3.9, 45.0)
+    values.clamp_all(KnobRange((0.5, 3.5), (0.0, 40.0)))  # another model's narrower map
+    assert values.get(Path("a.png")) == (3.5, 40.0) and values.get(Path("b.png")) == (1.0, 5.0)
 
 
 def test_the_preview_is_the_full_runs_crop(knob_model_path: Path, make_photo) -> None:
