@@ -571,8 +571,25 @@ def format_time_limit(seconds: float) -> str:
     return f"{hours} h" if hours else f"{minutes} min"
 
 
+def is_condition_report(progress: Any) -> bool:
+    """A report of the condition stage (``engine.training.condition.ConditionProgress``),
+    which comes before the SR steps in a run trained from scratch with the users recipe."""
+    return _get(progress, "blur_mae") is not None and _get(progress, "l1") is None
+
+
 def describe_progress(progress: Any, *, running: bool = True) -> str:
-    """One status line from a ``TrainProgress``; a run no longer running gets no ETA."""
+    """One status line from a ``TrainProgress`` (or a condition-stage report); a run no
+    longer running gets no ETA."""
+    if is_condition_report(progress):
+        step, total = _get(progress, "step") or 0, _get(progress, "total_steps") or 0
+        parts = [f"Learning to read the damage first: step {step:,} of {total:,}"]
+        rate = _number(_get(progress, "steps_per_s"))
+        if rate is not None and rate > 0:
+            parts.append(f"{rate:.2f} steps/s" if rate < 10 else f"{rate:.0f} steps/s")
+        blur, noise = _number(_get(progress, "blur_mae")), _number(_get(progress, "noise_mae"))
+        if blur and noise:  # 0 between the steps that measure them
+            parts.append(f"off by {blur:.2f} in blur, {noise:.1f} in noise")
+        return " · ".join(parts)
     step = _get(progress, "step") or 0
     total = _get(progress, "total_steps") or 0
     parts = [f"Step {step:,} of {total:,}"]
@@ -719,6 +736,7 @@ def run_engine(request: TrainRequest, progress: Any, cancel: Any) -> Any:
         resume=request.resume,
         progress=progress,
         cancel=cancel,
+        condition_progress=progress,  # the condition stage's reports come the same way
     )
 
 

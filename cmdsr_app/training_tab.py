@@ -31,6 +31,7 @@ from cmdsr_app.training_state import (
     Phase,
     TrainingSettings,
     TrainRequest,
+    is_condition_report,
     list_checkpoints,
     new_run_dir,
     preset_val_every,
@@ -361,6 +362,11 @@ class TrainingTab(QWidget):
     # -- job reports ----------------------------------------------------------------------
     @Slot(object)
     def _on_progress(self, progress: Any) -> None:
+        if is_condition_report(progress):
+            # the condition stage has no SR losses to chart: the progress lines say where it is
+            self.controls.show_report(progress)
+            self.progressed.emit(progress)
+            return
         self.curves.add(progress)
         if getattr(progress, "checkpoint", None) is not None:
             self.run_checkpoints.refresh()

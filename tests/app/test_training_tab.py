@@ -520,3 +520,32 @@ def test_no_step_count_before_a_run_and_no_eta_after_it_ends(qtbot, make_tab, ph
     qtbot.wait(300)  # the coalesced redraw of the last report comes after the end
     assert tab.progress_bar.text() == "3 / 3 steps"
     assert tab.eta_label.text().startswith("Step 3 of 3") and "ETA" not in tab.eta_label.text()
+
+
+def test_a_run_with_a_condition_stage_shows_it_before_the_sr_steps(qtbot, tmp_path, photos) -> None:
+    """The users recipe from scratch reads the damage first (the condition stage): its steps
+    show in the progress lines, in words, and never as points on the SR charts."""
+    from cmdsr_app.training_state import is_condition_report
+    from cmdsr_app.training_tab import TrainingTab
+
+    overrides = (*TINY, "model.condition_input=highpass", "condition_steps=3",
+                 "condition_tasks=4", "condition_patch=12", "damage_weight=1")
+    settings = {"hr_dir": str(photos), "steps": 2, "run_dir": str(tmp_path / "run"),
+                "preset": "cpu", "start": "scratch", "degradation": "paper"}
+    tab = TrainingTab(settings=settings, runs_root=tmp_path / "runs", config_overrides=overrides)
+    qtbot.addWidget(tab)
+    threads = torch.get_num_threads()
+    seen: list[tuple[str, str]] = []
+    tab.progressed.connect(lambda p: seen.append(
+        ("condition" if is_condition_report(p) else "sr", tab.eta_label.text())))
+    try:
+        assert _run_to_end(qtbot, tab, tab.start) == "finished"
+    finally:
+        assert tab.shutdown(10_000)
+        torch.set_num_threads(threads)
+    kinds = [k for k, _ in seen]
+    assert kinds == ["condition"] * 3 + ["sr"] * 2
+    assert "Learning to read the damage first: step 3 of 3" in seen[2][1]
+    assert "Step 2 of 2" in tab.eta_label.text()  # the SR steps take over once charted
+    assert [x for x, _ in tab.charts["l1"].points("L1")] == [1, 2]
+    assert (tmp_path / "run" / "condition" / "condition.pt").is_file()
