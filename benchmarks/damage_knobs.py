@@ -35,9 +35,9 @@ from engine.checkpoint import load_model  # noqa: E402
 from engine.condition_map import condition_map_of  # noqa: E402
 from engine.data import read_rgb, scan_images  # noqa: E402
 from engine.degrade import DegradationParams, crop_to_multiple, degrade  # noqa: E402
-from engine.infer import Upscaler  # noqa: E402
+from engine.inference.support import select_support  # noqa: E402
+from engine.inference.upscaler import Upscaler  # noqa: E402
 from engine.metrics import psnr_y  # noqa: E402
-from engine.support import select_support  # noqa: E402
 
 DAMAGES = ((1.0, 0.0), (2.6, 0.0), (1.0, 15.0), (2.6, 15.0), (1.6, 30.0))
 NOISE_STEPS = (0.0, 10.0, 20.0, 30.0, 40.0)

@@ -1,7 +1,7 @@
 """How well does a model file's damage readout read blur and noise? (issue 17's figures)
 
 On photos the readout never saw, each photo degraded at known blur and noise with fixed seeds
-(``engine.damage.evaluate_readout``): the mean absolute error of the blur sigma over blur
+(``engine.training.damage_fit.evaluate_readout``): the mean absolute error of the blur sigma over blur
 0.6-3.6 at noise <= 15, and of the noise sigma over noise 0-50, plus the errors per band so a
 good mean cannot hide a band the readout cannot tell apart.
 
@@ -21,7 +21,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from engine.checkpoint import load_model  # noqa: E402
-from engine.damage import damage_head_of, synthetic_tasks  # noqa: E402
+from engine.damage_head import damage_head_of  # noqa: E402
+from engine.training.damage_fit import synthetic_tasks  # noqa: E402
 
 BLUR_BANDS = ((0.6, 1.5), (1.5, 2.5), (2.5, 3.6))
 NOISE_BANDS = ((0, 5), (5, 20), (20, 35), (35, 50))

@@ -88,7 +88,7 @@ def batch_rss(workdir: Path, count: int = 200, size: tuple[int, int] = (64, 80))
     import torch
     from PIL import Image
 
-    import engine.cli_upscale as cli_upscale
+    import engine.cli.upscale as cli_upscale
     from engine.cli import main
 
     torch.set_num_threads(1)
@@ -169,8 +169,8 @@ def out_dtype_child(method: str, dtype: str, height: int, width: int, out: Path)
     """Runs in a fresh process: one photo upscaled x4 and written as an 8-bit JPEG."""
     import torch
 
-    from engine.imageio import Image, write_image
-    from engine.infer import Upscaler, upscale_image
+    from engine.inference.upscaler import Upscaler, upscale_image
+    from engine.io.imageio import Image, write_image
 
     torch.set_num_threads(int(os.environ.get("CMDSR_BENCH_THREADS", "1")))
     model = None

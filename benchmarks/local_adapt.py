@@ -20,7 +20,7 @@ import torch
 from engine import Upscaler, load_model, psnr_y, select_support
 from engine.data import read_rgb, scan_images
 from engine.degrade import DegradationParams, crop_to_multiple, degrade
-from engine.local_adapt import DEFAULT_CELL, upscale_local
+from engine.inference.local_adapt import DEFAULT_CELL, upscale_local
 
 
 def mixed(hr: np.ndarray, scale: int, seed: int) -> np.ndarray:

@@ -33,11 +33,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from engine.degrade import DegradationParams, degrade  # noqa: E402
-from engine.imageio import SUPPORTED_READ_SUFFIXES, read_image  # noqa: E402
-from engine.infer import TileConfig, Upscaler  # noqa: E402
+from engine.inference.support import select_support  # noqa: E402
+from engine.inference.upscaler import TileConfig, Upscaler  # noqa: E402
+from engine.io.imageio import SUPPORTED_READ_SUFFIXES, read_image  # noqa: E402
 from engine.metrics import psnr_y  # noqa: E402
 from engine.resources import default_model_path, sample_image_path  # noqa: E402
-from engine.support import select_support  # noqa: E402
 
 LOW_TEXTURE_STD = 6.0
 # (blur sigma in HR pixels, noise std): mild, the paper's default test case, heavy.

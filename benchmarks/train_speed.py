@@ -2,7 +2,7 @@
 
 ``--mode pipelines`` (default) compares, interleaved round by round on the same model and
 config, the loader pipeline (``TaskBatches`` + DataLoader workers + ``train_step``) with the
-device pipeline (``engine.device_data`` batches + the sync-free step of ``engine.training.pair``),
+device pipeline (``engine.training.device_data`` batches + the sync-free step of ``engine.training.pair``),
 and the device pipeline stepping CMDSR and its baseline on each batch (what
 ``engine.training.pair`` runs); it prints medians over the rounds and the CPU seconds per step
 of all processes (loader workers included). ``--mode data`` times making a batch alone, old
@@ -41,9 +41,9 @@ from engine.data import (  # noqa: E402
     open_training_source,
     write_synthetic_photos,
 )
-from engine.device_data import DevicePhotos, DeviceTaskSampler  # noqa: E402
 from engine.model import EqualConv2d, _grouped_modulated_conv  # noqa: E402
 from engine.training.config import TrainConfig  # noqa: E402
+from engine.training.device_data import DevicePhotos, DeviceTaskSampler  # noqa: E402
 from engine.training.loop import train  # noqa: E402
 from engine.training.model_init import build_training_model  # noqa: E402
 from engine.training.optimisers import build_optimisers  # noqa: E402

@@ -50,7 +50,7 @@ def child(args: argparse.Namespace) -> None:
     torch.set_num_threads(args.threads)
     sys.path.insert(0, str(ROOT))
     from engine import ModelConfig, build_model, load_model, save_model
-    from engine.infer import TileConfig, Upscaler
+    from engine.inference.upscaler import TileConfig, Upscaler
 
     torch.manual_seed(0)
     model = load_model(args.model) if args.model else build_model(ModelConfig()).eval()
@@ -84,7 +84,7 @@ def child(args: argparse.Namespace) -> None:
                 raise SystemExit(f"cmdsr upscale failed with exit code {code}")
     elif args.config == "untiled":
         # The whole image through the folded network at once: the reference tiling must match.
-        from engine.support import select_support
+        from engine.inference.support import select_support
 
         support = select_support(pixels, count=model.support_size, seed=0)
         sup = torch.from_numpy(support.patches).permute(0, 3, 1, 2)[None]
@@ -98,8 +98,13 @@ def child(args: argparse.Namespace) -> None:
         # The simple alternative: whole network per tile, tile sized to the same memory budget.
         import math
 
-        from engine.infer import CPU_TILE_BUDGET, _spans, _tail_bytes_per_pixel, receptive_radius
-        from engine.support import select_support
+        from engine.inference.support import select_support
+        from engine.inference.upscaler import (
+            CPU_TILE_BUDGET,
+            _spans,
+            _tail_bytes_per_pixel,
+            receptive_radius,
+        )
 
         pad = receptive_radius(model)
         side = int(math.sqrt(CPU_TILE_BUDGET / _tail_bytes_per_pixel(model, torch.float32)))

@@ -135,7 +135,7 @@ def _precision(config: str) -> str:
         return "bf16 autocast" if config == "authors-bf16" else "fp32"
     import torch
 
-    from engine.infer import resolve_precision
+    from engine.inference.upscaler import resolve_precision
 
     return resolve_precision(config.removeprefix("upscaler-"), torch.device("cpu"))
 
@@ -217,7 +217,7 @@ def main() -> None:
     args.out_dir.mkdir(parents=True, exist_ok=True)
     print(f"# {datetime.date.today()} {platform.machine()} {platform.processor() or ''} "
           f"{os.cpu_count()} cores, {threads} thread(s), {args.repeats} interleaved repeat(s)")
-    from engine.cpu_caps import cpu_caps
+    from engine.inference.cpu_caps import cpu_caps
 
     print(f"# CPU: {cpu_caps().vector}; bf16: {cpu_caps().reason}")
     rows = []

@@ -21,7 +21,7 @@ from cmdsr_app.settings import APP_AUTHOR, APP_NAME
 
 if TYPE_CHECKING:
     from engine import CMDSR
-    from engine.imageio import Image
+    from engine.io.imageio import Image
 
 log = logging.getLogger(__name__)
 
@@ -54,9 +54,9 @@ def psnr(a: np.ndarray, b: np.ndarray, peak: float = 255.0) -> float:
 def _upscale_sample(model_path: Path, sample_path: Path) -> tuple[CMDSR, Image, np.ndarray]:
     """(model, input Image, output pixels) for the bundled sample with the default support."""
     from engine import load_model
-    from engine.imageio import read_image
-    from engine.infer import Upscaler
-    from engine.support import select_support
+    from engine.inference.support import select_support
+    from engine.inference.upscaler import Upscaler
+    from engine.io.imageio import read_image
 
     model = load_model(model_path, device="cpu")
     image = read_image(sample_path)
@@ -79,7 +79,7 @@ def run_sample(out_dir: Path | None = None) -> int:
     from dataclasses import replace
 
     from engine import CmdsrError, default_model_path, sample_image_path
-    from engine.imageio import write_image
+    from engine.io.imageio import write_image
 
     try:
         model, image, pixels = _upscale_sample(default_model_path(), sample_image_path())
@@ -144,7 +144,7 @@ def _check_upscale(model_path: Path, sample_path: Path) -> str:
         raise _Fail("output has NaN or infinite values")
     if float(out.std()) < 1.0:
         raise _Fail(f"output is flat (std {out.std():.2f})")
-    from engine.infer import bicubic
+    from engine.inference.upscaler import bicubic
 
     score = psnr(out, bicubic(image.pixels, s))
     if not score >= MIN_PSNR_VS_BICUBIC:
@@ -225,7 +225,7 @@ def selftest() -> int:
         return f"{model_path.name}: x{cfg.scale}, {cfg.channels} channels, {blocks}, {kind}"
 
     def check_sample() -> str:
-        from engine.imageio import read_image
+        from engine.io.imageio import read_image
 
         image = read_image(sample_path)
         return f"{sample_path.name}: {image.width}x{image.height}"

@@ -9,7 +9,7 @@ import numpy as np
 from PySide6.QtCore import QSize, Qt
 from PySide6.QtGui import QImage, QImageReader
 
-from engine.imageio import DEFAULT_MAX_PIXELS
+from engine.io.imageio import DEFAULT_MAX_PIXELS
 
 THUMBNAIL_SIZE = 96
 

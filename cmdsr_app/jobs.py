@@ -106,7 +106,7 @@ def not_a_checkpoint(path: Path) -> str | None:
 def inspect_model(path: str | Path, cache: ModelCache) -> ModelInfo:
     """Load a checkpoint (CheckpointError with the reason if it is unusable) and describe it."""
     from cmdsr_app.damage_knobs import knob_range_of
-    from engine.damage import damage_head_of
+    from engine.damage_head import damage_head_of
 
     model = cache.get(path, "cpu")
     readout = bool(model.conditioned) and damage_head_of(model) is not None
@@ -238,7 +238,7 @@ def upscale_with(
         result = engine.upscale_image(image, upscaler, support, progress=progress, cancel=cancel)
     if result.grayscale:
         # Shown and compared as it will be saved: gray, without the network's faint colour cast.
-        from engine.imageio import as_gray_rgb
+        from engine.io.imageio import as_gray_rgb
 
         result = replace(result, pixels=as_gray_rgb(result.pixels))
     seconds = time.perf_counter() - start
@@ -393,7 +393,7 @@ def output_dimensions(size: SizeChoice, width: int, height: int, model_scale: in
                       ) -> tuple[int, int]:
     """The saved size of a ``width`` x ``height`` photo (ValueError if the model cannot give
     it: it is only ever shrunk from the model's scale, never enlarged)."""
-    from engine.imageio import OutputSize
+    from engine.io.imageio import OutputSize
 
     kind = {size.kind: size.value}
     return OutputSize(**kind).dimensions(width, height, model_scale)
@@ -401,7 +401,7 @@ def output_dimensions(size: SizeChoice, width: int, height: int, model_scale: in
 
 def resize_to(image: Image, width: int, height: int) -> Image:
     """A result at the model's scale shrunk to the output size by area-averaging."""
-    from engine.imageio import resize_image
+    from engine.io.imageio import resize_image
 
     return resize_image(image, width, height)
 

@@ -59,14 +59,14 @@ def app_icon() -> QIcon:
 
 
 def engine_region_problems(regions: Any, image_shape: tuple[int, int], size: int) -> list[str | None]:
-    from engine.support import validate_regions
+    from engine.inference.support import validate_regions
 
     return validate_regions([r.as_tuple() for r in regions], image_shape, size)
 
 
 def probe_engine(_progress: Any, _cancel: Any) -> list[str]:
     """Import the engine (PyTorch) and list the devices; runs in a worker thread."""
-    from engine.infer import available_devices
+    from engine.inference.upscaler import available_devices
 
     try:
         return list(available_devices())

@@ -29,7 +29,7 @@ MAX_THREADS = 256
 
 OUTPUT_FORMATS = ("png", "jpg", "webp", "tif")
 SUPPORT_MODES = ("random", "auto", "regions")
-# One condition for the whole photo, or one per part of it (engine.local_adapt).
+# One condition for the whole photo, or one per part of it (engine.inference.local_adapt).
 ADAPT_MODES = ("global", "local")
 
 

@@ -442,7 +442,7 @@ def short_names(paths: Sequence[Path]) -> list[str]:
 class SizeChoice:
     """The output size the user picked: ``kind`` ``scale`` (``value`` 2, 3 or 4 times the
     input), ``width`` or ``height`` (``value`` pixels, the other side follows). The engine's
-    counterpart is ``engine.imageio.OutputSize``; this one needs no engine."""
+    counterpart is ``engine.io.imageio.OutputSize``; this one needs no engine."""
 
     kind: str = "scale"
     value: int = 4

@@ -422,7 +422,7 @@ class RunMetrics:
     def save_curves(self, run_dir: str | Path) -> None:
         """Keep the curves as drawn in the run folder, for :meth:`load_run` after a
         restart. A folder that is gone or cannot be written is only logged."""
-        from engine.fileio import atomic_write
+        from engine.io.fileio import atomic_write
 
         folder = Path(run_dir)
         if not str(run_dir).strip() or not folder.is_dir():
@@ -696,7 +696,7 @@ def shipped_model_file() -> Path | None:
 
 def count_photos(folder: str | Path) -> int:
     """Images a training folder holds (subfolders included), as the engine reads them."""
-    from engine.imageio import SUPPORTED_READ_SUFFIXES
+    from engine.io.imageio import SUPPORTED_READ_SUFFIXES
 
     root = Path(folder)
     if not root.is_dir():

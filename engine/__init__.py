@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # what type checkers and editors see; at run time see __getattr__
     from engine.checkpoint import load_model, read_checkpoint, save_model
-    from engine.damage import DamageEstimate, NoDamageReadoutError, estimate_damage
     from engine.degrade import DegradationConfig, DegradationParams, degrade, sample_degradation
     from engine.errors import (
         CancelledError,
@@ -26,8 +25,18 @@ if TYPE_CHECKING:  # what type checkers and editors see; at run time see __getat
         ImageWriteError,
         SupportRegionError,
     )
-    from engine.fileio import atomic_write
-    from engine.imageio import (
+    from engine.inference.damage import DamageEstimate, NoDamageReadoutError, estimate_damage
+    from engine.inference.local_adapt import DamageMap, damage_map, upscale_image_local
+    from engine.inference.support import Box, SupportSet, select_support, validate_regions
+    from engine.inference.upscaler import (
+        TileConfig,
+        Upscaler,
+        available_devices,
+        resolve_device,
+        upscale_image,
+    )
+    from engine.io.fileio import atomic_write
+    from engine.io.imageio import (
         SUPPORTED_READ_SUFFIXES,
         SUPPORTED_WRITE_FORMATS,
         Image,
@@ -38,37 +47,34 @@ if TYPE_CHECKING:  # what type checkers and editors see; at run time see __getat
         read_image,
         write_image,
     )
-    from engine.infer import TileConfig, Upscaler, available_devices, resolve_device, upscale_image
-    from engine.local_adapt import DamageMap, damage_map, upscale_image_local
     from engine.metrics import psnr_y, ssim_y
     from engine.model import CMDSR, SUPPORTED_SCALES, FoldedSRNet, ModelConfig, build_model
     from engine.resources import default_baseline_path, default_model_path, sample_image_path
-    from engine.support import Box, SupportSet, select_support, validate_regions
     from engine.training.config import TrainConfig, TrainProgress
     from engine.training.loop import train
 
 # public name -> the module that defines it, imported when the name is first used
 _EXPORTS: dict[str, tuple[str, ...]] = {
     "engine.checkpoint": ("load_model", "read_checkpoint", "save_model"),
-    "engine.damage": ("DamageEstimate", "NoDamageReadoutError", "estimate_damage"),
+    "engine.inference.damage": ("DamageEstimate", "NoDamageReadoutError", "estimate_damage"),
     "engine.degrade": ("DegradationConfig", "DegradationParams", "degrade", "sample_degradation"),
     "engine.errors": (
         "CancelledError", "CheckpointError", "CmdsrError", "ConfigError", "ImageReadError",
         "ImageWriteError", "SupportRegionError",
     ),
-    "engine.fileio": ("atomic_write",),
-    "engine.imageio": (
+    "engine.io.fileio": ("atomic_write",),
+    "engine.io.imageio": (
         "SUPPORTED_READ_SUFFIXES", "SUPPORTED_WRITE_FORMATS", "Image", "format_suffix",
         "is_supported_image", "normalise_format", "output_bit_depth", "read_image", "write_image",
     ),
-    "engine.infer": (
+    "engine.inference.upscaler": (
         "TileConfig", "Upscaler", "available_devices", "resolve_device", "upscale_image",
     ),
-    "engine.local_adapt": ("DamageMap", "damage_map", "upscale_image_local"),
+    "engine.inference.local_adapt": ("DamageMap", "damage_map", "upscale_image_local"),
     "engine.metrics": ("psnr_y", "ssim_y"),
     "engine.model": ("CMDSR", "SUPPORTED_SCALES", "FoldedSRNet", "ModelConfig", "build_model"),
     "engine.resources": ("default_baseline_path", "default_model_path", "sample_image_path"),
-    "engine.support": ("Box", "SupportSet", "select_support", "validate_regions"),
+    "engine.inference.support": ("Box", "SupportSet", "select_support", "validate_regions"),
     "engine.training.config": ("TrainConfig", "TrainProgress"),
     "engine.training.loop": ("train",),
 }

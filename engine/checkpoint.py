@@ -4,8 +4,9 @@ Everything is read with ``torch.load(..., weights_only=True)``: a model file can
 code on the user's machine. Anything that is not a usable CMDSR network raises
 ``CheckpointError`` naming the file and the problem.
 
-A CMDSR Studio file may also carry a damage readout (``damage_head``: a small dict of tensors,
-see ``engine.damage``); files without one load as before, with no readout.
+A CMDSR Studio file may also carry extra parts beside the network, each a small dict of
+tensors under its own key (``engine.model_parts``: the damage head, the condition map); this
+module stores and reads whatever parts it is given, and files without them load as before.
 """
 
 from __future__ import annotations
@@ -14,24 +15,17 @@ import dataclasses
 import logging
 import pickle
 import zipfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
-from engine.condition_map import (
-    MAP_KEY,
-    ConditionMap,
-    attach_condition_map,
-    map_from_dict,
-    map_to_dict,
-)
-from engine.damage import HEAD_KEY, DamageHead, attach_damage_head, head_from_dict, head_to_dict
 from engine.errors import CheckpointError, ConfigError
-from engine.fileio import atomic_write
+from engine.io.fileio import atomic_write
 from engine.model import CMDSR, ModelConfig, build_model
+from engine.model_parts import MODEL_PARTS, ModelPart
 
 log = logging.getLogger(__name__)
 
@@ -129,31 +123,24 @@ def _read(path: Path) -> Any:
 
 def read_checkpoint(path: str | Path) -> tuple[ModelConfig, dict[str, Tensor], dict[str, Any]]:
     """Read a model file: returns (config, float32 state_dict, metadata)."""
-    cfg, tensors, meta, _head = _read_checkpoint(Path(path))
+    cfg, tensors, meta, _parts = _read_checkpoint(Path(path))
     return cfg, tensors, meta
 
 
-def read_condition_map(path: str | Path) -> ConditionMap | None:
-    """The condition map (damage knobs) a model file carries, or None."""
-    obj = _read(Path(path))
-    if isinstance(obj, Mapping) and obj.get("format") == FORMAT and MAP_KEY in obj:
-        return map_from_dict(obj[MAP_KEY], str(path))
-    return None
-
-
-def read_damage_head(path: str | Path) -> DamageHead | None:
-    """The damage readout a model file carries, or None (older files, the authors' file)."""
-    return _read_checkpoint(Path(path))[3]
+def read_part(path: str | Path, part: ModelPart) -> nn.Module | None:
+    """The extra ``part`` (e.g. ``model_parts.DAMAGE_HEAD``) a model file carries, or None
+    (older files, the authors' file)."""
+    return _read_checkpoint(Path(path), (part,))[3].get(part.key)
 
 
 def _read_checkpoint(
-    path: Path,
-) -> tuple[ModelConfig, dict[str, Tensor], dict[str, Any], DamageHead | None]:
+    path: Path, parts: Sequence[ModelPart] = MODEL_PARTS,
+) -> tuple[ModelConfig, dict[str, Tensor], dict[str, Any], dict[str, nn.Module]]:
     obj = _read(path)
     if not isinstance(obj, Mapping):
         raise CheckpointError(f"{path}: holds a {type(obj).__name__}, not a model's weights")
     meta: dict[str, Any] = {}
-    head: DamageHead | None = None
+    found: dict[str, nn.Module] = {}
     if obj.get("format") == FORMAT:
         version = obj.get("version")
         if not isinstance(version, int) or version > FORMAT_VERSION:
@@ -170,9 +157,12 @@ def _read_checkpoint(
             cfg = ModelConfig(**cfg_dict) if isinstance(cfg_dict, Mapping) else None
         except (TypeError, ConfigError) as exc:
             raise CheckpointError(f"{path}: invalid model config in checkpoint ({exc})") from None
-        meta = {k: v for k, v in obj.items() if k not in ("params", "optim", "config", HEAD_KEY, MAP_KEY)}
-        if HEAD_KEY in obj:
-            head = head_from_dict(obj[HEAD_KEY], str(path))
+        part_keys = {part.key for part in MODEL_PARTS} | {part.key for part in parts}
+        meta = {k: v for k, v in obj.items()
+                if k not in ("params", "optim", "config") and k not in part_keys}
+        for part in parts:
+            if part.key in obj:
+                found[part.key] = part.from_dict(obj[part.key], str(path))
         if cfg is None:
             cfg = config_from_state_dict(state, str(path))
     else:
@@ -186,10 +176,13 @@ def _read_checkpoint(
         if not isinstance(value, Tensor):
             raise CheckpointError(f"{path}: parameter {key!r} is not a tensor")
         tensors[key] = value.float() if value.is_floating_point() else value
-    if head is not None and (not cfg.conditioning or head.cond_channels != cfg.cond_channels):
-        raise CheckpointError(f"{path}: the damage readout does not fit this model "
-                              f"({head.cond_channels}-d conditions)")
-    return cfg, tensors, meta, head
+    for part in parts:
+        if part.key in found:
+            try:
+                part.check(cfg, found[part.key])
+            except ConfigError as exc:
+                raise CheckpointError(f"{path}: {exc}") from None
+    return cfg, tensors, meta, found
 
 
 def model_from_state(
@@ -220,18 +213,19 @@ def model_from_state(
     return model
 
 
-def load_model(path: str | Path, device: str | torch.device = "cpu") -> CMDSR:
-    """Load a CMDSR Studio checkpoint or the authors' ``CMDSR_model.pth``, ready for inference."""
-    cfg, state, meta, head = _read_checkpoint(Path(path))
+def load_model(
+    path: str | Path,
+    device: str | torch.device = "cpu",
+    *,
+    parts: Sequence[ModelPart] = MODEL_PARTS,
+) -> CMDSR:
+    """Load a CMDSR Studio checkpoint or the authors' ``CMDSR_model.pth``, ready for inference,
+    with the extra ``parts`` its file carries attached."""
+    cfg, state, meta, found = _read_checkpoint(Path(path), parts)
     model = model_from_state(cfg, state, str(path))
-    if head is not None:
-        attach_damage_head(model, head)
-    cmap = read_condition_map(path)
-    if cmap is not None:
-        try:
-            attach_condition_map(model, cmap)
-        except ConfigError as exc:
-            raise CheckpointError(f"{path}: {exc}") from None
+    for part in parts:
+        if part.key in found:
+            part.attach(model, found[part.key])  # checked to fit when read
     log.info(
         "loaded %s: x%d, support %d, conditioning %s (%s)",
         path, cfg.scale, cfg.support_size, "on" if cfg.conditioning else "off",
@@ -246,14 +240,17 @@ def checkpoint_dict(
     step: int = 0,
     half: bool = False,
     extra: Mapping[str, Any] | None = None,
+    parts: Sequence[ModelPart] = MODEL_PARTS,
 ) -> dict[str, Any]:
-    """The versioned dict CMDSR Studio saves (optionally with fp16 weights to ship). A damage
-    head attached to ``model`` is stored apart (``damage_head``, always float32), so programs
-    that do not know it still read the network's parameters."""
+    """The versioned dict CMDSR Studio saves (optionally with fp16 weights to ship). The extra
+    ``parts`` attached to ``model`` (damage head, condition map) are stored apart, each under
+    its key and always float32, so programs that do not know them still read the network's
+    parameters."""
+    prefixes = tuple(part.key + "." for part in parts)
     params = {
         k: (v.detach().cpu().half() if half and v.is_floating_point() else v.detach().cpu())
         for k, v in model.state_dict().items()
-        if not k.startswith((HEAD_KEY + ".", MAP_KEY + "."))
+        if not k.startswith(prefixes)
     }
     out: dict[str, Any] = {
         "format": FORMAT,
@@ -262,12 +259,10 @@ def checkpoint_dict(
         "params": params,
         "step": int(step),
     }
-    head = getattr(model, HEAD_KEY, None)
-    if isinstance(head, DamageHead):
-        out[HEAD_KEY] = head_to_dict(head)
-    cmap = getattr(model, MAP_KEY, None)
-    if isinstance(cmap, ConditionMap):
-        out[MAP_KEY] = map_to_dict(cmap)
+    for part in parts:
+        value = part.of(model)
+        if value is not None:
+            out[part.key] = part.to_dict(value, None)
     if extra:
         out.update(extra)
     return out
@@ -291,47 +286,30 @@ def save_model(
     return atomic_torch_save(checkpoint_dict(model, step=step, half=half, extra=extra), path)
 
 
-def save_damage_head(
+def save_part(
     source: str | Path,
-    head: DamageHead,
+    part: ModelPart,
+    value: nn.Module,
     out: str | Path,
     info: Mapping[str, Any] | None = None,
 ) -> Path:
-    """Write ``source``'s model file to ``out`` with ``head`` as its damage readout.
+    """Write ``source``'s model file to ``out`` with ``value`` as its ``part``.
 
     A CMDSR Studio file keeps everything it holds (parameters and their precision, step,
-    metadata) and gains or replaces ``damage_head``; the authors' plain state_dict is
-    converted to CMDSR Studio's format first. ``info`` (e.g. the readout's measured errors)
-    is stored with the head.
+    metadata, other parts) and gains or replaces ``part``; the authors' plain state_dict is
+    converted to CMDSR Studio's format first. ``info`` (e.g. the part's measured errors) is
+    stored with it. ``CheckpointError`` if the part does not fit the model.
     """
     source = Path(source)
-    cfg, _state, _meta, _old = _read_checkpoint(source)
-    if not cfg.conditioning or head.cond_channels != cfg.cond_channels:
-        raise CheckpointError(f"{source}: the damage readout reads {head.cond_channels}-d "
-                              "conditions; this model makes none or others")
+    cfg = _read_checkpoint(source, ())[0]
+    try:
+        part.check(cfg, value)
+    except ConfigError as exc:
+        raise CheckpointError(f"{source}: {exc}") from None
     obj = _read(source)
     if isinstance(obj, Mapping) and obj.get("format") == FORMAT:
         saved = dict(obj)
     else:
         saved = checkpoint_dict(load_model(source))
-    saved[HEAD_KEY] = head_to_dict(head, info)
-    return atomic_torch_save(saved, out)
-
-
-def save_condition_map(
-    source: str | Path,
-    cmap: ConditionMap,
-    out: str | Path,
-    info: Mapping[str, Any] | None = None,
-) -> Path:
-    """Write ``source``'s model file to ``out`` with ``cmap`` as its condition map (damage
-    knobs), keeping everything else it holds (as ``save_damage_head`` does for a readout)."""
-    source = Path(source)
-    cfg, _state, _meta, _head = _read_checkpoint(source)
-    if not cfg.conditioning or cmap.cond_channels != cfg.cond_channels:
-        raise CheckpointError(f"{source}: the condition map makes {cmap.cond_channels}-d "
-                              "conditions; this model reads none or others")
-    obj = _read(source)
-    saved = dict(obj) if isinstance(obj, Mapping) and obj.get("format") == FORMAT else checkpoint_dict(load_model(source))
-    saved[MAP_KEY] = map_to_dict(cmap, info)
+    saved[part.key] = part.to_dict(value, info)
     return atomic_torch_save(saved, out)

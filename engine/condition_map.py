@@ -5,8 +5,9 @@ resulting condition vector. A model whose condition encodes the damage (the high
 ConditionNet, see ``engine.model``) can also be steered by numbers: a small network, the
 *condition map*, turns (blur sigma, noise sigma) into the condition the ConditionNet makes for
 photos with that damage. It is fitted on synthetic tasks (photos degraded at known damage, the
-frozen model's conditions as targets: ``train_condition_map``) and stored in the model file
-(``condition_map``); a file without one still upscales, it just has no knobs.
+frozen model's conditions as targets: ``engine.training.damage_fit.train_condition_map``)
+and stored in the model file (``condition_map``, see ``engine.model_parts``); a file without
+one still upscales, it just has no knobs.
 
 Values outside the range the map was fitted on are refused (``check_damage``) rather than
 extrapolated: a network asked for a blur it never saw answers with anything.
@@ -15,10 +16,7 @@ extrapolated: a network asked for a blur it never saw answers with anything.
 from __future__ import annotations
 
 import logging
-import time
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
-from pathlib import Path
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -140,96 +138,3 @@ def map_from_dict(obj: Any, source: str = "model file") -> ConditionMap:
         detail = str(exc).strip().splitlines()[0][:120] if str(exc).strip() else type(exc).__name__
         raise CheckpointError(f"{source}: damaged condition map ({detail})") from None
     return cmap.eval()
-
-
-def fit_condition_map(conditions: Tensor, damage: Tensor, *, hidden: int = DEFAULT_HIDDEN,
-                      epochs: int = 1500, seed: int = 0) -> ConditionMap:
-    """Fit a map from ``damage`` [N, 2] to ``conditions`` [N, cond] (full-batch Adam on the
-    standardised MSE: the rows are a few thousand)."""
-    if conditions.shape[0] != damage.shape[0] or conditions.shape[0] < 2:
-        raise ConfigError("fit_condition_map needs at least two (damage, condition) pairs")
-    torch.manual_seed(seed)
-    cmap = ConditionMap(int(conditions.shape[1]), hidden)
-    with torch.no_grad():
-        cmap.in_mean.copy_(damage.mean(0))
-        cmap.in_std.copy_(damage.std(0).clamp_min(1e-3))
-        cmap.in_min.copy_(damage.min(0).values)
-        cmap.in_max.copy_(damage.max(0).values)
-        cmap.out_mean.copy_(conditions.mean(0))
-        std = conditions.std(0)
-        cmap.out_std.copy_(std.clamp_min(max(1e-6, 0.05 * float(std.mean()))))
-    goal = (conditions - cmap.out_mean) / cmap.out_std
-    opt = torch.optim.Adam(cmap.net.parameters(), lr=3e-3)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, epochs)
-    cmap.train()
-    for _ in range(epochs):
-        opt.zero_grad()
-        loss = nn.functional.mse_loss(cmap.normalised(damage), goal)
-        loss.backward()
-        opt.step()
-        sched.step()
-    return cmap.eval()
-
-
-@dataclass(frozen=True)
-class MapReport:
-    """How well the map predicts conditions on held-out photos: the mean distance between its
-    condition and the support-read one, relative to the spread of conditions (0: perfect, 1:
-    no better than always answering the mean condition)."""
-
-    train_tasks: int
-    val_tasks: int
-    relative_error: float
-    seconds: float
-
-    def __str__(self) -> str:
-        return (f"condition map: {self.train_tasks} tasks to fit, {self.val_tasks} held out, "
-                f"relative error {self.relative_error:.2f} ({self.seconds:.0f} s)")
-
-
-def relative_error(cmap: ConditionMap, conditions: Tensor, damage: Tensor) -> float:
-    with torch.no_grad():
-        pred = cmap(damage)
-    err = (pred - conditions).norm(dim=1).mean()
-    spread = (conditions - conditions.mean(0)).norm(dim=1).mean()
-    return float(err / spread.clamp_min(1e-12))
-
-
-def train_condition_map(
-    model: CMDSR,
-    photos: str | Path | Sequence[np.ndarray],
-    *,
-    tasks: int = 4000,
-    blur: tuple[float, float] = FIT_BLUR,
-    noise: tuple[float, float] = FIT_NOISE,
-    val_share: float = 0.15,
-    seed: int = 0,
-    progress: Callable[[int, int], None] | None = None,
-) -> tuple[ConditionMap, MapReport]:
-    """Fit ``model``'s condition map on ``tasks`` synthetic tasks (``engine.damage.
-    synthetic_tasks``: photos degraded at known blur and noise, the frozen model's conditions),
-    holding out about ``val_share`` of the photos for the report."""
-    from engine.damage import _photo_list, synthetic_tasks
-
-    if not model.conditioned:
-        raise ConfigError("a condition map makes conditions: this model has conditioning off")
-    start = time.perf_counter()
-    model.eval()
-    items = _photo_list(photos)
-    n_val = max(1, round(len(items) * val_share)) if len(items) > 1 else 0
-    conditions, targets, owners = synthetic_tasks(model, items, tasks, seed=seed, blur=blur,
-                                                  noise=noise, progress=progress)
-    held = owners >= len(items) - n_val if n_val else np.zeros(len(owners), dtype=bool)
-    if held.all() or not held.any():
-        held = np.arange(len(owners)) % 7 == 0
-    fit_rows, val_rows = torch.from_numpy(~held), torch.from_numpy(held)
-    cmap = fit_condition_map(conditions[fit_rows], targets[fit_rows], seed=seed)
-    # the range offered is what the tasks asked for, not the extremes one draw happened to hit
-    with torch.no_grad():
-        cmap.in_min.copy_(torch.tensor([blur[0], noise[0]]))
-        cmap.in_max.copy_(torch.tensor([blur[1], noise[1]]))
-    report = MapReport(int(fit_rows.sum()), int(val_rows.sum()),
-                       relative_error(cmap, conditions[val_rows], targets[val_rows]),
-                       time.perf_counter() - start)
-    log.info("%s", report)
-    return cmap, report

@@ -26,9 +26,9 @@ sys.path.insert(0, str(ROOT))
 from engine.checkpoint import load_model  # noqa: E402
 from engine.data import read_rgb, scan_images  # noqa: E402
 from engine.degrade import DegradationParams, crop_to_multiple, degrade  # noqa: E402
-from engine.infer import Upscaler  # noqa: E402
+from engine.inference.support import select_support  # noqa: E402
+from engine.inference.upscaler import Upscaler  # noqa: E402
 from engine.metrics import bicubic_upscale, psnr_y  # noqa: E402
-from engine.support import select_support  # noqa: E402
 
 SETTINGS = {
     "paper-test": DegradationParams(7, 2.6, 2.6, 0.0, 15.0),

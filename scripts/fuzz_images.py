@@ -173,7 +173,7 @@ def mutate(data: bytes, rng: np.random.Generator, donors: list[bytes]) -> tuple[
 def _decode(path: Path, thumbnails: bool) -> str:
     """Through the app's read path; returns the outcome ("ok" or "ImageReadError")."""
     from engine.errors import ImageReadError
-    from engine.imageio import read_image
+    from engine.io.imageio import read_image
 
     try:
         image = read_image(path)

@@ -32,13 +32,13 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from engine.checkpoint import load_model, read_checkpoint, save_model  # noqa: E402
-from engine.cli_train import _load_photos  # noqa: E402
+from engine.cli.train import _load_photos  # noqa: E402
 from engine.degrade import user_rows  # noqa: E402
 from engine.errors import CmdsrError  # noqa: E402
-from engine.infer import Upscaler  # noqa: E402
+from engine.inference.support import select_support  # noqa: E402
+from engine.inference.upscaler import Upscaler  # noqa: E402
 from engine.metrics import bicubic_upscale, evaluate  # noqa: E402
 from engine.model import CMDSR  # noqa: E402
-from engine.support import select_support  # noqa: E402
 
 MODELS = ROOT / "resources" / "models"
 MODES = ("random", "auto")

@@ -24,9 +24,10 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from engine.checkpoint import load_model, save_condition_map  # noqa: E402
-from engine.condition_map import FIT_BLUR, FIT_NOISE, train_condition_map  # noqa: E402
+from engine.checkpoint import load_model  # noqa: E402
+from engine.condition_map import FIT_BLUR, FIT_NOISE  # noqa: E402
 from engine.errors import CmdsrError  # noqa: E402
+from engine.training.damage_fit import save_condition_map, train_condition_map  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -20,9 +20,10 @@ from pathlib import Path
 
 import torch
 
-from engine.checkpoint import load_model, save_damage_head
-from engine.damage import attach_damage_head, evaluate_readout, train_damage_head
+from engine.checkpoint import load_model
+from engine.damage_head import attach_damage_head
 from engine.errors import CmdsrError
+from engine.training.damage_fit import evaluate_readout, save_damage_head, train_damage_head
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -52,7 +52,7 @@ class PhotoController(Controller):
         self.light, self.thumbs = light, thumbs
         self._scale = scale
         self._window = window
-        self.image: Any = None  # engine.imageio.Image of the shown entry, once read
+        self.image: Any = None  # engine.io.imageio.Image of the shown entry, once read
         self.image_path: Path | None = None
         self._recent_candidates: set[Path] = set()  # opened by the user, not yet read
         queue.current_changed.connect(self._on_current_changed)
@@ -70,7 +70,7 @@ class PhotoController(Controller):
         return str(pictures if pictures.is_dir() else Path.home())
 
     def open_dialog(self) -> None:
-        from engine.imageio import SUPPORTED_READ_SUFFIXES
+        from engine.io.imageio import SUPPORTED_READ_SUFFIXES
 
         patterns = " ".join(f"*{s}" for s in SUPPORTED_READ_SUFFIXES)
         paths, _ = QFileDialog.getOpenFileNames(self._window, "Open images", self.start_folder(),
@@ -86,7 +86,7 @@ class PhotoController(Controller):
 
     def open_paths(self, paths: Sequence[str | Path]) -> list[int]:
         """Add files (and the images inside folders) to the queue and show the first one."""
-        from engine.imageio import is_supported_image
+        from engine.io.imageio import is_supported_image
 
         files: list[Path] = []
         for p in paths:
@@ -193,7 +193,7 @@ class PhotoController(Controller):
             self.queue.set_status(index, EntryStatus.LOADING)  # type: ignore[arg-type]
 
         def load(_progress: Any, _cancel: threading.Event) -> tuple[Any, QImage]:
-            from engine.imageio import read_image
+            from engine.io.imageio import read_image
 
             image = read_image(path)
             return image, to_qimage(image.pixels, image.alpha)

@@ -53,7 +53,7 @@ class SaveController(Controller):
         if not self.upscale.has_result:
             self.error.emit("Nothing to save", "Run an upscale first (Ctrl+R).")
             return
-        from engine.imageio import format_suffix
+        from engine.io.imageio import format_suffix
 
         shown = self.photos.image_path
         stem = shown.stem if shown else "result"
@@ -111,7 +111,7 @@ class SaveController(Controller):
         self._write(composite, Path(path), "Save comparison")
 
     def _write(self, image: Any, path: Path, title: str) -> None:
-        from engine.imageio import normalise_format, write_image
+        from engine.io.imageio import normalise_format, write_image
 
         shown = self.photos.image_path
         if shown is not None and path.resolve() == shown.resolve():

@@ -1,12 +1,14 @@
 """Training CMDSR and its conditioning-off baseline (``cmdsr train``, the app's Training tab,
-the GPU pair trainer). Imports the engine's core (model, checkpoint, data, degradations,
-metrics), never the CLI, inference or the GUI.
+the GPU pair trainer). Imports the core and ``engine.inference`` (the damage readout, CPU
+capabilities), never the CLI or the GUI.
 
 - ``config``: ``TrainConfig`` (hyper-parameters, presets) and ``TrainProgress``
 - ``model_init``: the starting network (identity / bicubic init, ``init_from``)
 - ``optimisers``: Adam on each part, per-layer step sizes, learning-rate schedules
 - ``losses``: task contrastive losses, the (bicubic-weighted) L1
 - ``damage_readout``: training the damage readout beside the ConditionNet
+- ``damage_fit``: fitting a damage head or a condition map to a trained, frozen model
+- ``device_data``: training batches made on the device (``pair``, ``condition``)
 - ``step``: one training iteration (``train_step``), device and autocast
 - ``validation``: PSNR-Y / SSIM-Y on fixed validation photos
 - ``run_folder``: the files a run writes (``RunWriter``) and reads back

@@ -4,7 +4,7 @@ before the SR network learns to use it.
 A ConditionNet trained beside the SR network from the start learns whatever helps the L1 most
 quickly, which on raw pixels is a description of the picture, not of its damage. This stage
 trains the ConditionNet alone (no SR network in the loop, so a step costs a fraction of an SR
-step) with one goal: its damage readout (``engine.damage.DamageHead``) must recover each
+step) with one goal: its damage readout (``engine.damage_head.DamageHead``) must recover each
 task's blur and noise sigma from the condition. Each step draws ``condition_tasks`` tasks in
 paired groups (two photos x two degradations) and reads both halves of every task's patches
 as two support sets of the same damage.
@@ -32,14 +32,15 @@ from typing import Any
 
 import torch
 
-from engine.checkpoint import checkpoint_dict, read_checkpoint, read_damage_head, save_model
+from engine.checkpoint import checkpoint_dict, read_checkpoint, save_model
 from engine.config import to_dict
-from engine.damage import HEAD_KEY, DamageHead, damage_head_of
-from engine.device_data import DevicePhotos, DeviceTaskSampler
+from engine.damage_head import HEAD_KEY, DamageHead, damage_head_of
 from engine.errors import ConfigError
 from engine.model import CMDSR, ConditionNet
 from engine.training.config import TrainConfig
+from engine.training.damage_fit import read_damage_head
 from engine.training.damage_readout import damage_loss
+from engine.training.device_data import DevicePhotos, DeviceTaskSampler
 from engine.training.model_init import build_training_model
 from engine.training.run_folder import RunWriter, load_run_info
 from engine.training.step import autocast, resolve_device

@@ -45,7 +45,7 @@ class TrainConfig:
     degradation on another photo together and pushes the same photo under another degradation
     apart. ``texture_candidates`` > 1 draws HR patch positions preferring textured areas with
     a floor of ``texture_floor`` (see ``engine.data.TexturePick``). ``damage_weight`` > 0
-    trains a damage readout (``engine.damage.DamageHead``) together with the ConditionNet: the
+    trains a damage readout (``engine.damage_head.DamageHead``) together with the ConditionNet: the
     readout must recover each task's blur and noise sigma from its condition, with that weight
     beside the contrastive loss, so the condition has to carry the damage (and the model file
     ships a readout trained on it).

@@ -1,4 +1,4 @@
-"""Training the damage readout (``engine.damage.DamageHead``): a fresh head scaled to the
+"""Training the damage readout (``engine.damage_head.DamageHead``): a fresh head scaled to the
 training degradations, its loss on a step's conditions, and the running standardisation of
 its input."""
 
@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from engine.damage import DamageHead, damage_head_of
+from engine.damage_head import DamageHead, damage_head_of
 from engine.degrade import sample_degradation
 from engine.model import CMDSR
 from engine.training.config import TrainConfig

@@ -10,11 +10,12 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from engine.checkpoint import read_checkpoint, read_damage_head
-from engine.damage import DamageHead, attach_damage_head
+from engine.checkpoint import read_checkpoint
+from engine.damage_head import DamageHead, attach_damage_head
 from engine.errors import ConfigError
 from engine.model import CMDSR, EqualConv2d, EqualLinear, ResBlock, build_model
 from engine.training.config import TrainConfig
+from engine.training.damage_fit import read_damage_head
 from engine.training.damage_readout import training_damage_head
 
 log = logging.getLogger(__name__)

@@ -11,7 +11,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from engine.damage import damage_head_of
+from engine.damage_head import damage_head_of
 from engine.model import CMDSR, EqualConv2d, EqualLinear
 from engine.training.config import TrainConfig
 

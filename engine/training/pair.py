@@ -1,7 +1,7 @@
 """Train CMDSR and its conditioning-off baseline in one process, on the same batches, within
 a wall-clock budget: the run made for a briefly lent GPU.
 
-Batches are made on the device (``engine.device_data``); both models take a step on each
+Batches are made on the device (``engine.training.device_data``); both models take a step on each
 batch, so their comparison shares the data exactly. Nothing waits for the device between
 steps: the losses are summed on the device and read only at logging; the networks run
 channels_last, with ``cudnn.benchmark`` and fused Adam on a GPU. The budget counts training
@@ -38,11 +38,11 @@ from torch import Tensor
 
 from engine.checkpoint import checkpoint_dict, read_checkpoint, save_model
 from engine.config import apply_overrides, dumps_toml, to_dict
-from engine.device_data import DevicePhotos, DeviceTaskSampler
 from engine.errors import ConfigError
 from engine.model import CMDSR
 from engine.training.config import TrainConfig
 from engine.training.damage_readout import batch_damage_loss
+from engine.training.device_data import DevicePhotos, DeviceTaskSampler
 from engine.training.losses import (
     derangement,
     paired_contrastive_loss,

@@ -18,13 +18,14 @@ from typing import Any
 
 from torch import Tensor
 
-from engine.checkpoint import atomic_torch_save, read_damage_head
+from engine.checkpoint import atomic_torch_save
 from engine.config import dumps_toml, from_dict, load_toml
-from engine.damage import HEAD_KEY, damage_head_of
+from engine.damage_head import HEAD_KEY, damage_head_of
 from engine.errors import CheckpointError, ConfigError
-from engine.fileio import atomic_write
+from engine.io.fileio import atomic_write
 from engine.model import CMDSR
 from engine.training.config import TrainConfig
+from engine.training.damage_fit import read_damage_head
 
 log = logging.getLogger(__name__)
 

@@ -72,7 +72,7 @@ def resolve_amp(amp: str, device: torch.device) -> str:
     if amp != "auto":
         return amp
     if device.type == "cpu":
-        from engine.cpu_caps import auto_cpu_precision
+        from engine.inference.cpu_caps import auto_cpu_precision
 
         return "bf16" if auto_cpu_precision() == "bf16" else "off"
     return "off"

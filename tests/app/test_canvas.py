@@ -16,7 +16,7 @@ LEFT = Qt.MouseButton.LeftButton
 
 
 def engine_validator(regions, shape, size):
-    from engine.support import validate_regions
+    from engine.inference.support import validate_regions
 
     return validate_regions([r.as_tuple() for r in regions], shape, size)
 

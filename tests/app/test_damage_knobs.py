@@ -30,7 +30,7 @@ def knob_model_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     from engine import ModelConfig, build_model, save_model
     from engine.condition_map import ConditionMap, attach_condition_map
-    from engine.damage import DamageHead, attach_damage_head
+    from engine.damage_head import DamageHead, attach_damage_head
 
     torch.manual_seed(5)
     model = build_model(ModelConfig(scale=4, channels=8, blocks=2, support_size=20, cond_channels=8))
@@ -166,17 +166,17 @@ def test_a_model_without_a_map_disables_the_knobs_with_the_reason(qtbot, window,
 
 def test_a_run_after_moving_a_knob_passes_its_values(qtbot, window, knob_model_path: Path,
                                                      make_photo, monkeypatch) -> None:
-    import engine.infer
+    import engine.inference.upscaler
 
     seen: list[tuple[float, float] | None] = []
-    real = engine.infer.Upscaler.upscale
+    real = engine.inference.upscaler.Upscaler.upscale
 
     def spy(self, pixels, support=None, **kw):
         if self.method == "cmdsr":
             seen.append(kw.get("damage"))
         return real(self, pixels, support, **kw)
 
-    monkeypatch.setattr(engine.infer.Upscaler, "upscale", spy)
+    monkeypatch.setattr(engine.inference.upscaler.Upscaler, "upscale", spy)
     knobs = knobbed_window(qtbot, window, knob_model_path, make_photo())
     with qtbot.waitSignal(window.upscaleFinished, timeout=30000):
         window.run_upscale()

@@ -25,7 +25,7 @@ def head_model_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     import torch
 
     from engine import ModelConfig, build_model, save_model
-    from engine.damage import DamageHead, attach_damage_head
+    from engine.damage_head import DamageHead, attach_damage_head
 
     torch.manual_seed(3)
     model = build_model(ModelConfig(scale=4, channels=8, blocks=2, support_size=20, cond_channels=8))

@@ -17,7 +17,7 @@ import pytest
 import engine.resources
 from cmdsr_app import headless
 from engine import ModelConfig, build_model, save_model
-from engine.imageio import read_image
+from engine.io.imageio import read_image
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -35,7 +35,7 @@ def set_tile(window, tile: int) -> None:
 
 
 def test_open_draw_region_run_compare_and_save(qtbot, window, make_photo, tmp_path: Path) -> None:
-    from engine.imageio import read_image
+    from engine.io.imageio import read_image
 
     path = make_photo("photo.png", 72, 96)
     open_image(qtbot, window, path)
@@ -83,7 +83,7 @@ def test_open_draw_region_run_compare_and_save(qtbot, window, make_photo, tmp_pa
 def test_saved_result_keeps_the_photo_metadata(qtbot, window, tmp_path: Path) -> None:
     from PIL import Image, ImageCms
 
-    from engine.imageio import read_image
+    from engine.io.imageio import read_image
 
     rng = np.random.default_rng(3)
     icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()

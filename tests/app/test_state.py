@@ -22,7 +22,7 @@ from cmdsr_app.state import (
 
 
 def engine_validator(regions, shape, size):
-    from engine.support import validate_regions
+    from engine.inference.support import validate_regions
 
     return validate_regions([r.as_tuple() for r in regions], shape, size)
 

@@ -7,7 +7,7 @@ The ConditionNet is set by hand to measure each support patch's fine detail (mea
 Laplacian and horizontal difference of the patches, which grow with noise and shrink with
 blur), so a few minutes of training are enough for the BaseNet to learn to use it; it is then
 kept frozen (a negligible ConditionNet learning rate) while ``engine.train`` trains the BaseNet
-on synthetic photos, and ``engine.damage.train_damage_head`` adds the readout. A few minutes
+on synthetic photos, and ``engine.training.damage_fit.train_damage_head`` adds the readout. A few minutes
 on one CPU core.
 """
 
@@ -91,8 +91,9 @@ def main() -> None:
         work = Path(tmp)
         sr = args.sr or train_sr(work, args.seconds)
         from engine.checkpoint import load_model, save_model
-        from engine.damage import attach_damage_head, train_damage_head
+        from engine.damage_head import attach_damage_head
         from engine.data import write_synthetic_photos
+        from engine.training.damage_fit import train_damage_head
 
         model = load_model(sr)
         photos = work / "head_photos"

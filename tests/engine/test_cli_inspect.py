@@ -15,7 +15,7 @@ from PIL import Image as PILImage
 
 from engine import ModelConfig, build_model, save_model
 from engine.cli import main
-from engine.damage import DamageHead, attach_damage_head
+from engine.damage_head import DamageHead, attach_damage_head
 
 TINY = ModelConfig(channels=8, blocks=2, support_size=4, cond_channels=16)
 
@@ -113,7 +113,7 @@ def test_help_does_not_load_torch():
     script = ("import importlib, sys, argparse, types\n"
               "pkg = types.ModuleType('engine'); pkg.__path__ = ['engine']\n"
               "sys.modules['engine'] = pkg\n"
-              "mod = importlib.import_module('engine.cli_inspect')\n"
+              "mod = importlib.import_module('engine.cli.inspect')\n"
               "p = argparse.ArgumentParser(); mod.add_parser(p.add_subparsers())\n"
               "print('torch' in sys.modules)\n")
     root = Path(__file__).resolve().parents[2]

@@ -13,7 +13,7 @@ import pytest
 import torch
 from PIL import Image as PILImage
 
-from engine.cli import build_parser, main
+from engine.cli.main import build_parser, main
 
 # Each argv runs through main() in one fresh interpreter, which then reports the exit code,
 # the last line of stderr and which heavy modules got imported.
@@ -85,9 +85,9 @@ def test_every_public_name_resolves_and_functions_win_over_same_named_modules():
 
 
 def test_upscale_option_defaults_match_the_engine():
-    from engine import cli_upscale_args as light
-    from engine.imageio import DEFAULT_MAX_PIXELS, normalise_format
-    from engine.infer import METHODS, PRECISION_CHOICES, TileConfig
+    from engine.cli import upscale_args as light
+    from engine.inference.upscaler import METHODS, PRECISION_CHOICES, TileConfig
+    from engine.io.imageio import DEFAULT_MAX_PIXELS, normalise_format
 
     assert light.METHODS == METHODS and light.PRECISION_CHOICES == PRECISION_CHOICES
     assert light.DEFAULT_OVERLAP == TileConfig().overlap

@@ -14,8 +14,8 @@ from PIL import Image as PILImage
 
 from engine import ModelConfig, build_model, save_model
 from engine.cli import main
-from engine.fileio import atomic_write, remove_stale_temps
-from engine.imageio import read_image
+from engine.io.fileio import atomic_write, remove_stale_temps
+from engine.io.imageio import read_image
 
 
 @pytest.fixture
@@ -147,7 +147,7 @@ def test_usage_errors_exit_2_with_one_line(tmp_path, inputs, model_path, capsys,
 
 
 def test_missing_default_model_is_a_clear_error(tmp_path, inputs, capsys, monkeypatch):
-    import engine.cli_upscale as cli_upscale
+    import engine.cli.upscale as cli_upscale
 
     monkeypatch.setattr(cli_upscale, "default_model_path", lambda: tmp_path / "none" / "m.pt")
     code, err = _run(capsys, "upscale", inputs / "a.png", "-o", tmp_path / "o")
@@ -174,7 +174,7 @@ def test_baseline_model(tmp_path, inputs, capsys, seeded):
 
 def test_internal_error_exits_1_and_other_images_go_on(tmp_path, inputs, model_path, capsys,
                                                        monkeypatch):
-    import engine.cli_upscale as cli_upscale
+    import engine.cli.upscale as cli_upscale
 
     real = cli_upscale.upscale_image
 
@@ -198,7 +198,7 @@ def test_internal_error_exits_1_and_other_images_go_on(tmp_path, inputs, model_p
 def test_16bit_input_gives_16bit_output_with_metadata(tmp_path, model_path, rng, capsys):
     import cv2
 
-    from engine.imageio import Image, write_image
+    from engine.io.imageio import Image, write_image
 
     exif = PILImage.Exif()
     exif[0x010F] = "TestCam"

@@ -13,11 +13,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from engine.checkpoint import load_model, read_checkpoint, read_damage_head, save_model
+from engine.checkpoint import load_model, read_checkpoint, save_model
 from engine.cli import main
-from engine.damage import attach_damage_head, damage_head_of
+from engine.damage_head import attach_damage_head, damage_head_of
 from engine.data import write_synthetic_photos
-from engine.device_data import DevicePhotos, DeviceTaskSampler
 from engine.model import ModelConfig, build_model
 from engine.training.condition import (
     MODEL_FILE,
@@ -27,7 +26,9 @@ from engine.training.condition import (
     train_condition,
 )
 from engine.training.config import TrainConfig
+from engine.training.damage_fit import read_damage_head
 from engine.training.damage_readout import training_damage_head
+from engine.training.device_data import DevicePhotos, DeviceTaskSampler
 from engine.training.loop import train
 from engine.training.losses import sr_loss
 from engine.training.model_init import build_training_model

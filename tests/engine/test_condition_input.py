@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-import engine.cpu_caps as cpu_caps_module
+import engine.inference.cpu_caps as cpu_caps_module
 from engine.checkpoint import load_model, read_checkpoint, save_model
 from engine.cli import main
 from engine.config import dumps_toml, from_dict, load_toml

@@ -11,20 +11,20 @@ import numpy as np
 import pytest
 import torch
 
-from engine.checkpoint import load_model, read_condition_map, save_condition_map, save_model
-from engine.condition_map import (
-    ConditionMap,
-    attach_condition_map,
-    condition_map_of,
-    fit_condition_map,
-    relative_error,
-    train_condition_map,
-)
+from engine.checkpoint import load_model, save_model
+from engine.condition_map import ConditionMap, attach_condition_map, condition_map_of
 from engine.data import write_synthetic_photos
 from engine.errors import CheckpointError, ConfigError
-from engine.infer import Upscaler
+from engine.inference.support import select_support
+from engine.inference.upscaler import Upscaler
 from engine.model import ModelConfig, build_model
-from engine.support import select_support
+from engine.training.damage_fit import (
+    fit_condition_map,
+    read_condition_map,
+    relative_error,
+    save_condition_map,
+    train_condition_map,
+)
 
 TINY = ModelConfig(channels=8, blocks=1, support_size=2, cond_channels=8, condition_input="highpass")
 

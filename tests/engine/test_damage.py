@@ -24,19 +24,18 @@ from engine import (
     save_model,
     select_support,
 )
-from engine.checkpoint import atomic_torch_save, checkpoint_dict, read_damage_head, save_damage_head
-from engine.damage import (
-    HEAD_KEY,
-    DamageHead,
-    attach_damage_head,
-    damage_head_of,
-    fit_head,
-    synthetic_tasks,
-    train_damage_head,
-)
+from engine.checkpoint import atomic_torch_save, checkpoint_dict
+from engine.damage_head import HEAD_KEY, DamageHead, attach_damage_head, damage_head_of
 from engine.data import synthetic_photo
 from engine.degrade import DegradationParams, degrade
 from engine.errors import CheckpointError, ConfigError
+from engine.training.damage_fit import (
+    fit_head,
+    read_damage_head,
+    save_damage_head,
+    synthetic_tasks,
+    train_damage_head,
+)
 
 FIXTURE = Path(__file__).resolve().parent / "data" / "damage_tiny.pt"
 TINY = ModelConfig(channels=8, blocks=2, support_size=4, cond_channels=16)

@@ -9,13 +9,15 @@ import numpy as np
 import pytest
 import torch
 
-from engine.checkpoint import load_model, read_damage_head
-from engine.damage import damage_head_of, estimate_damage
+from engine.checkpoint import load_model
+from engine.damage_head import damage_head_of
 from engine.data import write_synthetic_photos
 from engine.degrade import DegradationConfig
 from engine.errors import ConfigError
+from engine.inference.damage import estimate_damage
 from engine.model import ModelConfig
 from engine.training.config import TrainConfig
+from engine.training.damage_fit import read_damage_head
 from engine.training.damage_readout import damage_loss, track_condition_stats, training_damage_head
 from engine.training.loop import train
 from engine.training.model_init import build_training_model

@@ -16,8 +16,8 @@ from engine.degrade import (
     degrade,
     gaussian_kernel,
 )
-from engine.device_data import DevicePhotos, DeviceTaskSampler, FusedDownscale, apply_fused
 from engine.errors import ConfigError
+from engine.training.device_data import DevicePhotos, DeviceTaskSampler, FusedDownscale, apply_fused
 
 
 def _photos(n: int = 3, size: tuple[int, int] = (120, 150), seed: int = 0) -> list[np.ndarray]:

@@ -278,6 +278,6 @@ def test_bad_device_lists_are_usage_errors(tmp_path, many_inputs, capsys, spec, 
 
 
 def test_parse_devices_keeps_order_and_repeats():
-    from engine.cli_upscale import parse_devices
+    from engine.cli.upscale import parse_devices
 
     assert parse_devices("cpu,CPU") == ["cpu", "cpu"]

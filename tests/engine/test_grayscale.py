@@ -12,7 +12,7 @@ from PIL import Image as PILImage
 
 from engine import build_model, save_model
 from engine.cli import main
-from engine.imageio import gray_levels, read_image, write_image
+from engine.io.imageio import gray_levels, read_image, write_image
 
 
 def _gray_photo(rng: np.random.Generator, height: int = 20, width: int = 28) -> np.ndarray:

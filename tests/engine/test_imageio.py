@@ -12,9 +12,9 @@ import pytest
 from PIL import Image as PILImage
 from PIL import ImageOps
 
-from engine import fileio
 from engine.errors import ImageReadError, ImageWriteError
-from engine.imageio import (
+from engine.io import fileio
+from engine.io.imageio import (
     SUPPORTED_READ_SUFFIXES,
     SUPPORTED_WRITE_FORMATS,
     Image,
@@ -241,7 +241,7 @@ def test_no_overwrite_and_atomic_write(tmp_path, rng, monkeypatch):
 
 
 def test_no_overwrite_even_if_the_file_appears_during_encoding(tmp_path, rng, monkeypatch):
-    import engine.imageio as imageio
+    import engine.io.imageio as imageio
 
     image = Image(pixels=_rgb8(rng).astype(np.float32))
     path = tmp_path / "race.png"

@@ -12,8 +12,8 @@ import torch
 
 from engine import ModelConfig, build_model
 from engine.errors import CancelledError, CmdsrError, ConfigError
-from engine.imageio import Image
-from engine.infer import (
+from engine.inference.support import select_support
+from engine.inference.upscaler import (
     MIN_TILE,
     TileConfig,
     Upscaler,
@@ -23,7 +23,7 @@ from engine.infer import (
     resolve_device,
     upscale_image,
 )
-from engine.support import select_support
+from engine.io.imageio import Image
 
 
 def _calm(model):
@@ -148,7 +148,7 @@ def test_cancel_mid_image_stops_within_one_tile(model, photo):
 
 
 def test_out_of_memory_halves_the_tile_and_retries(model, photo, monkeypatch, caplog):
-    import engine.infer as infer
+    import engine.inference.upscaler as infer
 
     support = select_support(photo, count=3, seed=2)
     expected = Upscaler(model, device="cpu", tile=TileConfig(tile=256)).upscale(photo, support)
@@ -163,7 +163,7 @@ def test_out_of_memory_halves_the_tile_and_retries(model, photo, monkeypatch, ca
     monkeypatch.setattr(infer._Stages, "body", body)
     totals: list[int] = []
     up = Upscaler(model, device="cpu", tile=TileConfig(tile=80))
-    with caplog.at_level(logging.WARNING, logger="engine.infer"):
+    with caplog.at_level(logging.WARNING, logger="engine.inference.upscaler"):
         out = up.upscale(photo, support, progress=lambda d, t: totals.append(t))
     assert "out of memory on cpu with 70-pixel tiles" in caplog.text
     assert "retrying with 35-pixel tiles" in caplog.text
@@ -179,7 +179,7 @@ def test_out_of_memory_halves_the_tile_and_retries(model, photo, monkeypatch, ca
 
 
 def test_other_errors_are_not_mistaken_for_oom(model, photo, monkeypatch):
-    import engine.infer as infer
+    import engine.inference.upscaler as infer
 
     def broken(self, x):
         raise RuntimeError("shape mismatch")

@@ -28,14 +28,14 @@ from engine import (
 from engine.cli import main
 from engine.data import synthetic_photo
 from engine.degrade import DegradationParams, degrade
-from engine.imageio import read_image
-from engine.local_adapt import (
+from engine.inference.local_adapt import (
     _interp_weights,
     cell_supports,
     damage_map,
     plan_cells,
     upscale_local,
 )
+from engine.io.imageio import read_image
 from engine.metrics import rgb_to_y
 
 FIXTURE = Path(__file__).resolve().parent / "data" / "damage_tiny.pt"

@@ -7,13 +7,13 @@ import numpy as np
 import pytest
 import torch
 
-import engine.cpu_caps as cpu_caps_module
+import engine.inference.cpu_caps as cpu_caps_module
 from engine import ModelConfig, build_model, load_model, psnr_y, read_image
-from engine.cpu_caps import cpu_caps
 from engine.errors import ConfigError
-from engine.infer import PRECISION_CHOICES, TileConfig, Upscaler, resolve_precision
+from engine.inference.cpu_caps import cpu_caps
+from engine.inference.support import select_support
+from engine.inference.upscaler import PRECISION_CHOICES, TileConfig, Upscaler, resolve_precision
 from engine.resources import default_model_path, sample_image_path
-from engine.support import select_support
 
 CPU = torch.device("cpu")
 needs_bf16 = pytest.mark.skipif(not cpu_caps().bf16,

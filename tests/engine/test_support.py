@@ -7,7 +7,13 @@ import numpy as np
 import pytest
 
 from engine.errors import ConfigError, SupportRegionError
-from engine.support import Box, SupportSet, select_support, texture_scores, validate_regions
+from engine.inference.support import (
+    Box,
+    SupportSet,
+    select_support,
+    texture_scores,
+    validate_regions,
+)
 
 
 @pytest.fixture

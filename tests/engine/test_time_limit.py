@@ -14,7 +14,7 @@ import pytest
 
 from engine.checkpoint import read_checkpoint
 from engine.cli import main
-from engine.cli_train import parse_duration
+from engine.cli.train import parse_duration
 from engine.data import write_synthetic_photos
 from engine.training.run_folder import read_metrics
 

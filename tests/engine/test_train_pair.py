@@ -13,11 +13,12 @@ from types import ModuleType
 import pytest
 import torch
 
-from engine.checkpoint import load_model, read_checkpoint, read_damage_head
+from engine.checkpoint import load_model, read_checkpoint
 from engine.config import apply_overrides
 from engine.data import write_synthetic_photos
-from engine.device_data import DevicePhotos, DeviceTaskSampler
 from engine.training.config import TrainConfig
+from engine.training.damage_fit import read_damage_head
+from engine.training.device_data import DevicePhotos, DeviceTaskSampler
 from engine.training.model_init import build_training_model
 from engine.training.optimisers import build_optimisers
 from engine.training.pair import Member, baseline_config, device_step, train_pair, use_fused_adam

@@ -12,13 +12,13 @@ import pytest
 import torch
 from PIL import Image as PILImage
 
-import engine.cli_upscale as cli_upscale
+import engine.cli.upscale as cli_upscale
 from engine import ModelConfig, build_model, save_model
 from engine.cli import main
 from engine.errors import ConfigError
-from engine.imageio import Image, output_bit_depth, read_image, write_image
-from engine.infer import TileConfig, Upscaler, bicubic, upscale_image
-from engine.support import select_support
+from engine.inference.support import select_support
+from engine.inference.upscaler import TileConfig, Upscaler, bicubic, upscale_image
+from engine.io.imageio import Image, output_bit_depth, read_image, write_image
 
 
 def _wide(model):
@@ -77,7 +77,7 @@ def test_tiny_tail_pieces_and_the_default_stays_float(model, photo, monkeypatch)
 
 @pytest.mark.parametrize("scale", [2, 3, 4])
 def test_bicubic_bands_give_the_rounded_float_result(rng, scale, monkeypatch):
-    import engine.infer as infer
+    import engine.inference.upscaler as infer
 
     monkeypatch.setattr(infer, "_BAND_SAMPLES", 5000)  # many bands even on a small image
     pixels = rng.uniform(-30, 285, (61, 37, 3)).astype(np.float32)

@@ -110,7 +110,7 @@ def main(folder: Path) -> int:
 
     from cmdsr_app.imaging import read_thumbnail
     from engine.errors import ImageReadError
-    from engine.imageio import read_image
+    from engine.io.imageio import read_image
 
     app = QGuiApplication.instance() or QGuiApplication([])  # noqa: F841 - Qt's image plugins
     folder.mkdir(parents=True, exist_ok=True)

@@ -21,7 +21,7 @@ import pytest
 
 from engine.checkpoint import read_checkpoint
 from engine.cli import main
-from engine.imageio import read_image
+from engine.io.imageio import read_image
 from tests.reliability.conftest import ROOT, child_env, write_photo
 
 TINY_TRAIN = [

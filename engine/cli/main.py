@@ -13,14 +13,14 @@ import errno
 import importlib
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from engine.errors import CmdsrError
 
 log = logging.getLogger(__name__)
 
 # Each module adds one or more subparsers and sets ``func`` on them.
-SUBCOMMAND_MODULES = ("engine.cli_upscale_args", "engine.cli_train", "engine.cli_inspect")
+SUBCOMMAND_MODULES = ("engine.cli.upscale_args", "engine.cli.train", "engine.cli.inspect")
 
 EXIT_OK, EXIT_INTERNAL, EXIT_USAGE = 0, 1, 2
 MAX_THREADS = 1024
@@ -71,6 +71,16 @@ def build_parser() -> argparse.ArgumentParser:
             continue  # a subcommand not built yet in this checkout
         module.add_parser(sub)
     return parser
+
+
+def lazy_command(module: str, function: str) -> Callable[[argparse.Namespace], int]:
+    """A sub-command's ``func`` that imports ``module`` only when the command runs, so an
+    options module (``upscale_args``) never imports the code that runs it."""
+
+    def run(args: argparse.Namespace) -> int:
+        return int(getattr(importlib.import_module(module), function)(args))
+
+    return run
 
 
 def _setup_logging(debug: bool, quiet: bool) -> None:

@@ -2,21 +2,20 @@
 
 Building the parser imports nothing heavy (no PyTorch, OpenCV or NumPy), so ``cmdsr --help``,
 ``cmdsr upscale --help`` and argument errors answer at once; the work itself is in
-``engine.cli_upscale``, imported when the command runs. The defaults below repeat the engine's
+``engine.cli.upscale``, imported when the command runs. The defaults below repeat the engine's
 (a test keeps them equal).
 """
 
 from __future__ import annotations
 
-import argparse
 import re
 from pathlib import Path
 from typing import Any
 
-from engine.cli import common_options
+from engine.cli.main import common_options, lazy_command
 
-# engine.infer.METHODS, engine.infer.PRECISION_CHOICES, TileConfig().overlap and
-# engine.imageio.DEFAULT_MAX_PIXELS / 1e6
+# engine.inference.upscaler.METHODS, engine.inference.upscaler.PRECISION_CHOICES, TileConfig().overlap and
+# engine.io.imageio.DEFAULT_MAX_PIXELS / 1e6
 METHODS = ("cmdsr", "baseline", "bicubic")
 PRECISION_CHOICES = ("auto", "fp32", "fp16", "bf16")
 DEFAULT_OVERLAP = 16
@@ -98,10 +97,5 @@ def add_parser(subparsers: Any) -> None:
     # A region such as "-10,0,50,50" (clipped to the photo) is a value, not an option: argparse
     # only lets plain negative numbers through, and Python 3.13 widens that the same way.
     parser._negative_number_matcher = re.compile(r"^-\d+$|^-\d*\.\d+$|^-\d+(,-?\d+)+$")
-    parser.set_defaults(func=_run_upscale)
-
-
-def _run_upscale(args: argparse.Namespace) -> int:
-    from engine.cli_upscale import run_upscale
-
-    return run_upscale(args)
+    # by name: the options never import the code that runs them (engine.cli.upscale)
+    parser.set_defaults(func=lazy_command("engine.cli.upscale", "run_upscale"))

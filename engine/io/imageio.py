@@ -26,7 +26,7 @@ from PIL import Image as PILImage
 from PIL import UnidentifiedImageError
 
 from engine.errors import ImageReadError, ImageWriteError
-from engine.fileio import atomic_write
+from engine.io.fileio import atomic_write
 
 log = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ compares methods through one interface. Progress is reported per tile and a canc
 checked before each tile: Cancel takes effect within one tile.
 
 Precision: ``fp32`` everywhere by default; ``auto`` (the command line's default) picks bf16 on
-CPUs with native bf16 convolutions (AMX, AVX-512 BF16; see ``engine.cpu_caps``) and fp32
+CPUs with native bf16 convolutions (AMX, AVX-512 BF16; see ``engine.inference.cpu_caps``) and fp32
 elsewhere. On the CPU a reduced precision only covers the residual blocks' convolutions, which
 are ~90% of the work: the input conv, the residual stream, the global skip and the upsampling
 tail stay fp32, so the result is within a grey level or two of fp32's (bf16 rounding of the
@@ -39,11 +39,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from engine.cpu_caps import auto_cpu_precision, cpu_caps
 from engine.errors import CancelledError, CmdsrError, ConfigError
-from engine.imageio import Image
+from engine.inference.cpu_caps import auto_cpu_precision, cpu_caps
+from engine.inference.support import DEFAULT_PATCH_SIZE, SupportSet, select_support
+from engine.io.imageio import Image
 from engine.model import CMDSR, FoldedSRNet, fused_cpu_ops_available
-from engine.support import DEFAULT_PATCH_SIZE, SupportSet, select_support
 
 log = logging.getLogger(__name__)
 

@@ -23,12 +23,20 @@ from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
 from engine.checkpoint import load_model
-from engine.cli import EXIT_INTERNAL, EXIT_OK, EXIT_USAGE
-from engine.cli_upscale_args import FORMAT_CHOICES as _FORMAT_CHOICES
-from engine.cli_upscale_args import add_parser as add_upscale_parser
+from engine.cli.main import EXIT_INTERNAL, EXIT_OK, EXIT_USAGE
+from engine.cli.upscale_args import FORMAT_CHOICES as _FORMAT_CHOICES
+from engine.cli.upscale_args import add_parser as add_upscale_parser
 from engine.errors import CmdsrError, ConfigError
-from engine.fileio import remove_stale_temps
-from engine.imageio import (
+from engine.inference.support import Box, select_support
+from engine.inference.upscaler import (
+    TileConfig,
+    Upscaler,
+    available_devices,
+    resolve_device,
+    upscale_image,
+)
+from engine.io.fileio import remove_stale_temps
+from engine.io.imageio import (
     SUPPORTED_READ_SUFFIXES,
     SUPPORTED_WRITE_FORMATS,
     OutputSize,
@@ -39,15 +47,7 @@ from engine.imageio import (
     resize_image,
     write_image,
 )
-from engine.infer import (
-    TileConfig,
-    Upscaler,
-    available_devices,
-    resolve_device,
-    upscale_image,
-)
 from engine.resources import default_baseline_path, default_model_path
-from engine.support import Box, select_support
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +55,7 @@ _WRITE_SUFFIXES = tuple(f".{name}" for name in _FORMAT_CHOICES)
 
 
 def add_parser(subparsers: Any) -> None:
-    """The options live in the light ``engine.cli_upscale_args`` (quick ``--help``)."""
+    """The options live in the light ``engine.cli.upscale_args`` (quick ``--help``)."""
     add_upscale_parser(subparsers)
 
 
@@ -390,7 +390,7 @@ def check_damage_knobs(args: argparse.Namespace, upscaler: Upscaler) -> None:
     if blur is None and noise is None:
         return
     from engine.condition_map import condition_map_of
-    from engine.damage import damage_head_of
+    from engine.damage_head import damage_head_of
 
     if args.method != "cmdsr" or upscaler.model is None:
         raise ConfigError("--blur/--noise steer CMDSR: use them with --method cmdsr")
@@ -415,7 +415,7 @@ def _knob_damage(args: argparse.Namespace, upscaler: Upscaler, pixels: np.ndarra
         return None
     if blur is None or noise is None:
         from engine.condition_map import condition_map_of
-        from engine.damage import estimate_damage
+        from engine.inference.damage import estimate_damage
 
         assert upscaler.model is not None
         est = estimate_damage(pixels, support, upscaler.model)
@@ -465,7 +465,7 @@ def _upscale_one(
         fmt = _output_format(job.target, args.fmt)
         out_dtype = np.uint8 if output_bit_depth(fmt, image.bit_depth) == 8 else np.float32
         if getattr(args, "adapt", "global") == "local":
-            from engine.local_adapt import upscale_image_local
+            from engine.inference.local_adapt import upscale_image_local
 
             result = upscale_image_local(image, upscaler, regions=opts.regions, seed=args.seed,
                                          progress=progress, cancel=cancel, out_dtype=out_dtype)

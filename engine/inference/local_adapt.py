@@ -32,12 +32,18 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from engine.damage import DamageEstimate, estimates_from_conditions, require_head
 from engine.errors import CancelledError, ConfigError, SupportRegionError
-from engine.imageio import Image
-from engine.infer import TAIL_RADIUS, Upscaler, bicubic, receptive_radius
+from engine.inference.damage import DamageEstimate, estimates_from_conditions, require_head
+from engine.inference.support import (
+    DEFAULT_PATCH_SIZE,
+    Box,
+    SupportSet,
+    select_support,
+    validate_regions,
+)
+from engine.inference.upscaler import TAIL_RADIUS, Upscaler, bicubic, receptive_radius
+from engine.io.imageio import Image
 from engine.model import CMDSR, EqualConv2d, FoldedSRNet
-from engine.support import DEFAULT_PATCH_SIZE, Box, SupportSet, select_support, validate_regions
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """``cmdsr inspect``: show the damage (blur and noise) the model reads from photos.
 
-The numbers come from the model's damage readout (see ``engine.damage``): blur sigma in
+The numbers come from the model's damage readout (see ``engine.inference.damage``): blur sigma in
 high-resolution pixels before the downscale, noise sigma in grey levels 0..255. Output is one
 line per photo, or with ``--json`` one JSON object for a single image file and a JSON list of
 objects (each with ``path``) for folders or several inputs. Exit codes as ``cmdsr upscale``:
@@ -20,7 +20,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from engine.cli import EXIT_INTERNAL, EXIT_OK, EXIT_USAGE, common_options
+from engine.cli.main import EXIT_INTERNAL, EXIT_OK, EXIT_USAGE, common_options
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +54,7 @@ def add_parser(subparsers: Any) -> None:
 
 
 def _collect(inputs: list[Path]) -> tuple[list[Path], list[tuple[str, str]]]:
-    from engine.imageio import SUPPORTED_READ_SUFFIXES
+    from engine.io.imageio import SUPPORTED_READ_SUFFIXES
 
     files: list[Path] = []
     problems: list[tuple[str, str]] = []
@@ -79,12 +79,12 @@ def _collect(inputs: list[Path]) -> tuple[list[Path], list[tuple[str, str]]]:
 def run_inspect(args: argparse.Namespace) -> int:
     # Heavy imports here, not at module level: `cmdsr --help` must not load torch.
     from engine.checkpoint import load_model
-    from engine.cli_upscale import parse_support
-    from engine.damage import estimate_damage, require_head
+    from engine.cli.upscale import parse_support
     from engine.errors import CmdsrError, ConfigError
-    from engine.imageio import read_image
+    from engine.inference.damage import estimate_damage, require_head
+    from engine.inference.support import select_support
+    from engine.io.imageio import read_image
     from engine.resources import default_model_path
-    from engine.support import select_support
 
     debug = bool(getattr(args, "debug", False))
     inputs: list[Path] = list(args.inputs)

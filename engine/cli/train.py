@@ -26,7 +26,7 @@ EXIT_OK, EXIT_INTERRUPTED = 0, 130
 
 
 def add_parser(subparsers: Any) -> None:
-    from engine.cli import common_options
+    from engine.cli.main import common_options
 
     parent = common_options()
     p = subparsers.add_parser(
@@ -265,9 +265,9 @@ def eval_methods(model: Any, baseline: Any, device: str) -> list[tuple[str, Call
     """bicubic, baseline (if given), CMDSR with a random and an automatic support set."""
     import numpy as np
 
-    from engine.infer import Upscaler
+    from engine.inference.support import select_support
+    from engine.inference.upscaler import Upscaler
     from engine.metrics import bicubic_upscale
-    from engine.support import select_support
 
     scale = model.scale
     methods: list[tuple[str, Callable[..., np.ndarray]]] = [

@@ -1,0 +1,2 @@
+"""Upscaling a photo with a trained model: tiling (``upscaler``), support selection, local
+adaptation, the damage readout, CPU capabilities. Imports the core and ``engine.io`` only."""
