@@ -59,8 +59,9 @@ def run(argv: Sequence[str]) -> int:
 
     from PySide6.QtWidgets import QApplication
 
-    from cmdsr_app.main_window import MainWindow, app_icon
+    from cmdsr_app.main_window import MainWindow
     from cmdsr_app.settings import APP_AUTHOR, APP_NAME
+    from cmdsr_app.views.window_layout import app_icon
 
     app = QApplication.instance() or QApplication([sys.argv[0] if sys.argv else APP_NAME])
     app.setApplicationName(APP_NAME)

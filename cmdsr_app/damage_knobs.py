@@ -1,5 +1,6 @@
 """The damage knobs, Qt-free: the range a model's knobs offer, the values the user set per
-photo, and the preview job (the part of the photo in view, upscaled with the knob values).
+photo, and the part of the photo in view a preview covers (the preview job itself is
+``cmdsr_app.jobs.preview_damage``).
 
 A model file with a *condition map* (``engine.condition_map``) can be steered by numbers:
 blur sigma and noise sigma in, the condition CMDSR would read for such damage out. The knobs
@@ -9,15 +10,12 @@ is upscaled from its support patches as before, one whose knobs were moved with 
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-
-from cmdsr_app.jobs import ModelCache, RunSettings, make_upscaler
 
 if TYPE_CHECKING:
     from engine import CMDSR
@@ -106,20 +104,4 @@ def visible_box(view: tuple[float, float, float, float], width: int, height: int
     return x, y, w, h
 
 
-def preview_damage(pixels: np.ndarray, box: Box, damage: Damage, settings: RunSettings,
-                   cache: ModelCache, cancel: threading.Event | None = None) -> np.ndarray:
-    """``box`` of the photo upscaled by CMDSR steered by ``damage``: [h*s, w*s, 3] float32.
-    A margin of context is upscaled with it and cut off, so the preview matches a full run
-    away from the photo's own edges. ``ConfigError`` (with the range) for values the model's
-    map was not fitted on."""
-    x, y, w, h = box
-    m = PREVIEW_MARGIN
-    top, left = max(0, y - m), max(0, x - m)
-    bottom, right = min(pixels.shape[0], y + h + m), min(pixels.shape[1], x + w + m)
-    upscaler = make_upscaler("cmdsr", replace(settings, damage=damage), cache)
-    out = upscaler.upscale(pixels[top:bottom, left:right], None, cancel=cancel, damage=damage)
-    s = upscaler.scale
-    return out[(y - top) * s:(y - top + h) * s, (x - left) * s:(x - left + w) * s]
-
-
-__all__ = ["NO_MAP", "KnobRange", "KnobValues", "knob_range_of", "preview_damage", "visible_box"]
+__all__ = ["NO_MAP", "KnobRange", "KnobValues", "knob_range_of", "visible_box"]

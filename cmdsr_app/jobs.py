@@ -14,15 +14,15 @@ from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 import engine  # its names load on first use: the window starts without PyTorch
+from cmdsr_app.damage_knobs import PREVIEW_MARGIN, Box, Damage, KnobRange, knob_range_of
 from cmdsr_app.state import SizeChoice, output_name, short_names
 
 if TYPE_CHECKING:
-    from cmdsr_app.damage_knobs import KnobRange
     from engine import CMDSR, Image, SupportSet, Upscaler
 
 log = logging.getLogger(__name__)
@@ -105,7 +105,6 @@ def not_a_checkpoint(path: Path) -> str | None:
 
 def inspect_model(path: str | Path, cache: ModelCache) -> ModelInfo:
     """Load a checkpoint (CheckpointError with the reason if it is unusable) and describe it."""
-    from cmdsr_app.damage_knobs import knob_range_of
     from engine.damage_head import damage_head_of
 
     model = cache.get(path, "cpu")
@@ -490,3 +489,25 @@ def side_by_side(left: np.ndarray, right: np.ndarray, gap: int = 8) -> np.ndarra
 def nearest_upscale(pixels: np.ndarray, scale: int) -> np.ndarray:
     """Each input pixel repeated ``scale`` x ``scale`` (the "Input (nearest)" source)."""
     return np.repeat(np.repeat(pixels, scale, axis=0), scale, axis=1)
+
+
+def preview_damage(pixels: np.ndarray, box: Box, damage: Damage, settings: RunSettings,
+                   cache: ModelCache, cancel: threading.Event | None = None) -> np.ndarray:
+    """``box`` of the photo upscaled by CMDSR steered by ``damage``: [h*s, w*s, 3] float32.
+    A margin of context is upscaled with it and cut off, so the preview matches a full run
+    away from the photo's own edges. ``ConfigError`` (with the range) for values the model's
+    map was not fitted on."""
+    x, y, w, h = box
+    m = PREVIEW_MARGIN
+    top, left = max(0, y - m), max(0, x - m)
+    bottom, right = min(pixels.shape[0], y + h + m), min(pixels.shape[1], x + w + m)
+    upscaler = make_upscaler("cmdsr", replace(settings, damage=damage), cache)
+    out = upscaler.upscale(pixels[top:bottom, left:right], None, cancel=cancel, damage=damage)
+    s = upscaler.scale
+    return out[(y - top) * s:(y - top + h) * s, (x - left) * s:(x - left + w) * s]
+
+
+def engine_region_problems(regions: Any, image_shape: tuple[int, int], size: int) -> list[str | None]:
+    from engine.inference.support import validate_regions
+
+    return validate_regions([r.as_tuple() for r in regions], image_shape, size)

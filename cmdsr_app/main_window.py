@@ -16,52 +16,37 @@ from __future__ import annotations
 
 import logging
 import os
-from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QByteArray, Qt, Signal
-from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QIcon, QKeySequence
+from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import QMainWindow, QMessageBox, QSplitter, QTabWidget, QWidget
 
-from cmdsr_app.canvas import ImageCanvas
-from cmdsr_app.compare import CompareView
 from cmdsr_app.controllers.batch import BatchController
 from cmdsr_app.controllers.damage import DamageController
-from cmdsr_app.controllers.job_buttons import JobButtons
 from cmdsr_app.controllers.knobs import KnobController
 from cmdsr_app.controllers.log_feed import LogFeed
 from cmdsr_app.controllers.models import ModelController, shipped_baseline_path
 from cmdsr_app.controllers.photos import PATCH_SIZE, PhotoController
 from cmdsr_app.controllers.saving import SaveController
 from cmdsr_app.controllers.upscale import UpscaleController
-from cmdsr_app.damage_view import DamagePanel
-from cmdsr_app.jobs import ModelCache
-from cmdsr_app.panels import BatchPanel, LogPanel, QueuePanel, RegionPanel, SettingsPanel
+from cmdsr_app.jobs import ModelCache, engine_region_problems
 from cmdsr_app.settings import CONFIG_ENV, AppSettings, SettingsStore, config_dir
 from cmdsr_app.state import ImageQueue, RegionList
-from cmdsr_app.training_tab import TrainingTab
-from cmdsr_app.window_layout import InputPage, add_dock, scrolled, titled
+from cmdsr_app.training.tab import TrainingTab
+from cmdsr_app.views.about import open_about_box
+from cmdsr_app.views.canvas import ImageCanvas
+from cmdsr_app.views.compare import CompareView
+from cmdsr_app.views.damage_view import DamagePanel
+from cmdsr_app.views.panels import BatchPanel, LogPanel, QueuePanel, RegionPanel, SettingsPanel
+from cmdsr_app.views.window_layout import InputPage, add_dock, app_icon, scrolled, titled
+from cmdsr_app.window_actions import build_actions
 from cmdsr_app.workers import JobRunner
 
 log = logging.getLogger(__name__)
 
 APP_TITLE = "CMDSR Studio"
-ICON_PATH = Path(__file__).resolve().parent.parent / "resources" / "icons" / "cmdsr_studio.png"
 CLOSE_WAIT_MS = 15000
-
-
-def app_icon() -> QIcon:
-    import sys
-
-    root = Path(getattr(sys, "_MEIPASS", "")) / "resources" if getattr(sys, "_MEIPASS", None) else None
-    path = root / "icons" / ICON_PATH.name if root else ICON_PATH
-    return QIcon(str(path)) if path.exists() else QIcon()
-
-
-def engine_region_problems(regions: Any, image_shape: tuple[int, int], size: int) -> list[str | None]:
-    from engine.inference.support import validate_regions
-
-    return validate_regions([r.as_tuple() for r in regions], image_shape, size)
 
 
 def probe_engine(_progress: Any, _cancel: Any) -> list[str]:
@@ -188,9 +173,8 @@ class MainWindow(QMainWindow):
                                        damage_panel=self.damage_panel, cache=self.cache, window=self)
         self.knobs = KnobController(photos=self.photos, models=self.models, damage=self.damage,
                                     heavy=self.heavy, panel=self.damage_panel.knobs,
-                                    canvas=self.canvas, cache=self.cache, window=self)
-        self.upscale.damage_for, self.batch.damage_for_paths = (
-            self.knobs.damage_for, self.knobs.damage_for_paths)
+                                    canvas=self.canvas, cache=self.cache, window=self,
+                                    upscale=self.upscale, batch=self.batch)
         # The window's own verbs, as its menus, scripts and tests call them.
         self.open_paths, self.show_entry, self.paste = (
             self.photos.open_paths, self.photos.show_entry, self.photos.paste)
@@ -202,56 +186,8 @@ class MainWindow(QMainWindow):
         self.save_result_dialog = self.saving.result_dialog
         self.save_comparison_dialog = self.saving.comparison_dialog
 
-    def _action(self, text: str, slot: Any, shortcut: QKeySequence | str | None = None,
-                tip: str = "") -> QAction:
-        action = QAction(text, self)
-        if shortcut is not None:
-            action.setShortcut(QKeySequence(shortcut))
-        if tip:
-            action.setStatusTip(tip)
-        action.triggered.connect(slot)
-        self.addAction(action)
-        return action
-
     def _build_actions(self) -> None:
-        a, Key = self._action, QKeySequence.StandardKey
-        self.open_action = a("&Open images…", self.photos.open_dialog, Key.Open)
-        self.open_folder_action = a("Open &folder…", self.photos.open_folder_dialog, "Ctrl+Shift+O")
-        self.paste_action = a("&Paste image", self.photos.paste, Key.Paste)
-        self.save_action = a("&Save result…", self.saving.result_dialog, Key.Save)
-        self.save_compare_action = a("Save &comparison…", self.saving.comparison_dialog, "Ctrl+Shift+S")
-        self.quit_action = a("&Quit", self.close, Key.Quit)
-        self.run_action = a("&Run", self.upscale.run, "Ctrl+R", "Upscale the current image")
-        self.run_action.setShortcuts([QKeySequence("Ctrl+R"), QKeySequence("F5")])
-        self.cancel_action = a("&Cancel", self.upscale.cancel, "Esc", "Stop the running job")
-        self.batch_action = a("Run &batch", self.batch.start, "Ctrl+B")
-        self.job_buttons = JobButtons(
-            queue=self.queue, heavy=self.heavy, settings_panel=self.settings_panel, parent=self,
-            start=(self.run_action, self.batch_action, self.settings_panel.run_button,
-                   self.batch_panel.start_button), cancel=(self.cancel_action,))
-        self.zoom_in_action = a("Zoom &in", lambda: self._active_view().zoom_in(), Key.ZoomIn)
-        self.zoom_in_action.setShortcuts([QKeySequence("Ctrl++"), QKeySequence("Ctrl+=")])
-        self.zoom_out_action = a("Zoom &out", lambda: self._active_view().zoom_out(), Key.ZoomOut)
-        self.fit_action = a("&Fit", lambda: self._active_view().fit(), "Ctrl+0")
-        self.actual_action = a("&100%", lambda: self._active_view().actual_size(), "Ctrl+1")
-        self.about_action = QAction("&About CMDSR Studio", self)
-        self.about_action.triggered.connect(self.show_about)
-
-        bar = self.menuBar()
-        menu = bar.addMenu("&File")
-        for action in (self.open_action, self.open_folder_action, self.paste_action):
-            menu.addAction(action)
-        self.recent_menu = menu.addMenu("Open &recent")
-        menu.addSeparator()
-        menu.addActions([self.save_action, self.save_compare_action])
-        menu.addSeparator()
-        menu.addAction(self.quit_action)
-        bar.addMenu("&Run").addActions([self.run_action, self.cancel_action, self.batch_action])
-        view = bar.addMenu("&View")
-        view.addActions([self.zoom_in_action, self.zoom_out_action, self.fit_action, self.actual_action])
-        view.addSeparator()
-        view.addActions([self.damage.overlay_action, self.log_dock.toggleViewAction()])
-        bar.addMenu("&Help").addAction(self.about_action)
+        build_actions(self)
         self._update_save_actions()
 
     # ================================================================== wiring
@@ -386,17 +322,12 @@ class MainWindow(QMainWindow):
 
     def about_text(self) -> str:
         """Version, the shipped model's card and the licences, for the About box."""
-        from cmdsr_app.about import about_html
+        from cmdsr_app.views.about import about_html
 
         return about_html()
 
     def show_about(self) -> None:
-        box = QMessageBox(QMessageBox.Icon.Information, f"About {APP_TITLE}", self.about_text(),
-                          QMessageBox.StandardButton.Ok, self)
-        box.setTextFormat(Qt.TextFormat.RichText)
-        box.setTextInteractionFlags(Qt.TextInteractionFlag.TextBrowserInteraction)
-        box.open()
-        self.about_box = box
+        self.about_box = open_about_box(self, f"About {APP_TITLE}", self.about_text())
 
     def _active_view(self) -> Any:
         return self.compare if self.tabs.currentWidget() is self.compare else self.canvas
@@ -463,4 +394,4 @@ class MainWindow(QMainWindow):
         event.accept()
 
 
-__all__ = ["MainWindow", "app_icon"]
+__all__ = ["MainWindow"]

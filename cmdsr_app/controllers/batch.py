@@ -27,7 +27,6 @@ from cmdsr_app.jobs import (
     choice_for,
     run_batch,
 )
-from cmdsr_app.panels import BatchPanel, SettingsPanel
 from cmdsr_app.settings import AppSettings, config_dir
 from cmdsr_app.state import (
     EntryStatus,
@@ -37,6 +36,7 @@ from cmdsr_app.state import (
     output_name,
     overall_fraction,
 )
+from cmdsr_app.views.panels import BatchPanel, SettingsPanel
 from cmdsr_app.workers import JobRunner
 
 

@@ -15,7 +15,6 @@ from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QWidget
 
 import engine  # its names load on first use (in the worker threads)
-from cmdsr_app.canvas import ImageCanvas
 from cmdsr_app.controllers.base import Controller
 from cmdsr_app.controllers.models import ModelController
 from cmdsr_app.controllers.photos import PhotoController
@@ -26,10 +25,11 @@ from cmdsr_app.damage_readout import (
     read_damage,
     read_damage_map,
 )
-from cmdsr_app.damage_view import DamagePanel
 from cmdsr_app.jobs import ModelCache
-from cmdsr_app.panels import SettingsPanel
 from cmdsr_app.state import RegionList
+from cmdsr_app.views.canvas import ImageCanvas
+from cmdsr_app.views.damage_view import DamagePanel
+from cmdsr_app.views.panels import SettingsPanel
 from cmdsr_app.workers import JobRunner
 
 DEBOUNCE_MS = 300  # a region being dragged is read once it rests

@@ -12,23 +12,24 @@ from typing import Any
 from PySide6.QtCore import QPointF, QTimer, Signal
 from PySide6.QtWidgets import QWidget
 
-from cmdsr_app.canvas import ImageCanvas
 from cmdsr_app.controllers.base import Controller
+from cmdsr_app.controllers.batch import BatchController
 from cmdsr_app.controllers.damage import DamageController
 from cmdsr_app.controllers.models import ModelController
 from cmdsr_app.controllers.photos import PhotoController
+from cmdsr_app.controllers.upscale import UpscaleController
 from cmdsr_app.damage_knobs import (
     NO_MAP,
     Damage,
     KnobRange,
     KnobValues,
-    preview_damage,
     visible_box,
 )
-from cmdsr_app.damage_knobs_view import DamageKnobsPanel, KnobPreviewOverlay
 from cmdsr_app.damage_readout import DamageReading
 from cmdsr_app.imaging import to_qimage
-from cmdsr_app.jobs import ModelCache, ModelInfo
+from cmdsr_app.jobs import ModelCache, ModelInfo, preview_damage
+from cmdsr_app.views.canvas import ImageCanvas
+from cmdsr_app.views.damage_knobs_view import DamageKnobsPanel, KnobPreviewOverlay
 from cmdsr_app.workers import JobRunner
 
 PREVIEW_DEBOUNCE_MS = 120  # a knob being dragged previews once it pauses this long
@@ -57,9 +58,16 @@ class KnobController(Controller):
 
     def __init__(self, *, photos: PhotoController, models: ModelController,
                  damage: DamageController, heavy: JobRunner, panel: DamageKnobsPanel,
-                 canvas: ImageCanvas, cache: ModelCache, window: QWidget) -> None:
+                 canvas: ImageCanvas, cache: ModelCache, window: QWidget,
+                 upscale: UpscaleController | None = None,
+                 batch: BatchController | None = None) -> None:
         super().__init__(window)
         self.photos, self.models, self.damage, self.heavy = photos, models, damage, heavy
+        # Runs and batches ask the knobs which damage steers a photo (None: read it).
+        if upscale is not None:
+            upscale.damage_for = self.damage_for
+        if batch is not None:
+            batch.damage_for_paths = self.damage_for_paths
         self.panel, self.canvas, self.cache = panel, canvas, cache
         self.values = KnobValues()
         self.range: KnobRange | None = None

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 
 from cmdsr_app.crash_log import install_exception_logging
-from cmdsr_app.panels import LogPanel, QtLogHandler
+from cmdsr_app.views.panels import LogPanel, QtLogHandler
 
 LOGGERS = ("engine", "cmdsr_app")
 

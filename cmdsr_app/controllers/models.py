@@ -8,11 +8,11 @@ from pathlib import Path
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QFileDialog, QMessageBox, QWidget
 
-from cmdsr_app.checkpoint_check import CheckpointVerdict, judge_checkpoint
 from cmdsr_app.controllers.base import Controller
 from cmdsr_app.jobs import ModelCache, ModelInfo, RunSettings, inspect_model
-from cmdsr_app.panels import SettingsPanel
 from cmdsr_app.settings import AppSettings
+from cmdsr_app.training.checkpoint_check import CheckpointVerdict, judge_checkpoint
+from cmdsr_app.views.panels import SettingsPanel
 from cmdsr_app.workers import JobRunner
 
 

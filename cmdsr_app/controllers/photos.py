@@ -13,13 +13,13 @@ from PySide6.QtCore import Signal
 from PySide6.QtGui import QGuiApplication, QImage
 from PySide6.QtWidgets import QFileDialog, QWidget
 
-from cmdsr_app.canvas import EMPTY_PLACEHOLDER, ImageCanvas
-from cmdsr_app.compare import CompareView
 from cmdsr_app.controllers.base import Controller
 from cmdsr_app.imaging import read_thumbnail, to_qimage
-from cmdsr_app.panels import QueuePanel, SettingsPanel
 from cmdsr_app.settings import AppSettings, config_dir
 from cmdsr_app.state import EntryStatus, ImageQueue, Region, RegionList
+from cmdsr_app.views.canvas import EMPTY_PLACEHOLDER, ImageCanvas
+from cmdsr_app.views.compare import CompareView
+from cmdsr_app.views.panels import QueuePanel, SettingsPanel
 from cmdsr_app.workers import JobRunner
 
 PATCH_SIZE = 32

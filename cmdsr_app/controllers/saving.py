@@ -11,14 +11,14 @@ from typing import Any
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QFileDialog, QWidget
 
-from cmdsr_app.compare import SOURCES, CompareView
 from cmdsr_app.controllers.base import Controller
 from cmdsr_app.controllers.models import ModelController
 from cmdsr_app.controllers.photos import PhotoController, is_pasted
 from cmdsr_app.controllers.upscale import UpscaleController
 from cmdsr_app.jobs import nearest_upscale, output_dimensions, resize_to, side_by_side
-from cmdsr_app.panels import SettingsPanel
 from cmdsr_app.settings import AppSettings
+from cmdsr_app.views.compare import SOURCES, CompareView
+from cmdsr_app.views.panels import SettingsPanel
 from cmdsr_app.workers import JobRunner
 
 log = logging.getLogger(__name__)

@@ -14,8 +14,6 @@ from PySide6.QtCore import Signal
 from PySide6.QtGui import QImage
 from PySide6.QtWidgets import QWidget
 
-from cmdsr_app.canvas import ImageCanvas
-from cmdsr_app.compare import SOURCES, CompareView
 from cmdsr_app.controllers.base import Controller
 from cmdsr_app.controllers.models import ModelController
 from cmdsr_app.controllers.photos import PhotoController
@@ -28,9 +26,11 @@ from cmdsr_app.jobs import (
     preview_support,
     upscale_with,
 )
-from cmdsr_app.panels import SettingsPanel
 from cmdsr_app.settings import AppSettings
 from cmdsr_app.state import EntryStatus, EtaEstimator, ImageQueue, RegionList, eta_text
+from cmdsr_app.views.canvas import ImageCanvas
+from cmdsr_app.views.compare import SOURCES, CompareView
+from cmdsr_app.views.panels import SettingsPanel
 from cmdsr_app.workers import JobRunner
 
 RESULTS_KEPT = 4  # photos whose results stay in memory...

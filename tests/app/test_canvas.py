@@ -8,9 +8,9 @@ import pytest
 from PySide6.QtCore import QPoint, QPointF, Qt
 from PySide6.QtGui import QImage
 
-from cmdsr_app.canvas import ImageCanvas
 from cmdsr_app.imaging import from_qimage, to_qimage
 from cmdsr_app.state import Region, RegionList
+from cmdsr_app.views.canvas import ImageCanvas
 
 LEFT = Qt.MouseButton.LeftButton
 

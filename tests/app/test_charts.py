@@ -7,7 +7,7 @@ import math
 import pytest
 from PySide6.QtGui import QColor, QImage
 
-from cmdsr_app.charts import LineChart, decimate, format_tick, nice_ticks, tick_labels
+from cmdsr_app.views.charts import LineChart, decimate, format_tick, nice_ticks, tick_labels
 
 
 def test_nice_ticks_cover_range_with_round_steps() -> None:

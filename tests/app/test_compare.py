@@ -7,8 +7,8 @@ import pytest
 from PySide6.QtCore import QPoint, QPointF, Qt
 from PySide6.QtGui import QImage
 
-from cmdsr_app.compare import CompareView
 from cmdsr_app.imaging import to_qimage
+from cmdsr_app.views.compare import CompareView
 
 
 def solid(height: int, width: int, rgb: tuple[int, int, int]) -> QImage:

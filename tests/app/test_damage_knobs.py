@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 from PySide6.QtCore import QElapsedTimer, Qt, QTimer
 
-from cmdsr_app.damage_knobs import NO_MAP, KnobRange, KnobValues, preview_damage, visible_box
-from cmdsr_app.jobs import ModelCache, RunSettings
+from cmdsr_app.damage_knobs import NO_MAP, KnobRange, KnobValues, visible_box
+from cmdsr_app.jobs import ModelCache, RunSettings, preview_damage
 
 BLUR_RANGE, NOISE_RANGE = (0.5, 3.5), (0.0, 40.0)  # not the shipped map's: read from the file
 

@@ -52,7 +52,7 @@ def test_removing_the_photo_being_upscaled_cancels_its_job(qtbot, window, make_p
 
 def test_removing_the_last_or_a_failed_photo_clears_the_canvas(qtbot, window, make_photo,
                                                                tmp_path: Path) -> None:
-    from cmdsr_app.canvas import EMPTY_PLACEHOLDER
+    from cmdsr_app.views.canvas import EMPTY_PLACEHOLDER
 
     broken = tmp_path / "broken.png"
     broken.write_bytes(b"\x89PNG\r\n\x1a\n" + b"not really a png" * 4)
@@ -223,7 +223,7 @@ def test_open_run_folder_without_a_file_manager_says_where_it_is(qtbot, make_pho
                                                                  monkeypatch, opens) -> None:
     from PySide6.QtGui import QDesktopServices
 
-    from cmdsr_app.training_tab import TrainingTab
+    from cmdsr_app.training.tab import TrainingTab
 
     run = tmp_path / "run"
     run.mkdir()

@@ -20,7 +20,7 @@ def tab(qtbot, tmp_path: Path, tiny_model_path: Path, monkeypatch):
 
     for target in (engine, engine.resources):
         monkeypatch.setattr(target, "default_model_path", lambda: tiny_model_path)
-    from cmdsr_app.training_tab import TrainingTab
+    from cmdsr_app.training.tab import TrainingTab
 
     settings: dict = {}
     widget = TrainingTab(settings=settings, runs_root=tmp_path / "runs")
@@ -29,7 +29,7 @@ def tab(qtbot, tmp_path: Path, tiny_model_path: Path, monkeypatch):
 
 
 def test_training_fine_tunes_the_shipped_model_by_default(tab, tiny_model_path: Path) -> None:
-    from cmdsr_app.training_state import TrainRequest, build_train_config
+    from cmdsr_app.training.state import TrainRequest, build_train_config
     from engine import TrainConfig, read_checkpoint
 
     form = tab.form
@@ -107,8 +107,8 @@ def test_a_checkpoint_scoring_below_the_shipped_model_on_its_validation(
 ) -> None:
     import dataclasses
 
-    from cmdsr_app.checkpoint_check import judge_checkpoint
     from cmdsr_app.jobs import ModelCache
+    from cmdsr_app.training.checkpoint_check import judge_checkpoint
     from engine import TrainConfig
     from engine.training.run_folder import RunWriter
 

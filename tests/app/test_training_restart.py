@@ -34,7 +34,7 @@ def _write_run(run: Path, *, steps: int, stopped_at: int, log_every: int,
 
 @pytest.mark.parametrize("shown_later", [False, True])
 def test_reloaded_charts_show_the_whole_run_from_its_start(qtbot, tmp_path, shown_later) -> None:
-    from cmdsr_app.training_tab import TrainingTab
+    from cmdsr_app.training.tab import TrainingTab
 
     run = tmp_path / "run"
     records = _write_run(run, steps=2000, stopped_at=1500, log_every=10, val_every=1000)
@@ -64,7 +64,7 @@ def test_reloaded_charts_show_the_whole_run_from_its_start(qtbot, tmp_path, show
 def test_a_long_runs_reloaded_curve_keeps_its_first_record(qtbot, tmp_path) -> None:
     """A log longer than a chart keeps (the reference preset logs every 100 steps of a
     million): neighbouring points are averaged, but the curve still starts at the first one."""
-    from cmdsr_app.training_tab import TrainingTab
+    from cmdsr_app.training.tab import TrainingTab
 
     run = tmp_path / "run"
     records = _write_run(run, steps=1_000_000, stopped_at=900_000, log_every=100, val_every=5000)
@@ -79,7 +79,7 @@ def test_a_long_runs_reloaded_curve_keeps_its_first_record(qtbot, tmp_path) -> N
 
 
 def test_a_run_stopped_before_its_first_validation_says_when_it_comes(qtbot, tmp_path) -> None:
-    from cmdsr_app.training_tab import TrainingTab
+    from cmdsr_app.training.tab import TrainingTab
 
     run = tmp_path / "run"
     _write_run(run, steps=2000, stopped_at=500, log_every=10, val_every=600)
@@ -95,7 +95,7 @@ def test_a_run_stopped_before_its_first_validation_says_when_it_comes(qtbot, tmp
 
 
 def test_an_idle_tab_offers_no_stop_and_says_when_validation_comes(qtbot, tmp_path) -> None:
-    from cmdsr_app.training_tab import TrainingTab
+    from cmdsr_app.training.tab import TrainingTab
 
     tab = TrainingTab(settings={}, runs_root=tmp_path / "runs")
     qtbot.addWidget(tab)

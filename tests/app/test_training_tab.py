@@ -13,7 +13,7 @@ import pytest
 import torch
 from PySide6.QtCore import Qt
 
-from cmdsr_app.training_state import (
+from cmdsr_app.training.state import (
     MetricSeries,
     Phase,
     RunMetrics,
@@ -66,7 +66,7 @@ def photos(tmp_path: Path, rng: np.random.Generator) -> Path:
 @pytest.fixture
 def make_tab(qtbot, tmp_path: Path):
     """A TrainingTab on isolated settings (a plain dict) and a runs folder inside tmp_path."""
-    from cmdsr_app.training_tab import TrainingTab
+    from cmdsr_app.training.tab import TrainingTab
 
     tabs = []
 
@@ -306,8 +306,8 @@ def _disk_full(request, progress, cancel):
 def test_worker_reports_failure_and_cancel_never_finishes(qtbot, fn, expect) -> None:
     from PySide6.QtCore import QThread
 
-    from cmdsr_app.training_state import TrainRequest
-    from cmdsr_app.training_worker import TrainingWorker
+    from cmdsr_app.training.state import TrainRequest
+    from cmdsr_app.training.worker import TrainingWorker
 
     worker = TrainingWorker(TrainRequest(Path("run"), None, None, "cpu", 5, "paper"), fn)
     thread = QThread()
@@ -455,7 +455,7 @@ def test_use_this_model_without_a_selection_takes_the_latest_and_says_so(qtbot, 
 
 def test_after_a_restart_the_tab_shows_the_runs_step_and_no_stop(qtbot, make_tab, photos,
                                                                  tmp_path) -> None:
-    from cmdsr_app.training_state import first_validation_text
+    from cmdsr_app.training.state import first_validation_text
 
     settings: dict = {"hr_dir": str(photos), "val_dir": str(photos), "steps": 40,
                       "run_dir": str(tmp_path / "run")}
@@ -480,7 +480,7 @@ def test_after_a_restart_the_tab_shows_the_runs_step_and_no_stop(qtbot, make_tab
 
 
 def test_app_runs_move_preset_milestones_into_the_run(tmp_path) -> None:
-    from cmdsr_app.training_state import VAL_EVERY, TrainRequest, build_train_config
+    from cmdsr_app.training.state import VAL_EVERY, TrainRequest, build_train_config
     from engine.training.config import TrainConfig
 
     for name, every in VAL_EVERY.items():
@@ -525,8 +525,8 @@ def test_no_step_count_before_a_run_and_no_eta_after_it_ends(qtbot, make_tab, ph
 def test_a_run_with_a_condition_stage_shows_it_before_the_sr_steps(qtbot, tmp_path, photos) -> None:
     """The users recipe from scratch reads the damage first (the condition stage): its steps
     show in the progress lines, in words, and never as points on the SR charts."""
-    from cmdsr_app.training_state import is_condition_report
-    from cmdsr_app.training_tab import TrainingTab
+    from cmdsr_app.training.state import is_condition_report
+    from cmdsr_app.training.tab import TrainingTab
 
     overrides = (*TINY, "model.condition_input=highpass", "condition_steps=3",
                  "condition_tasks=4", "condition_patch=12", "damage_weight=1")

@@ -19,13 +19,13 @@ from typing import Any
 from PySide6.QtCore import Signal, Slot
 from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QLineEdit, QSizePolicy, QVBoxLayout, QWidget
 
-from cmdsr_app.training_charts import TrainingCharts
-from cmdsr_app.training_checkpoints import RunCheckpoints
-from cmdsr_app.training_controls import RunControls
-from cmdsr_app.training_curves import TrainingCurves
-from cmdsr_app.training_form import CheckpointPanel, TrainingForm
-from cmdsr_app.training_job import TrainingJob
-from cmdsr_app.training_state import (
+from cmdsr_app.training.charts import TrainingCharts
+from cmdsr_app.training.checkpoints import RunCheckpoints
+from cmdsr_app.training.controls import RunControls
+from cmdsr_app.training.curves import TrainingCurves
+from cmdsr_app.training.form import CheckpointPanel, TrainingForm
+from cmdsr_app.training.job import TrainingJob
+from cmdsr_app.training.state import (
     DEFAULT_STEPS,
     CheckpointEntry,
     Phase,
@@ -39,7 +39,7 @@ from cmdsr_app.training_state import (
     shipped_model_file,
     validation_hint,
 )
-from cmdsr_app.training_worker import TrainFn
+from cmdsr_app.training.worker import TrainFn
 
 log = logging.getLogger(__name__)
 

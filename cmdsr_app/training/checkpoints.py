@@ -8,8 +8,8 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, Signal
 
-from cmdsr_app.training_form import CheckpointPanel
-from cmdsr_app.training_state import CheckpointEntry, list_checkpoints
+from cmdsr_app.training.form import CheckpointPanel
+from cmdsr_app.training.state import CheckpointEntry, list_checkpoints
 
 
 class RunCheckpoints(QObject):

@@ -6,6 +6,9 @@ import html
 import re
 from pathlib import Path
 
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QMessageBox, QWidget
+
 APP_LICENCE = "MIT"
 THIRD_PARTY = (
     ("Qt for Python (PySide6)", "LGPL-3.0"),
@@ -86,3 +89,13 @@ def about_html() -> str:
     licences = ", ".join(f"{html.escape(n)} ({html.escape(lic)})" for n, lic in THIRD_PARTY)
     parts.append(f"<p><b>Licence:</b> {APP_LICENCE}. It uses {licences}.</p>")
     return "".join(parts)
+
+
+def open_about_box(parent: QWidget, title: str, text: str) -> QMessageBox:
+    """The About box (rich text, links clickable), opened without blocking the event loop."""
+    box = QMessageBox(QMessageBox.Icon.Information, title, text, QMessageBox.StandardButton.Ok,
+                      parent)
+    box.setTextFormat(Qt.TextFormat.RichText)
+    box.setTextInteractionFlags(Qt.TextInteractionFlag.TextBrowserInteraction)
+    box.open()
+    return box

@@ -22,7 +22,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from cmdsr_app.training_state import (
+from cmdsr_app.training.state import (
     DEGRADATION_PRESETS,
     MAX_TIME_LIMIT_MIN,
     START_CHOICES,

@@ -31,9 +31,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from cmdsr_app.output_size import OutputSizeBox
 from cmdsr_app.settings import OUTPUT_FORMATS, AppSettings
 from cmdsr_app.state import EntryStatus, ImageQueue, RegionList, SizeChoice, short_names
+from cmdsr_app.views.output_size import OutputSizeBox
 
 STATUS_TEXT = {
     EntryStatus.PENDING: "waiting",

@@ -28,8 +28,8 @@ from PySide6.QtGui import (
 )
 from PySide6.QtWidgets import QWidget
 
-from cmdsr_app.damage_view import paint_damage_overlay
 from cmdsr_app.state import Region, RegionList
+from cmdsr_app.views.damage_overlay import paint_damage_overlay
 
 if TYPE_CHECKING:
     from cmdsr_app.damage_readout import DamageTile

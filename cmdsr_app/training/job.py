@@ -10,8 +10,8 @@ from typing import Any
 
 from PySide6.QtCore import QObject, QThread, QTimer, Signal, Slot
 
-from cmdsr_app.training_state import Phase, TrainRequest, format_time_limit
-from cmdsr_app.training_worker import LIVE_THREADS, TrainFn, TrainingWorker
+from cmdsr_app.training.state import Phase, TrainRequest, format_time_limit
+from cmdsr_app.training.worker import LIVE_THREADS, TrainFn, TrainingWorker
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ from typing import Any
 
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
-from cmdsr_app.training_state import TrainRequest, run_engine
+from cmdsr_app.training.state import TrainRequest, run_engine
 
 TrainFn = Callable[[TrainRequest, Callable[[Any], None], threading.Event], Any]
 # Training threads still running, with their workers: a tab closed before its thread ended

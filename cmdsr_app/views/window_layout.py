@@ -4,7 +4,10 @@ panels."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from PySide6.QtCore import Qt
+from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import (
     QDockWidget,
     QHBoxLayout,
@@ -17,7 +20,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from cmdsr_app.canvas import ImageCanvas
+from cmdsr_app.views.canvas import ImageCanvas
 
 HINT = "Drag: draw a region · Del: delete · right-drag: pan · wheel: zoom"
 HINT_DETAILS = ("Drag on the photo: draw a region · drag a region: move it · its edges: resize · "
@@ -94,3 +97,14 @@ def add_dock(window: QMainWindow, name: str, title: str, widget: QWidget, area: 
         dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable)
     window.addDockWidget(area, dock)
     return dock
+
+
+ICON_PATH = Path(__file__).resolve().parent.parent.parent / "resources" / "icons" / "cmdsr_studio.png"
+
+
+def app_icon() -> QIcon:
+    import sys
+
+    root = Path(getattr(sys, "_MEIPASS", "")) / "resources" if getattr(sys, "_MEIPASS", None) else None
+    path = root / "icons" / ICON_PATH.name if root else ICON_PATH
+    return QIcon(str(path)) if path.exists() else QIcon()

@@ -8,7 +8,7 @@ from typing import Any
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QPushButton, QVBoxLayout, QWidget
 
-from cmdsr_app.training_state import Phase, describe_progress
+from cmdsr_app.training.state import Phase, describe_progress
 
 
 class RunControls(QWidget):
