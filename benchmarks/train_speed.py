@@ -35,13 +35,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from engine.data import (  # noqa: E402
-    TaskBatches,
-    make_loader,
-    open_training_source,
-    write_synthetic_photos,
-)
+from engine.data import write_synthetic_photos  # noqa: E402
 from engine.model import EqualConv2d, _grouped_modulated_conv  # noqa: E402
+from engine.training.batches import TaskBatches, make_loader, open_training_source  # noqa: E402
 from engine.training.config import TrainConfig  # noqa: E402
 from engine.training.device_data import DevicePhotos, DeviceTaskSampler  # noqa: E402
 from engine.training.loop import train  # noqa: E402

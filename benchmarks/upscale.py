@@ -98,13 +98,9 @@ def child(args: argparse.Namespace) -> None:
         # The simple alternative: whole network per tile, tile sized to the same memory budget.
         import math
 
+        from engine.inference.devices import CPU_TILE_BUDGET
         from engine.inference.support import select_support
-        from engine.inference.upscaler import (
-            CPU_TILE_BUDGET,
-            _spans,
-            _tail_bytes_per_pixel,
-            receptive_radius,
-        )
+        from engine.inference.upscaler import _spans, _tail_bytes_per_pixel, receptive_radius
 
         pad = receptive_radius(model)
         side = int(math.sqrt(CPU_TILE_BUDGET / _tail_bytes_per_pixel(model, torch.float32)))

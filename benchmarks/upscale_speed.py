@@ -135,7 +135,7 @@ def _precision(config: str) -> str:
         return "bf16 autocast" if config == "authors-bf16" else "fp32"
     import torch
 
-    from engine.inference.upscaler import resolve_precision
+    from engine.inference.devices import resolve_precision
 
     return resolve_precision(config.removeprefix("upscaler-"), torch.device("cpu"))
 

@@ -38,7 +38,8 @@ from cmdsr_app.views.about import open_about_box
 from cmdsr_app.views.canvas import ImageCanvas
 from cmdsr_app.views.compare import CompareView
 from cmdsr_app.views.damage_view import DamagePanel
-from cmdsr_app.views.panels import BatchPanel, LogPanel, QueuePanel, RegionPanel, SettingsPanel
+from cmdsr_app.views.panels import BatchPanel, LogPanel, QueuePanel, RegionPanel
+from cmdsr_app.views.settings_panel import SettingsPanel
 from cmdsr_app.views.window_layout import InputPage, add_dock, app_icon, scrolled, titled
 from cmdsr_app.window_actions import build_actions
 from cmdsr_app.workers import JobRunner
@@ -51,7 +52,7 @@ CLOSE_WAIT_MS = 15000
 
 def probe_engine(_progress: Any, _cancel: Any) -> list[str]:
     """Import the engine (PyTorch) and list the devices; runs in a worker thread."""
-    from engine.inference.upscaler import available_devices
+    from engine.inference.devices import available_devices
 
     try:
         return list(available_devices())

@@ -26,15 +26,10 @@ if TYPE_CHECKING:  # what type checkers and editors see; at run time see __getat
         SupportRegionError,
     )
     from engine.inference.damage import DamageEstimate, NoDamageReadoutError, estimate_damage
+    from engine.inference.devices import available_devices, resolve_device
     from engine.inference.local_adapt import DamageMap, damage_map, upscale_image_local
     from engine.inference.support import Box, SupportSet, select_support, validate_regions
-    from engine.inference.upscaler import (
-        TileConfig,
-        Upscaler,
-        available_devices,
-        resolve_device,
-        upscale_image,
-    )
+    from engine.inference.upscaler import TileConfig, Upscaler, upscale_image
     from engine.io.fileio import atomic_write
     from engine.io.imageio import (
         SUPPORTED_READ_SUFFIXES,
@@ -67,9 +62,8 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "SUPPORTED_READ_SUFFIXES", "SUPPORTED_WRITE_FORMATS", "Image", "format_suffix",
         "is_supported_image", "normalise_format", "output_bit_depth", "read_image", "write_image",
     ),
-    "engine.inference.upscaler": (
-        "TileConfig", "Upscaler", "available_devices", "resolve_device", "upscale_image",
-    ),
+    "engine.inference.devices": ("available_devices", "resolve_device"),
+    "engine.inference.upscaler": ("TileConfig", "Upscaler", "upscale_image"),
     "engine.inference.local_adapt": ("DamageMap", "damage_map", "upscale_image_local"),
     "engine.metrics": ("psnr_y", "ssim_y"),
     "engine.model": ("CMDSR", "SUPPORTED_SCALES", "FoldedSRNet", "ModelConfig", "build_model"),

@@ -36,7 +36,8 @@ from cmdsr_app.state import (
     output_name,
     overall_fraction,
 )
-from cmdsr_app.views.panels import BatchPanel, SettingsPanel
+from cmdsr_app.views.panels import BatchPanel
+from cmdsr_app.views.settings_panel import SettingsPanel
 from cmdsr_app.workers import JobRunner
 
 

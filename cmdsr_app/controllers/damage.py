@@ -29,7 +29,7 @@ from cmdsr_app.jobs import ModelCache
 from cmdsr_app.state import RegionList
 from cmdsr_app.views.canvas import ImageCanvas
 from cmdsr_app.views.damage_view import DamagePanel
-from cmdsr_app.views.panels import SettingsPanel
+from cmdsr_app.views.settings_panel import SettingsPanel
 from cmdsr_app.workers import JobRunner
 
 DEBOUNCE_MS = 300  # a region being dragged is read once it rests

@@ -8,7 +8,7 @@ from typing import Any, Protocol
 from PySide6.QtCore import QObject
 
 from cmdsr_app.state import ImageQueue
-from cmdsr_app.views.panels import SettingsPanel
+from cmdsr_app.views.settings_panel import SettingsPanel
 from cmdsr_app.workers import JobRunner
 
 

@@ -12,7 +12,7 @@ from cmdsr_app.controllers.base import Controller
 from cmdsr_app.jobs import ModelCache, ModelInfo, RunSettings, inspect_model
 from cmdsr_app.settings import AppSettings
 from cmdsr_app.training.checkpoint_check import CheckpointVerdict, judge_checkpoint
-from cmdsr_app.views.panels import SettingsPanel
+from cmdsr_app.views.settings_panel import SettingsPanel
 from cmdsr_app.workers import JobRunner
 
 

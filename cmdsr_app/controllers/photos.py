@@ -19,7 +19,8 @@ from cmdsr_app.settings import AppSettings, config_dir
 from cmdsr_app.state import EntryStatus, ImageQueue, Region, RegionList
 from cmdsr_app.views.canvas import EMPTY_PLACEHOLDER, ImageCanvas
 from cmdsr_app.views.compare import CompareView
-from cmdsr_app.views.panels import QueuePanel, SettingsPanel
+from cmdsr_app.views.panels import QueuePanel
+from cmdsr_app.views.settings_panel import SettingsPanel
 from cmdsr_app.workers import JobRunner
 
 PATCH_SIZE = 32

@@ -18,7 +18,7 @@ from cmdsr_app.controllers.upscale import UpscaleController
 from cmdsr_app.jobs import nearest_upscale, output_dimensions, resize_to, side_by_side
 from cmdsr_app.settings import AppSettings
 from cmdsr_app.views.compare import SOURCES, CompareView
-from cmdsr_app.views.panels import SettingsPanel
+from cmdsr_app.views.settings_panel import SettingsPanel
 from cmdsr_app.workers import JobRunner
 
 log = logging.getLogger(__name__)

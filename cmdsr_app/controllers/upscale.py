@@ -30,7 +30,7 @@ from cmdsr_app.settings import AppSettings
 from cmdsr_app.state import EntryStatus, EtaEstimator, ImageQueue, RegionList, eta_text
 from cmdsr_app.views.canvas import ImageCanvas
 from cmdsr_app.views.compare import SOURCES, CompareView
-from cmdsr_app.views.panels import SettingsPanel
+from cmdsr_app.views.settings_panel import SettingsPanel
 from cmdsr_app.workers import JobRunner
 
 RESULTS_KEPT = 4  # photos whose results stay in memory...

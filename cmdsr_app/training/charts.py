@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from PySide6.QtWidgets import QGridLayout, QWidget
 
-from cmdsr_app.training.state import RunMetrics, smooth
+from cmdsr_app.training.metrics import RunMetrics, smooth
 from cmdsr_app.views.charts import LineChart
 
 # metric series -> (chart, line) it is drawn as

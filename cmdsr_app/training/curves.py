@@ -9,7 +9,7 @@ from typing import Any
 from PySide6.QtCore import QObject, QTimer, Signal
 
 from cmdsr_app.training.charts import TrainingCharts
-from cmdsr_app.training.state import RunMetrics, read_bicubic_psnr
+from cmdsr_app.training.metrics import RunMetrics, read_bicubic_psnr
 
 # The charts redraw at most this often; the engine may report hundreds of steps a second.
 REDRAW_INTERVAL_MS = 150

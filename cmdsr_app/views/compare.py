@@ -28,7 +28,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from cmdsr_app.views.canvas import ZoomPanView
+from cmdsr_app.views.zoom_view import ZoomPanView
 
 if TYPE_CHECKING:
     from cmdsr_app.settings import AppSettings

@@ -23,7 +23,7 @@ from cmdsr_app.damage_knobs import Damage, KnobRange
 from cmdsr_app.damage_readout import blur_words, noise_words
 
 if TYPE_CHECKING:  # the canvas module imports the damage panel, which holds these knobs
-    from cmdsr_app.views.canvas import ZoomPanView
+    from cmdsr_app.views.zoom_view import ZoomPanView
 
 BLUR_STEP, NOISE_STEP = 0.1, 1.0  # one slider step; the spin boxes show the same precision
 BLUR_TIP = ("Blur σ the model assumes, in high-resolution pixels before the ×4 downscale "

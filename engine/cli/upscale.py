@@ -27,14 +27,9 @@ from engine.cli.main import EXIT_INTERNAL, EXIT_OK, EXIT_USAGE
 from engine.cli.upscale_args import FORMAT_CHOICES as _FORMAT_CHOICES
 from engine.cli.upscale_args import add_parser as add_upscale_parser
 from engine.errors import CmdsrError, ConfigError
+from engine.inference.devices import available_devices, resolve_device
 from engine.inference.support import Box, select_support
-from engine.inference.upscaler import (
-    TileConfig,
-    Upscaler,
-    available_devices,
-    resolve_device,
-    upscale_image,
-)
+from engine.inference.upscaler import TileConfig, Upscaler, upscale_image
 from engine.io.fileio import remove_stale_temps
 from engine.io.imageio import (
     SUPPORTED_READ_SUFFIXES,

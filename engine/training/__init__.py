@@ -7,6 +7,7 @@ capabilities), never the CLI or the GUI.
 - ``optimisers``: Adam on each part, per-layer step sizes, learning-rate schedules
 - ``losses``: task contrastive losses, the (bicubic-weighted) L1
 - ``damage_readout``: training the damage readout beside the ConditionNet
+- ``batches``: tasks and per-step batches on the CPU (``TaskBatches``, ``make_loader``)
 - ``damage_fit``: fitting a damage head or a condition map to a trained, frozen model
 - ``device_data``: training batches made on the device (``pair``, ``condition``)
 - ``step``: one training iteration (``train_step``), device and autocast

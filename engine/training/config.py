@@ -41,7 +41,7 @@ class TrainConfig:
     ``lr_schedule = "cosine"`` decays it to ``lr_floor`` times its peak by the end of the run,
     which is the last step or, when ``time_budget_s`` > 0, that many seconds of training,
     whichever comes first. ``task_pairing`` draws the tasks in groups of 4 (two photos x two
-    degradations, see ``engine.data.TaskBatches``) and the contrastive loss pulls the same
+    degradations, see ``engine.training.batches.TaskBatches``) and the contrastive loss pulls the same
     degradation on another photo together and pushes the same photo under another degradation
     apart. ``texture_candidates`` > 1 draws HR patch positions preferring textured areas with
     a floor of ``texture_floor`` (see ``engine.data.TexturePick``). ``damage_weight`` > 0

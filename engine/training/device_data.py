@@ -17,7 +17,7 @@ so a resumed run continues the same stream and no host synchronisation is needed
 the degradation config asks for it) is the exception: those tasks' LR patches go through
 OpenCV on the host, as ``engine.degrade.jpeg`` does.
 
-``DeviceTaskSampler.batch(step)`` returns the dict ``engine.data.TaskBatches`` yields.
+``DeviceTaskSampler.batch(step)`` returns the dict ``engine.training.batches.TaskBatches`` yields.
 """
 
 from __future__ import annotations
@@ -33,13 +33,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from engine.data import (
-    NO_DOWNSCALE,
-    check_hr_downscale,
-    paired_assignment,
-    read_rgb,
-    usable_images,
-)
+from engine.data import NO_DOWNSCALE, check_hr_downscale, read_rgb, usable_images
 from engine.degrade import (
     DegradationConfig,
     DegradationParams,
@@ -48,6 +42,7 @@ from engine.degrade import (
     sample_degradation,
 )
 from engine.errors import ConfigError, ImageReadError
+from engine.training.batches import paired_assignment
 
 if TYPE_CHECKING:
     from engine.training.config import TrainConfig
@@ -271,9 +266,9 @@ def _seed_for(*words: int) -> int:
 
 class DeviceTaskSampler:
     """``batch(step)``: the T tasks of a training step made on the photos' device, in the
-    format of ``engine.data.TaskBatches`` (uint8 ``lr`` [T, 2S, 3, h, w], ``hr``
+    format of ``engine.training.batches.TaskBatches`` (uint8 ``lr`` [T, 2S, 3, h, w], ``hr``
     [T, 2S, 3, h*s, w*s], ``sigma``/``noise``/``blur`` [T] as
-    ``engine.data.TaskBatches`` gives them, all on the device).
+    ``engine.training.batches.TaskBatches`` gives them, all on the device).
 
     ``paired``: groups of 4 tasks (photos A, B x degradations d, e) as ``TaskBatches`` makes
     them; ``texture_candidates`` > 1: each patch position is the texture-weighted pick among
@@ -379,7 +374,7 @@ class DeviceTaskSampler:
 
     def hr_patches(self, images: Sequence[int]) -> Tensor:
         """uint8 [T, 2S, 3, P, P]: each task's patches from its photo (random copy, position
-        and flip/transpose per patch, as ``engine.data.augment`` codes them)."""
+        and flip/transpose per patch, as ``engine.training.batches.augment`` codes them)."""
         g, dev, p = self.gen, self.device, self.hr_patch
         t, m = len(images), self.patches
         n = t * m

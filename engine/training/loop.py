@@ -30,7 +30,7 @@ from torch import Tensor
 
 from engine.checkpoint import checkpoint_dict, read_checkpoint
 from engine.config import to_dict
-from engine.data import TaskBatches, load_validation, make_loader, open_training_source
+from engine.data import load_validation
 from engine.distributed import (
     DistContext,
     barrier,
@@ -41,6 +41,7 @@ from engine.distributed import (
 )
 from engine.errors import CheckpointError, ConfigError
 from engine.model import CMDSR
+from engine.training.batches import TaskBatches, make_loader, open_training_source
 from engine.training.condition import ConditionProgress, run_condition_stage
 from engine.training.config import TrainConfig, TrainProgress
 from engine.training.model_init import build_training_model

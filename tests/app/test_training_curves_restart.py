@@ -112,7 +112,7 @@ def test_steps_logged_after_the_app_drew_them_follow_the_kept_curve(qtbot, tmp_p
 
 
 def test_a_damaged_curves_file_falls_back_to_the_log(qtbot, tmp_path) -> None:
-    from cmdsr_app.training.state import CURVES_NAME
+    from cmdsr_app.training.metrics import CURVES_NAME
 
     run, _drawn = _train_in_app(qtbot, tmp_path, stop_at=60)
     (run / CURVES_NAME).write_text(json.dumps({"format": "cmdsr-studio-curves-1",
@@ -125,7 +125,7 @@ def test_a_damaged_curves_file_falls_back_to_the_log(qtbot, tmp_path) -> None:
 def test_curve_drawn_past_the_log_ends_where_the_log_does(tmp_path) -> None:
     """The app kept its curve at a checkpoint (step 25) and was killed before the engine's
     next log record: the resumed run takes up from the log's end, so the curve does too."""
-    from cmdsr_app.training.state import RunMetrics
+    from cmdsr_app.training.metrics import RunMetrics
 
     drawn = RunMetrics()
     for step in range(1, 26):

@@ -13,17 +13,15 @@ import pytest
 import torch
 from PySide6.QtCore import Qt
 
+from cmdsr_app.training.metrics import MetricSeries, RunMetrics, smooth
 from cmdsr_app.training.state import (
-    MetricSeries,
     Phase,
-    RunMetrics,
     TrainingSettings,
     describe_progress,
     format_eta,
     format_time_limit,
     list_checkpoints,
     new_run_dir,
-    smooth,
 )
 
 # A network and batch small enough for a step to take milliseconds on one CPU core.

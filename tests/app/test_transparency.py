@@ -11,7 +11,8 @@ from PySide6.QtCore import QPointF
 from PySide6.QtGui import QImage
 
 from cmdsr_app.imaging import to_qimage
-from cmdsr_app.views.canvas import CHECKER_DARK, CHECKER_LIGHT, ImageCanvas
+from cmdsr_app.views.canvas import ImageCanvas
+from cmdsr_app.views.zoom_view import CHECKER_DARK, CHECKER_LIGHT
 
 CHECKS = {CHECKER_LIGHT.getRgb()[:3], CHECKER_DARK.getRgb()[:3]}
 ZOOM = 32  # screen pixels per image pixel: four checkerboard squares across each

@@ -107,7 +107,7 @@ def test_run_logs_the_damage_loss_ships_the_readout_and_resumes(photos, tmp_path
 
 
 def test_batches_carry_the_kernel_size_as_one_number(photos):
-    from engine.data import TaskBatches, open_training_source
+    from engine.training.batches import TaskBatches, open_training_source
 
     cfg = DegradationConfig(blur_sigma=(0.5, 3.0), aniso_prob=1.0, noise_std=(0, 10))
     source = open_training_source(photos, 32, None, 0, 0, 0)

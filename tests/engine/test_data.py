@@ -12,13 +12,8 @@ import torch
 from engine.data import (
     CropCacheSource,
     DiskSource,
-    TaskBatches,
-    augment,
     build_crop_cache,
     load_validation,
-    make_loader,
-    make_task,
-    open_training_source,
     random_support,
     read_rgb,
     scan_images,
@@ -34,6 +29,13 @@ from engine.degrade import (
     quantize,
 )
 from engine.errors import ConfigError, ImageReadError
+from engine.training.batches import (
+    TaskBatches,
+    augment,
+    make_loader,
+    make_task,
+    open_training_source,
+)
 
 
 @pytest.fixture

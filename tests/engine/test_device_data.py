@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from engine.data import augment, synthetic_photo
+from engine.data import synthetic_photo
 from engine.degrade import (
     DegradationConfig,
     DegradationParams,
@@ -17,6 +17,7 @@ from engine.degrade import (
     gaussian_kernel,
 )
 from engine.errors import ConfigError
+from engine.training.batches import augment
 from engine.training.device_data import DevicePhotos, DeviceTaskSampler, FusedDownscale, apply_fused
 
 

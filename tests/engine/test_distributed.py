@@ -18,7 +18,7 @@ import torch
 
 from engine.checkpoint import read_checkpoint
 from engine.config import dumps_toml
-from engine.data import TaskBatches, open_training_source, write_synthetic_photos
+from engine.data import write_synthetic_photos
 from engine.distributed import (
     SINGLE,
     DistContext,
@@ -30,6 +30,7 @@ from engine.distributed import (
 )
 from engine.errors import ConfigError
 from engine.model import ModelConfig
+from engine.training.batches import TaskBatches, open_training_source
 from engine.training.config import TrainConfig
 from engine.training.loop import train
 from engine.training.run_folder import RunWriter, read_metrics

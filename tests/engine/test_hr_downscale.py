@@ -15,12 +15,10 @@ from engine.config import apply_overrides, from_dict, to_dict
 from engine.data import (
     CropCacheSource,
     DiskSource,
-    TaskBatches,
     _cache_key,
     build_crop_cache,
     check_hr_downscale,
     downscaled_region,
-    open_training_source,
     read_rgb,
     scan_images,
     synthetic_photo,
@@ -28,6 +26,7 @@ from engine.data import (
 from engine.degrade import DegradationConfig
 from engine.errors import ConfigError
 from engine.model import ModelConfig
+from engine.training.batches import TaskBatches, open_training_source
 from engine.training.config import TrainConfig
 
 # the module itself, whose open_training_source the test replaces

@@ -12,15 +12,14 @@ import torch
 
 from engine import ModelConfig, build_model
 from engine.errors import CancelledError, CmdsrError, ConfigError
+from engine.inference.devices import available_devices, resolve_device
 from engine.inference.support import select_support
 from engine.inference.upscaler import (
     MIN_TILE,
     TileConfig,
     Upscaler,
-    available_devices,
     bicubic,
     receptive_radius,
-    resolve_device,
     upscale_image,
 )
 from engine.io.imageio import Image

@@ -11,8 +11,9 @@ import engine.inference.cpu_caps as cpu_caps_module
 from engine import ModelConfig, build_model, load_model, psnr_y, read_image
 from engine.errors import ConfigError
 from engine.inference.cpu_caps import cpu_caps
+from engine.inference.devices import resolve_precision
 from engine.inference.support import select_support
-from engine.inference.upscaler import PRECISION_CHOICES, TileConfig, Upscaler, resolve_precision
+from engine.inference.upscaler import PRECISION_CHOICES, TileConfig, Upscaler
 from engine.resources import default_model_path, sample_image_path
 
 CPU = torch.device("cpu")

@@ -13,17 +13,11 @@ import pytest
 import torch
 
 from engine.checkpoint import read_checkpoint
-from engine.data import (
-    TaskBatches,
-    TexturePick,
-    open_training_source,
-    paired_assignment,
-    pick_textured,
-    write_synthetic_photos,
-)
+from engine.data import TexturePick, pick_textured, write_synthetic_photos
 from engine.degrade import DegradationConfig
 from engine.errors import ConfigError
 from engine.model import EqualConv2d, ModelConfig, build_model
+from engine.training.batches import TaskBatches, open_training_source, paired_assignment
 from engine.training.config import TrainConfig, TrainProgress
 from engine.training.loop import train
 from engine.training.losses import paired_contrastive_loss

@@ -15,10 +15,11 @@ import torch.nn.functional as F
 
 from engine.checkpoint import load_model, read_checkpoint
 from engine.config import apply_overrides, dumps_json, dumps_toml, from_dict, load_toml
-from engine.data import TaskBatches, open_training_source, write_synthetic_photos
+from engine.data import write_synthetic_photos
 from engine.degrade import DegradationConfig
 from engine.errors import ConfigError
 from engine.model import ModelConfig
+from engine.training.batches import TaskBatches, open_training_source
 from engine.training.config import TrainConfig, TrainProgress
 from engine.training.loop import train
 from engine.training.losses import derangement, task_contrastive_loss

@@ -53,7 +53,7 @@ def test_a_6000x4000_photo_upscales_in_bounded_memory(tmp_path: Path) -> None:
     assert big["exit"] == 0 and big["output"] == "12000x8000"
     # What the job may hold at once: the float32 result (1.1 GB), the float32 input (0.3 GB)
     # and the tiles' working memory, which auto tiling keeps within CPU_TILE_BUDGET.
-    from engine.inference.upscaler import CPU_TILE_BUDGET
+    from engine.inference.devices import CPU_TILE_BUDGET
 
     allowed = big["float_output_mb"] * 1.25 + CPU_TILE_BUDGET / 2**20 + 300
     assert big["peak_mb"] - big["rss_before_mb"] < allowed
