@@ -98,12 +98,12 @@ def child(args: argparse.Namespace) -> None:
         # The simple alternative: whole network per tile, tile sized to the same memory budget.
         import math
 
-        from engine.inference.devices import CPU_TILE_BUDGET
+        from engine.inference.devices import CPU_TILE_BUDGET, tail_bytes_per_pixel
         from engine.inference.support import select_support
-        from engine.inference.upscaler import _spans, _tail_bytes_per_pixel, receptive_radius
+        from engine.inference.upscaler import _spans, receptive_radius
 
         pad = receptive_radius(model)
-        side = int(math.sqrt(CPU_TILE_BUDGET / _tail_bytes_per_pixel(model, torch.float32)))
+        side = int(math.sqrt(CPU_TILE_BUDGET / tail_bytes_per_pixel(model, torch.float32)))
         tile = (side - 2 * pad) // 16 * 16
         support = select_support(pixels, count=model.support_size, seed=0)
         sup = torch.from_numpy(support.patches).permute(0, 3, 1, 2)[None]

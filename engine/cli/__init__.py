@@ -1,5 +1,5 @@
 """The ``cmdsr`` command line: ``main`` (parser, logging, exit codes) and one module per
-sub-command. May import all of the engine; nothing in the engine imports it."""
+sub-command. May import all of the engine; only ``python -m engine`` imports it."""
 
 from engine.cli.main import main
 
