@@ -125,3 +125,11 @@ def head_from_dict(obj: Any, source: str = "model file") -> DamageHead:
         detail = str(exc).strip().splitlines()[0][:120] if str(exc).strip() else type(exc).__name__
         raise CheckpointError(f"{source}: damaged damage readout ({detail})") from None
     return head.eval()
+
+
+def spread(values: Tensor) -> Tensor:
+    """Per-column standard deviation of ``values`` [N, C], floored at 5% of its mean (and
+    1e-6): a column that hardly varies in training must not blow up a standardisation when
+    a new photo moves it."""
+    std = values.std(0)
+    return std.clamp_min(max(1e-6, 0.05 * float(std.mean())))

@@ -16,7 +16,6 @@ import argparse
 import json
 import logging
 import sys
-import time
 from pathlib import Path
 
 import torch
@@ -27,7 +26,11 @@ sys.path.insert(0, str(ROOT))
 from engine.checkpoint import load_model  # noqa: E402
 from engine.condition_map import FIT_BLUR, FIT_NOISE  # noqa: E402
 from engine.errors import CmdsrError  # noqa: E402
-from engine.training.damage_fit import save_condition_map, train_condition_map  # noqa: E402
+from engine.training.damage_fit import (  # noqa: E402
+    logged_progress,
+    save_condition_map,
+    train_condition_map,
+)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -48,13 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(max(1, args.threads))
     try:
         model = load_model(args.model)
-        last = [0.0]
-
-        def progress(done: int, total: int) -> None:
-            now = time.perf_counter()
-            if now - last[0] > 15 or done == total:
-                last[0] = now
-                log.info("synthetic tasks: %d / %d", done, total)
+        progress = logged_progress(log)
 
         cmap, report = train_condition_map(model, args.data, tasks=args.tasks, seed=args.seed,
                                            progress=progress)

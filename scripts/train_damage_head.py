@@ -15,7 +15,6 @@ import argparse
 import json
 import logging
 import sys
-import time
 from pathlib import Path
 
 import torch
@@ -23,7 +22,12 @@ import torch
 from engine.checkpoint import load_model
 from engine.damage_head import attach_damage_head
 from engine.errors import CmdsrError
-from engine.training.damage_fit import evaluate_readout, save_damage_head, train_damage_head
+from engine.training.damage_fit import (
+    evaluate_readout,
+    logged_progress,
+    save_damage_head,
+    train_damage_head,
+)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -47,13 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(max(1, args.threads))
     try:
         model = load_model(args.model)
-        last = [0.0]
-
-        def progress(done: int, total: int) -> None:
-            now = time.perf_counter()
-            if now - last[0] > 15 or done == total:
-                last[0] = now
-                log.info("synthetic tasks: %d / %d", done, total)
+        progress = logged_progress(log)
 
         head, report = train_damage_head(model, args.data, tasks=args.tasks, epochs=args.epochs,
                                          seed=args.seed, progress=progress)

@@ -34,7 +34,7 @@ import torch
 
 from engine.checkpoint import checkpoint_dict, read_checkpoint, save_model
 from engine.config import to_dict
-from engine.damage_head import HEAD_KEY, DamageHead, damage_head_of
+from engine.damage_head import HEAD_KEY, DamageHead, damage_head_of, spread
 from engine.errors import ConfigError
 from engine.model import CMDSR, ConditionNet
 from engine.training.config import TrainConfig
@@ -94,8 +94,7 @@ def standardise_condition(model: CMDSR, sampler: DeviceTaskSampler, batches: int
         lr = sampler.batch(first_step + i)["lr"].float()
         feats.append(net.features(torch.cat([lr[:, :s], lr[:, s:]])).float())
     f = torch.cat(feats)
-    mean, std = f.mean(0), f.std(0)
-    std = std.clamp_min(max(1e-6, 0.05 * float(std.mean())))
+    mean, std = f.mean(0), spread(f)
     old_shift, old_scale = net.cond_shift.clone(), net.cond_scale.clone()
     net.set_standardisation(mean, std)
     head = damage_head_of(model)

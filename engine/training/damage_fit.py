@@ -24,7 +24,7 @@ from torch import Tensor, nn
 from engine.checkpoint import read_part, save_part
 from engine.condition_map import DEFAULT_HIDDEN as MAP_HIDDEN
 from engine.condition_map import FIT_BLUR, FIT_NOISE, ConditionMap
-from engine.damage_head import DEFAULT_HIDDEN, TRAIN_BLUR, TRAIN_NOISE, DamageHead
+from engine.damage_head import DEFAULT_HIDDEN, TRAIN_BLUR, TRAIN_NOISE, DamageHead, spread
 from engine.errors import ConfigError
 from engine.inference.damage import require_head
 from engine.inference.support import DEFAULT_PATCH_SIZE
@@ -140,6 +140,31 @@ def synthetic_tasks(
             np.asarray(owners, dtype=np.int64))
 
 
+def logged_progress(log: logging.Logger, every_s: float = 15.0) -> Callable[[int, int], None]:
+    """A ``progress`` callback for ``synthetic_tasks`` that logs "synthetic tasks: N / M"
+    at most every ``every_s`` seconds and at the end (for the command-line scripts)."""
+    last = [0.0]
+
+    def progress(done: int, total: int) -> None:
+        now = time.perf_counter()
+        if now - last[0] > every_s or done == total:
+            last[0] = now
+            log.info("synthetic tasks: %d / %d", done, total)
+
+    return progress
+
+
+def split_by_photo(owners: np.ndarray, photos: int, val_share: float) -> tuple[Tensor, Tensor]:
+    """(fit rows, held-out rows) of synthetic tasks: about ``val_share`` of the photos (the
+    last ones) held out, so a report measures photos the fit never saw; with too few photos
+    to split, every 7th task instead."""
+    n_val = max(1, round(photos * val_share)) if photos > 1 else 0
+    held = owners >= photos - n_val if n_val else np.zeros(len(owners), dtype=bool)
+    if held.all() or not held.any():
+        held = np.arange(len(owners)) % 7 == 0
+    return torch.from_numpy(~held), torch.from_numpy(held)
+
+
 def fit_head(
     conditions: Tensor,
     targets: Tensor,
@@ -156,9 +181,7 @@ def fit_head(
     head = DamageHead(int(conditions.shape[1]), hidden)
     with torch.no_grad():
         head.in_mean.copy_(conditions.mean(0))
-        # a dimension that hardly varies in training must not blow up on a new photo
-        std = conditions.std(0)
-        head.in_std.copy_(std.clamp_min(max(1e-6, 0.05 * float(std.mean()))))
+        head.in_std.copy_(spread(conditions))
         head.out_mean.copy_(targets.mean(0))
         head.out_std.copy_(targets.std(0).clamp_min(1e-6))
         head.out_min.copy_(targets.min(0).values.clamp_min(0.0))
@@ -228,13 +251,9 @@ def train_damage_head(
     start = time.perf_counter()
     model.eval()
     items = photo_list(photos)
-    n_val = max(1, round(len(items) * val_share)) if len(items) > 1 else 0
     conditions, targets, owners = synthetic_tasks(model, items, tasks, seed=seed,
                                                   progress=progress)
-    held = owners >= len(items) - n_val if n_val else np.zeros(len(owners), dtype=bool)
-    if held.all() or not held.any():
-        held = np.arange(len(owners)) % 7 == 0  # too few photos to split by photo
-    train_rows, val_rows = torch.from_numpy(~held), torch.from_numpy(held)
+    train_rows, val_rows = split_by_photo(owners, len(items), val_share)
     head = fit_head(conditions[train_rows], targets[train_rows], hidden=hidden, epochs=epochs,
                     seed=seed)
     blur_mae, noise_mae = readout_errors(head, conditions[val_rows], targets[val_rows])
@@ -261,8 +280,7 @@ def fit_condition_map(conditions: Tensor, damage: Tensor, *, hidden: int = MAP_H
         cmap.in_min.copy_(damage.min(0).values)
         cmap.in_max.copy_(damage.max(0).values)
         cmap.out_mean.copy_(conditions.mean(0))
-        std = conditions.std(0)
-        cmap.out_std.copy_(std.clamp_min(max(1e-6, 0.05 * float(std.mean()))))
+        cmap.out_std.copy_(spread(conditions))
     goal = (conditions - cmap.out_mean) / cmap.out_std
     opt = torch.optim.Adam(cmap.net.parameters(), lr=3e-3)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, epochs)
@@ -318,13 +336,9 @@ def train_condition_map(
     start = time.perf_counter()
     model.eval()
     items = photo_list(photos)
-    n_val = max(1, round(len(items) * val_share)) if len(items) > 1 else 0
     conditions, targets, owners = synthetic_tasks(model, items, tasks, seed=seed, blur=blur,
                                                   noise=noise, progress=progress)
-    held = owners >= len(items) - n_val if n_val else np.zeros(len(owners), dtype=bool)
-    if held.all() or not held.any():
-        held = np.arange(len(owners)) % 7 == 0
-    fit_rows, val_rows = torch.from_numpy(~held), torch.from_numpy(held)
+    fit_rows, val_rows = split_by_photo(owners, len(items), val_share)
     cmap = fit_condition_map(conditions[fit_rows], targets[fit_rows], seed=seed)
     # the range offered is what the tasks asked for, not the extremes one draw happened to hit
     with torch.no_grad():

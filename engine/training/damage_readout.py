@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from engine.damage_head import DamageHead, damage_head_of
+from engine.damage_head import DamageHead, damage_head_of, spread
 from engine.degrade import sample_degradation
 from engine.model import CMDSR
 from engine.training.config import TrainConfig
@@ -61,8 +61,7 @@ def track_condition_stats(head: DamageHead, conditions: Tensor, momentum: float 
     the ConditionNet makes now: set from the first batch, then a running average. Conditions
     span a few hundredths when training starts; unstandardised, the readout would hardly move
     and pass the ConditionNet almost no gradient."""
-    mean, std = conditions.mean(0), conditions.std(0)
-    std = std.clamp_min(max(1e-6, 0.05 * float(std.mean())))
+    mean, std = conditions.mean(0), spread(conditions)
     if bool(torch.all(head.in_std == 1)) and bool(torch.all(head.in_mean == 0)):  # fresh head
         head.in_mean.copy_(mean)
         head.in_std.copy_(std)
