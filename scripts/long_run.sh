@@ -37,13 +37,14 @@ start() {
         exit 2
     fi
     [ -d "$corpus/train" ] || "$root/scripts/make_photo_corpus.sh" "$corpus"
-    # constant rates (no schedule tied to one session's budget); the ConditionNet learns
-    # again at a small rate with the damage readout's loss kept on
+    # constant rates (no schedule tied to one session's budget), small: CPU batches are far
+    # noisier than the GPU's (lr 5e-5 with the ConditionNet learning made the model worse on
+    # every promotion row, see resources/models/long_run/README.md); the ConditionNet is held
     cd "$root"
     nohup nice -n 10 "$py" -m engine.training.pair --data "$corpus/train" --out "$run" \
         --budget "$budget" --preset users --device cpu "${from[@]}" \
-        --set tasks_per_batch=4 --set sr_patches_per_task=4 --set cond_freeze_steps=0 \
-        --set lr_cond=1e-5 --set lr_base=5e-5 --set lr_schedule=multistep --set warmup_steps=0 \
+        --set tasks_per_batch=4 --set sr_patches_per_task=8 --set cond_freeze_steps=1000000000 \
+        --set lr_base=1e-5 --set lr_schedule=multistep --set warmup_steps=0 \
         --set 'milestones=[100000000]' --set threads=2 --set log_every=20 \
         --set checkpoint_every=200 >>"$runs/long.log" 2>&1 &
     echo "long_run: started (pid $!), log $runs/long.log"
