@@ -26,18 +26,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from engine.checkpoint import load_model, read_checkpoint, save_model  # noqa: E402
-from engine.cli.train import _load_photos  # noqa: E402
+from engine.cli.train import _load_photos, eval_methods  # noqa: E402
 from engine.degrade import user_rows  # noqa: E402
 from engine.errors import CmdsrError  # noqa: E402
-from engine.inference.support import select_support  # noqa: E402
-from engine.inference.upscaler import Upscaler  # noqa: E402
-from engine.metrics import bicubic_upscale, evaluate  # noqa: E402
+from engine.metrics import evaluate  # noqa: E402
 from engine.model import CMDSR  # noqa: E402
 
 MODELS = ROOT / "resources" / "models"
@@ -61,24 +57,17 @@ class Verdict:
         return self.candidate - self.shipped
 
 
-def _runner(model: CMDSR, mode: str) -> Any:
-    up = Upscaler(model, method="cmdsr", device="cpu")
-
-    def fn(lr: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        support = select_support(lr, count=model.support_size, mode=mode, seed=int(rng.integers(0, 2**31)))
-        return np.rint(up.upscale(lr, support)).astype(np.float32)
-
-    return fn
-
-
 def compare(candidate: CMDSR, shipped: CMDSR, folder: Path, crop: int, max_images: int) -> list[Verdict]:
     """One verdict per row x support mode on the photos of ``folder``."""
     scale = candidate.scale
     photos = _load_photos(folder, crop, max_images, scale)
-    methods: list[tuple[str, Any]] = [("bicubic", lambda lr, rng: bicubic_upscale(lr, scale))]
+    # cmdsr eval's own methods (bicubic, CMDSR-random, CMDSR-auto) for each model, renamed
+    ours = dict(eval_methods(candidate, None, "cpu"))
+    theirs = dict(eval_methods(shipped, None, "cpu"))
+    methods: list[tuple[str, Any]] = [("bicubic", ours["bicubic"])]
     for mode in MODES:
-        methods.append((f"shipped-{mode}", _runner(shipped, mode)))
-        methods.append((f"candidate-{mode}", _runner(candidate, mode)))
+        methods.append((f"shipped-{mode}", theirs[f"CMDSR-{mode}"]))
+        methods.append((f"candidate-{mode}", ours[f"CMDSR-{mode}"]))
     rows = evaluate(photos, user_rows(), methods, scale, seed=0)
     by = {(r.setting, r.method): r for r in rows}
     out = []
