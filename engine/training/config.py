@@ -109,6 +109,9 @@ class TrainConfig:
     condition_lr: float = 1e-3
     cond_freeze_steps: int = 0
     loss_weighting: str = "none"
+    # weights averaged over the last ~1/(1-decay) steps, the copy exported and evaluated
+    # (engine.training.ema); 0 = off, the newest weights are exported
+    ema_decay: float = 0.0
 
     PRESETS: ClassVar[tuple[str, ...]] = ("reference", "cpu", "studio", "studio-cpu", "users", "users-cpu")
 
@@ -170,6 +173,8 @@ class TrainConfig:
             raise ConfigError(f"damage_weight must be >= 0 (0 = off), got {self.damage_weight}")
         if self.damage_weight > 0 and not self.model.conditioning:
             raise ConfigError("damage_weight trains a readout of the condition: it needs conditioning on")
+        if not (self.ema_decay == 0.0 or 0.0 < self.ema_decay < 1.0):
+            raise ConfigError(f"ema_decay must be 0 (off) or lie in (0, 1), got {self.ema_decay}")
         if self.loss_weighting not in LOSS_WEIGHTINGS:
             raise ConfigError(f"loss_weighting must be one of {', '.join(LOSS_WEIGHTINGS)}, "
                               f"got {self.loss_weighting!r}")

@@ -43,6 +43,7 @@ from engine.model import CMDSR
 from engine.training.config import TrainConfig
 from engine.training.damage_readout import batch_damage_loss
 from engine.training.device_data import DevicePhotos, DeviceTaskSampler
+from engine.training.ema import ModelEMA
 from engine.training.losses import (
     derangement,
     paired_contrastive_loss,
@@ -69,6 +70,7 @@ class Member:
     model: CMDSR
     opt: Optimisers
     writer: RunWriter
+    ema: ModelEMA | None = None
     sums: dict[str, Tensor] = field(default_factory=dict)
     counts: dict[str, int] = field(default_factory=dict)
 
@@ -161,6 +163,8 @@ def device_step(member: Member, batch: dict[str, Tensor], step: int, gen: torch.
     opt.base_sched.step()
     if cond_step and opt.cond_sched is not None:
         opt.cond_sched.step()
+    if member.ema is not None:
+        member.ema.update(model)
     member.add("l1", l1)
     if con is not None:
         member.add("contrastive", con)
@@ -240,7 +244,9 @@ def train_pair(
         if device.type == "cuda":
             use_fused_adam(opt)
         writer = RunWriter(out_dir / name, keep=2)
-        members.append(Member(name, mcfg, model, opt, writer))
+        # a fine-tune's start is a good model: its average starts there without a ramp
+        ema = ModelEMA(model, mcfg.ema_decay, ramp=not mcfg.init_from) if mcfg.ema_decay > 0 else None
+        members.append(Member(name, mcfg, model, opt, writer, ema))
     gen = torch.Generator().manual_seed(cfg.seed)
 
     start = 0
@@ -360,6 +366,9 @@ def _save(m: Member, step: int, gen: torch.Generator, sampler: DeviceTaskSampler
         "generator": gen.get_state(),
         "data": sampler.state_dict(),
     }
+    if m.ema is not None:
+        set_memory_format(m.ema.module, torch.contiguous_format)
+        state["ema"] = m.ema.state_dict()
     obj = checkpoint_dict(m.model, step=step, extra={"train_state": state, "train_config": to_dict(m.cfg)})
     path = m.writer.save_checkpoint(obj, step)
     log.info("checkpoint %s", path)
@@ -379,6 +388,11 @@ def _restore(m: Member, gen: torch.Generator) -> int:
     m.opt.load_state_dict(ts["optimisers"])
     torch.set_rng_state(ts["torch_rng"])
     gen.set_state(ts["generator"])
+    if m.ema is not None:
+        if isinstance(ts.get("ema"), dict):
+            m.ema.load_state_dict(ts["ema"])
+        else:  # a run started without an average: it starts from the resumed weights
+            m.ema = ModelEMA(m.model, m.cfg.ema_decay)
     return int(meta.get("step", 0))
 
 
@@ -392,7 +406,11 @@ def _export(m: Member, out_dir: Path, step: int) -> dict[str, Path]:
                                          "tasks_per_step": m.cfg.tasks_per_batch}},
     }
     stem = f"{EXPORT_STEM[m.name]}_x{m.cfg.model.scale}"
-    model = m.model
+    # with an average, the averaged weights are the run's result (see engine.training.ema)
+    model = m.model if m.ema is None else m.ema.module
+    if m.ema is not None:
+        set_memory_format(model, torch.contiguous_format)
+        extra["training"]["ema"] = {"decay": m.ema.decay, "updates": m.ema.updates}
     return {
         "fp16": save_model(model, out_dir / f"{stem}.pt", step=step, half=True, extra=extra),
         "fp32": save_model(model, out_dir / f"{stem}_fp32.pt", step=step, half=False, extra=extra),
