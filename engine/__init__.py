@@ -42,6 +42,7 @@ if TYPE_CHECKING:  # what type checkers and editors see; at run time see __getat
         read_image,
         write_image,
     )
+    from engine.look import check_look, crisp_model_path, load_look_model
     from engine.metrics import psnr_y, ssim_y
     from engine.model import CMDSR, SUPPORTED_SCALES, FoldedSRNet, ModelConfig, build_model
     from engine.resources import default_baseline_path, default_model_path, sample_image_path
@@ -58,6 +59,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "ImageWriteError", "SupportRegionError",
     ),
     "engine.io.fileio": ("atomic_write",),
+    "engine.look": ("check_look", "crisp_model_path", "load_look_model"),
     "engine.io.imageio": (
         "SUPPORTED_READ_SUFFIXES", "SUPPORTED_WRITE_FORMATS", "Image", "format_suffix",
         "is_supported_image", "normalise_format", "output_bit_depth", "read_image", "write_image",
@@ -82,6 +84,9 @@ __all__ = [
     "damage_map",
     "upscale_image_local",
     "atomic_write",
+    "check_look",
+    "crisp_model_path",
+    "load_look_model",
     "DegradationConfig",
     "DegradationParams",
     "TrainConfig",

@@ -42,6 +42,7 @@ from engine.io.imageio import (
     resize_image,
     write_image,
 )
+from engine.look import check_look, load_look_model
 from engine.resources import default_baseline_path, default_model_path
 
 log = logging.getLogger(__name__)
@@ -204,6 +205,10 @@ def build_upscalers(args: argparse.Namespace) -> list[Upscaler]:
     single ``--device`` one."""
     devices = parse_devices(args.devices) if getattr(args, "devices", None) else [args.device]
     tile = TileConfig(tile=args.tile, overlap=args.overlap)
+    look = check_look(getattr(args, "look", 0.0))
+    if look > 0 and args.method != "cmdsr":
+        raise ConfigError("--look blends the faithful and the crisp CMDSR model: use it with "
+                          "--method cmdsr")
     if args.method == "bicubic":
         model = load_model(args.model) if args.model else None
         return [Upscaler(copy.deepcopy(model), method="bicubic", device=d, tile=tile)
@@ -213,7 +218,8 @@ def build_upscalers(args: argparse.Namespace) -> list[Upscaler]:
         path = default_model_path() if args.method == "cmdsr" else default_baseline_path()
         if not path.exists():
             raise CmdsrError(f"no default model shipped at {path}; pass --model")
-    model = load_model(path)
+    crisp = getattr(args, "crisp_model", None)
+    model = load_look_model(path, look, crisp) if look > 0 else load_model(path)
     # Upscaler moves its model to its device: each worker needs its own copy
     return [Upscaler(model if len(devices) == 1 else copy.deepcopy(model), method=args.method,
                      device=d, precision=args.precision, tile=tile) for d in devices]
@@ -471,5 +477,6 @@ def _upscale_one(
                                    damage=_knob_damage(args, upscaler, image.pixels, support))
     result = resize_image(result, out_w, out_h)  # area-averaged from the model's scale
     write_image(result, job.target, fmt=fmt, quality=args.quality, overwrite=args.overwrite)
-    log.info("%s -> %s (%dx%d -> %dx%d, %.1f s)", job.source, job.target, image.width,
-             image.height, result.width, result.height, time.perf_counter() - t0)
+    log.info("%s -> %s (%dx%d -> %dx%d, look %g, %.1f s)", job.source, job.target, image.width,
+             image.height, result.width, result.height, getattr(args, "look", 0.0),
+             time.perf_counter() - t0)

@@ -57,6 +57,13 @@ def add_parser(subparsers: Any) -> None:
                         "support; without --noise the noise is read from the photo")
     parser.add_argument("--noise", type=float, metavar="SIGMA",
                         help="damage knob: noise sigma in grey levels 0..255 (see --blur)")
+    parser.add_argument("--look", type=float, default=0.0, metavar="T",
+                        help="0 (default): faithful, restores only what the photo supports; 1: "
+                             "crisp, the perceptual model's look; between: the two models' "
+                             "weights blended (needs the crisp model, see --crisp-model)")
+    parser.add_argument("--crisp-model", type=Path, metavar="PATH",
+                        help="the crisp model --look blends with (default: the shipped "
+                             "cmdsr_x4_crisp.pt)")
     parser.add_argument("--tile", type=int, default=0, metavar="N",
                         help="tile side in input pixels (default 0: from free memory)")
     parser.add_argument("--overlap", type=int, default=DEFAULT_OVERLAP, metavar="N",
