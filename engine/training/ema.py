@@ -14,15 +14,17 @@ averages from its first step, so the noisy first steps of a fresh optimiser move
 from __future__ import annotations
 
 import copy
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import torch
 from torch import nn
 
 from engine.errors import ConfigError
 
+M = TypeVar("M", bound=nn.Module)
 
-class ModelEMA:
+
+class ModelEMA(Generic[M]):
     """The moving average of ``model``'s floating-point parameters and buffers.
 
     ``update(model)`` after each optimiser step; ``module`` is the averaged network (same class
@@ -30,13 +32,13 @@ class ModelEMA:
     training checkpoint so a resumed run continues the same average.
     """
 
-    def __init__(self, model: nn.Module, decay: float, ramp: bool = True) -> None:
+    def __init__(self, model: M, decay: float, ramp: bool = True) -> None:
         if not 0.0 < decay < 1.0:
             raise ConfigError(f"ema_decay must lie in (0, 1), got {decay}")
         self.decay = float(decay)
         self.ramp = ramp
         self.updates = 0
-        self.module = copy.deepcopy(model).eval()
+        self.module: M = copy.deepcopy(model).eval()
         for p in self.module.parameters():
             p.requires_grad_(False)
 

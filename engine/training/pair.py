@@ -70,7 +70,7 @@ class Member:
     model: CMDSR
     opt: Optimisers
     writer: RunWriter
-    ema: ModelEMA | None = None
+    ema: ModelEMA[CMDSR] | None = None
     sums: dict[str, Tensor] = field(default_factory=dict)
     counts: dict[str, int] = field(default_factory=dict)
 
@@ -399,18 +399,18 @@ def _restore(m: Member, gen: torch.Generator) -> int:
 def _export(m: Member, out_dir: Path, step: int) -> dict[str, Path]:
     """The shipped (fp16) and fp32 model files, with the metadata scripts/export_model.py
     writes."""
-    extra = {
-        "exported": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
-        "training": {"run": m.writer.run_dir.name, "step": step, "config_toml": dumps_toml(m.cfg),
-                     "effective_batch": {"processes": 1, "tasks_per_process": m.cfg.tasks_per_batch,
-                                         "tasks_per_step": m.cfg.tasks_per_batch}},
+    training: dict[str, Any] = {
+        "run": m.writer.run_dir.name, "step": step, "config_toml": dumps_toml(m.cfg),
+        "effective_batch": {"processes": 1, "tasks_per_process": m.cfg.tasks_per_batch,
+                            "tasks_per_step": m.cfg.tasks_per_batch},
     }
+    extra = {"exported": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()), "training": training}
     stem = f"{EXPORT_STEM[m.name]}_x{m.cfg.model.scale}"
     # with an average, the averaged weights are the run's result (see engine.training.ema)
     model = m.model if m.ema is None else m.ema.module
     if m.ema is not None:
         set_memory_format(model, torch.contiguous_format)
-        extra["training"]["ema"] = {"decay": m.ema.decay, "updates": m.ema.updates}
+        training["ema"] = {"decay": m.ema.decay, "updates": m.ema.updates}
     return {
         "fp16": save_model(model, out_dir / f"{stem}.pt", step=step, half=True, extra=extra),
         "fp32": save_model(model, out_dir / f"{stem}_fp32.pt", step=step, half=False, extra=extra),
