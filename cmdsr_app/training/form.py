@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from cmdsr_app.training.photo_count import PhotoCounter
 from cmdsr_app.training.state import (
     DEGRADATION_PRESETS,
     MAX_TIME_LIMIT_MIN,
@@ -30,7 +31,6 @@ from cmdsr_app.training.state import (
     CheckpointEntry,
     RunSummary,
     TrainingSettings,
-    few_photos_warning,
 )
 
 
@@ -67,7 +67,10 @@ class TrainingForm(QGroupBox):
         self.photos_warning.setWordWrap(True)
         self.photos_warning.setStyleSheet("color: #d08030;")
         self.photos_warning.hide()
-        self.hr_edit.textChanged.connect(self._check_photo_count)
+        # counted in the background once typing pauses: a big tree takes seconds to walk
+        self.photo_counter = PhotoCounter(self)
+        self.photo_counter.counted.connect(self._show_photo_note)
+        self.hr_edit.textChanged.connect(self.photo_counter.request)
         self.start_combo = QComboBox()
         for key, label in START_CHOICES:
             self.start_combo.addItem(label, key)
@@ -167,8 +170,7 @@ class TrainingForm(QGroupBox):
             self.hr_edit.setText(summary.data_dir)
         self.val_edit.setText(summary.val_dir or "")
 
-    def _check_photo_count(self) -> None:
-        text = few_photos_warning(self.hr_edit.text().strip())
+    def _show_photo_note(self, text: str) -> None:
         self.photos_warning.setText(text)
         self.photos_warning.setVisible(bool(text))
 

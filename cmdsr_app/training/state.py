@@ -376,28 +376,6 @@ def shipped_model_file() -> Path | None:
     return path if path.exists() else None
 
 
-def count_photos(folder: str | Path) -> int:
-    """Images a training folder holds (subfolders included), as the engine reads them."""
-    from engine.io.imageio import SUPPORTED_READ_SUFFIXES
-
-    root = Path(folder)
-    if not root.is_dir():
-        return 0
-    return sum(1 for p in root.rglob("*")
-               if p.suffix.lower() in SUPPORTED_READ_SUFFIXES and p.is_file())
-
-
-def few_photos_warning(folder: str | Path) -> str:
-    """A warning for a folder far smaller than advised, else ""."""
-    if not str(folder).strip():
-        return ""
-    n = count_photos(folder)
-    if n == 0 or n >= FEW_PHOTOS:
-        return ""
-    return (f"Only {n} photo(s) here; {ADVISED_PHOTOS} or more are advised. With so few the "
-            "model learns these photos rather than photos in general, and may get worse.")
-
-
 def milestones_for(steps: int) -> tuple[int, ...]:
     """Learning-rate milestones at 75% and 90% of a run (none for a run too short to decay)."""
     marks = sorted({int(steps * 0.75), int(steps * 0.9)} - {0})

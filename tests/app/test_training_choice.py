@@ -51,18 +51,19 @@ def test_training_fine_tunes_the_shipped_model_by_default(tab, tiny_model_path: 
     assert tab.settings_dict()["start"] == "scratch"
 
 
-def test_a_folder_far_smaller_than_advised_is_warned_about(tab, tmp_path: Path) -> None:
+def test_a_folder_far_smaller_than_advised_is_warned_about(qtbot, tab, tmp_path: Path) -> None:
     few = tmp_path / "few"
     few.mkdir()
     for i in range(3):
         cv2.imwrite(str(few / f"p{i}.png"), np.full((40, 40, 3), 80 + i, np.uint8))
     tab.form.hr_edit.setText(str(few))
     warning = tab.form.photos_warning
-    assert not warning.isHidden()
+    qtbot.waitUntil(lambda: not warning.isHidden(), timeout=5000)  # counted in the background
     assert "Only 3 photo(s)" in warning.text() and "50 or more" in warning.text()
     for i in range(3, 25):
         cv2.imwrite(str(few / f"p{i}.png"), np.full((40, 40, 3), 80, np.uint8))
     tab.form.hr_edit.setText(str(few) + "/")
+    qtbot.waitUntil(lambda: not tab.form.photo_counter.pending, timeout=5000)
     assert warning.isHidden()
 
 

@@ -1,0 +1,93 @@
+"""The Training tab, round 3 (issue 31): the photo count never freezes the window, the
+"Upscaling now uses" line follows the model actually used, Open folder without a file manager
+is not a training failure, a fine-tune keeps its parent's damage knobs while the ConditionNet
+is held, the empty charts say why, and the first ETA is not thrown off by the slow first
+steps."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from pathlib import Path
+
+import pytest
+
+
+@pytest.fixture
+def tab(qtbot, tmp_path: Path, tiny_model_path: Path, monkeypatch):
+    import engine
+    import engine.resources
+
+    for target in (engine, engine.resources):
+        monkeypatch.setattr(target, "default_model_path", lambda: tiny_model_path)
+    from cmdsr_app.training.tab import TrainingTab
+
+    widget = TrainingTab(settings={}, runs_root=tmp_path / "runs")
+    qtbot.addWidget(widget)
+    return widget
+
+
+# -- item 2: the photo count -----------------------------------------------------------------
+def test_photos_are_counted_after_typing_pauses_off_the_ui_thread(qtbot, tab, tmp_path,
+                                                                  monkeypatch) -> None:
+    from cmdsr_app.training import photo_count
+
+    folder = tmp_path / "few"
+    folder.mkdir()
+    calls: list[tuple[str, threading.Thread]] = []
+
+    def walker(path, **_kwargs) -> int:
+        calls.append((str(path), threading.current_thread()))
+        return 3
+
+    monkeypatch.setattr(photo_count, "count_photos", walker)
+    qtbot.keyClicks(tab.form.hr_edit, str(folder))
+    warning = tab.form.photos_warning
+    qtbot.waitUntil(lambda: not warning.isHidden(), timeout=5000)
+    assert "Only 3 photo(s)" in warning.text()
+    # one walk, of the whole path as typed, never on the UI thread
+    assert [c[0] for c in calls] == [str(folder)]
+    assert all(thread is not threading.main_thread() for _, thread in calls)
+
+
+def test_a_walk_error_reads_not_counted_without_a_traceback(qtbot, tab, tmp_path, monkeypatch,
+                                                           caplog) -> None:
+    from cmdsr_app.training import photo_count
+
+    def walker(path, **_kwargs) -> int:
+        raise PermissionError(13, "Permission denied", str(Path(path) / "private"))
+
+    monkeypatch.setattr(photo_count, "count_photos", walker)
+    caplog.set_level(logging.DEBUG)
+    qtbot.keyClicks(tab.form.hr_edit, str(tmp_path))
+    warning = tab.form.photos_warning
+    qtbot.waitUntil(lambda: not warning.isHidden(), timeout=5000)
+    assert "not counted" in warning.text() and "Permission denied" in warning.text()
+    assert not [r for r in caplog.records if r.exc_info or r.levelno >= logging.ERROR]
+
+
+def test_the_real_walk_stops_at_what_the_warning_needs_and_a_vanished_folder_is_an_oserror(
+        tmp_path) -> None:
+    import cv2
+    import numpy as np
+
+    from cmdsr_app.training.photo_count import count_photos
+
+    for i in range(30):
+        sub = tmp_path / f"d{i % 3}"
+        sub.mkdir(exist_ok=True)
+        cv2.imwrite(str(sub / f"p{i}.png"), np.zeros((4, 4, 3), np.uint8))
+    (tmp_path / "notes.txt").write_text("not a photo")
+    assert count_photos(tmp_path) == 30
+    assert count_photos(tmp_path, limit=20) == 20
+    cancel = threading.Event()
+    cancel.set()
+    with pytest.raises(photo_count_cancelled()):
+        count_photos(tmp_path, cancel=cancel)
+    assert count_photos(tmp_path / "missing") == 0
+
+
+def photo_count_cancelled() -> type[BaseException]:
+    from cmdsr_app.training.photo_count import CountCancelled
+
+    return CountCancelled
