@@ -237,6 +237,7 @@ class MainWindow(QMainWindow):
             tab.modelChosen.connect(self.models.use_trained_model)
             tab.logMessage.connect(lambda text: log.info("training: %s", text))
             tab.errorOccurred.connect(lambda text: self.show_error("Training failed", text))
+            tab.problemOccurred.connect(self.show_error)
             tab.runningChanged.connect(self._on_training_running)
 
     def _restore(self) -> None:

@@ -1,14 +1,17 @@
-"""Reading a photo's damage from CMDSR's condition vector: blur sigma and noise sigma.
+"""Reading a photo's damage from CMDSR's condition vector: blur sigma, noise sigma and the
+JPEG quality.
 
 CMDSR's ConditionNet turns a support set into a condition vector that steers the BaseNet; a
 model trained with the task contrastive loss places the same degradation at the same spot
-whatever the photo. A small *damage head* (a 2-layer MLP) maps that vector to two numbers a
+whatever the photo. A small *damage head* (a 2-layer MLP) maps that vector to numbers a
 user can read:
 
 * ``blur_sigma``: the Gaussian blur sigma in high-resolution pixels, before the x``scale``
   downscale (the degradation model's kernel: 0.6 is nearly sharp, 3.6 very soft);
 * ``noise_sigma``: the standard deviation of Gaussian noise in grey levels 0..255 on the
-  low-resolution photo itself.
+  low-resolution photo itself;
+* ``jpeg_quality``: the JPEG quality (30 heavy blocks .. 95 light) the photo looks saved at,
+  100 when it shows no JPEG; None from a head fitted before the readout learnt JPEG.
 
 The head is trained on synthetic tasks (photos degraded with ``engine.degrade`` at known blur
 and noise) with the model frozen, and is stored inside the model file (``damage_head``); a
@@ -30,12 +33,16 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from engine.damage_head import DamageHead, damage_head_of
+from engine.damage_head import NO_JPEG, DamageHead, damage_head_of
 from engine.errors import CmdsrError, ConfigError
 from engine.inference.support import DEFAULT_PATCH_SIZE, Box, SupportSet, select_support
 from engine.model import CMDSR
 
 log = logging.getLogger(__name__)
+
+# A reading above this is "no JPEG seen": the head is fitted with JPEG at 30..95 and none as
+# 100, so halfway between the two ends splits them.
+JPEG_SEEN_BELOW = 97.5
 
 
 class NoDamageReadoutError(CmdsrError):
@@ -48,18 +55,38 @@ class DamageEstimate:
 
     ``blur_sigma``: Gaussian blur sigma in high-resolution pixels before the downscale (as in
     the degradation model; about 0.2..4). ``noise_sigma``: noise standard deviation in grey
-    levels 0..255 on the low-resolution photo. Both are >= 0.
+    levels 0..255 on the low-resolution photo. Both are >= 0. ``jpeg_quality``: the JPEG
+    quality read (about 30..100, 100 meaning no JPEG), None when the model's readout does not
+    read JPEG.
     """
 
     blur_sigma: float
     noise_sigma: float
+    jpeg_quality: float | None = None
 
-    def as_dict(self) -> dict[str, float]:
-        """The JSON shape of ``cmdsr inspect --json``: values rounded to 0.01."""
-        return {"blur_sigma": round(self.blur_sigma, 2), "noise_sigma": round(self.noise_sigma, 2)}
+    @property
+    def jpeg_seen(self) -> bool:
+        """Whether the readout finds JPEG compression (False when it cannot read JPEG)."""
+        return self.jpeg_quality is not None and self.jpeg_quality < JPEG_SEEN_BELOW
+
+    def jpeg_words(self) -> str:
+        """"JPEG quality 62", "no JPEG seen", or "" when JPEG is not read."""
+        if self.jpeg_quality is None:
+            return ""
+        return f"JPEG quality {self.jpeg_quality:.0f}" if self.jpeg_seen else "no JPEG seen"
+
+    def as_dict(self) -> dict[str, float | None]:
+        """The JSON shape of ``cmdsr inspect --json``: values rounded to 0.01; the JPEG
+        quality (100: none seen) only when the readout reads it."""
+        out: dict[str, float | None] = {"blur_sigma": round(self.blur_sigma, 2),
+                                        "noise_sigma": round(self.noise_sigma, 2)}
+        if self.jpeg_quality is not None:
+            out["jpeg_quality"] = round(self.jpeg_quality, 1)
+        return out
 
     def __str__(self) -> str:
-        return f"blur sigma {self.blur_sigma:.2f}, noise sigma {self.noise_sigma:.1f}"
+        text = f"blur sigma {self.blur_sigma:.2f}, noise sigma {self.noise_sigma:.1f}"
+        return f"{text}, {self.jpeg_words()}" if self.jpeg_quality is not None else text
 
 
 # --------------------------------------------------------------------------- estimating
@@ -109,6 +136,9 @@ def estimates_from_conditions(head: DamageHead, conditions: Tensor) -> list[Dama
     """Readouts of conditions [N, cond], within the head's trained range (never negative)."""
     with torch.inference_mode():
         values = head(conditions.to(head.in_mean.device).float()).clamp_min(0.0).cpu().numpy()
+    if head.reads_jpeg:  # within 1..100 whatever the head's trained range says
+        return [DamageEstimate(float(b), float(n), float(min(max(q, 1.0), NO_JPEG)))
+                for b, n, q in values]
     return [DamageEstimate(float(b), float(n)) for b, n in values]
 
 
@@ -136,7 +166,7 @@ def estimate_damage(
     *,
     seed: int = 0,
 ) -> DamageEstimate:
-    """Read blur and noise sigma from a photo as ``model`` sees it.
+    """Read blur and noise sigma (and the JPEG quality) from a photo as ``model`` sees it.
 
     ``pixels``: [H, W, 3] float 0..255 (or an ``Image``). ``support``: None (random patches,
     seeded by ``seed``, as ``cmdsr upscale`` picks them), regions (X,Y,W,H boxes; patches

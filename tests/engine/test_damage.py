@@ -184,7 +184,8 @@ def test_trained_readout_tells_damage_apart(trained):
 def test_train_damage_head_on_synthetic_tasks(trained, rng):
     photos = [synthetic_photo(np.random.default_rng(i), 256, 256) for i in range(6)]
     conds, targets, owners = synthetic_tasks(trained, photos, 60, seed=1)
-    assert conds.shape == (60, trained.config.cond_channels) and targets.shape == (60, 2)
+    assert conds.shape == (60, trained.config.cond_channels) and targets.shape == (60, 3)
+    assert torch.all(targets[:, 2] == 100)  # no JPEG asked for: quality 100 means none
     assert sorted(set(owners.tolist())) == list(range(6))
     assert targets[:, 0].min() >= 0.2 and targets[:, 0].max() <= 4.0
     assert targets[:, 1].min() >= 0 and targets[:, 1].max() <= 50
