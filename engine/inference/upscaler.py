@@ -61,6 +61,8 @@ MAX_AUTO_TAIL_TILE = 512
 TAIL_SHARE = 0.25
 
 ProgressFn = Callable[[int, int], None]
+# the damage knobs: (blur sigma, noise sigma) or with the JPEG quality (None or 100: no JPEG)
+DamageKnobs = tuple[float, float] | tuple[float, float, float | None]
 # Result types ``Upscaler.upscale`` can produce: floats 0..255, or those rounded to 8 bits.
 OUT_DTYPES = (np.float32, np.uint8)
 # Output samples per band when bicubic is converted to 8 bits (16 MB of floats at a time).
@@ -234,15 +236,16 @@ class Upscaler:
         patches = torch.from_numpy(np.ascontiguousarray(support.patches, dtype=np.float32))
         return patches.permute(0, 3, 1, 2).unsqueeze(0).to(self.device)
 
-    def damage_condition(self, blur: float, noise: float) -> Tensor:
-        """The condition [1, cond] the model's condition map gives for this damage."""
+    def damage_condition(self, blur: float, noise: float, jpeg: float | None = None) -> Tensor:
+        """The condition [1, cond] the model's condition map gives for this damage (``jpeg``:
+        the JPEG quality, 100 or None for none; only for a map with a JPEG input)."""
         from engine.condition_map import condition_map_of
 
         assert self.model is not None
         cmap = condition_map_of(self.model)
         if cmap is None:
             raise ConfigError("this model has no damage knobs (no condition map in its file)")
-        return cmap.condition(blur, noise).to(self.device)
+        return cmap.condition(blur, noise, jpeg).to(self.device)
 
     def upscale(
         self,
@@ -252,13 +255,14 @@ class Upscaler:
         progress: ProgressFn | None = None,
         cancel: threading.Event | None = None,
         out_dtype: type[np.generic] | np.dtype = np.float32,
-        damage: tuple[float, float] | None = None,
+        damage: DamageKnobs | None = None,
     ) -> np.ndarray:
         """[H, W, 3] float 0..255 -> [H*s, W*s, 3] float32 clamped to 0..255.
 
-        ``damage`` (blur sigma, noise sigma): steer CMDSR by these numbers through the model's
-        condition map (``engine.condition_map``) instead of reading the damage from
-        ``support``; a model without a map, or values outside its range, raise ``ConfigError``.
+        ``damage`` (blur sigma, noise sigma[, JPEG quality]): steer CMDSR by these numbers
+        through the model's condition map (``engine.condition_map``) instead of reading the
+        damage from ``support``; a model without a map, values outside its range, or a JPEG
+        quality for a map without a JPEG input raise ``ConfigError``.
 
         ``out_dtype=np.uint8``: the same result rounded half to even and clipped to 0..255
         (equal to ``np.clip(np.rint(float_result), 0, 255)``), built piece by piece so no
@@ -557,10 +561,10 @@ def upscale_image(
     progress: ProgressFn | None = None,
     cancel: threading.Event | None = None,
     out_dtype: type[np.generic] | np.dtype = np.float32,
-    damage: tuple[float, float] | None = None,
+    damage: DamageKnobs | None = None,
 ) -> Image:
     """Upscale a decoded photo: pixels by ``upscaler``, alpha bicubically, metadata carried.
-    ``damage`` (blur sigma, noise sigma) steers CMDSR by the damage knobs instead of
+    ``damage`` (blur sigma, noise sigma[, JPEG quality]) steers CMDSR by the damage knobs instead of
     ``support`` (see ``Upscaler.upscale``).
 
     ``out_dtype=np.uint8`` (for an 8-bit file) gives uint8 pixels and a uint8 alpha, both

@@ -1,10 +1,11 @@
 """Fitting the damage head and the condition map to a frozen, trained model.
 
-Both are fitted on synthetic tasks (photos degraded with ``engine.degrade`` at known blur and
-noise, their conditions read by the frozen model): the damage head maps a condition to
-(blur sigma, noise sigma) (``train_damage_head``, scripts/train_damage_head.py), the condition
-map the other way round, for the damage knobs (``train_condition_map``,
-scripts/train_condition_map.py).
+Both are fitted on synthetic tasks (photos degraded with ``engine.degrade`` at known blur,
+noise and JPEG quality, their conditions read by the frozen model): the damage head maps a
+condition to (blur sigma, noise sigma, JPEG quality) (``train_damage_head``,
+scripts/train_damage_head.py), the condition map the other way round, for the damage knobs
+(``train_condition_map``, scripts/train_condition_map.py). A task without JPEG has quality
+``NO_JPEG`` (100) as its target.
 """
 
 from __future__ import annotations
@@ -24,7 +25,20 @@ from torch import Tensor, nn
 from engine.checkpoint import read_part, save_part
 from engine.condition_map import DEFAULT_HIDDEN as MAP_HIDDEN
 from engine.condition_map import FIT_BLUR, FIT_NOISE, ConditionMap
-from engine.damage_head import DEFAULT_HIDDEN, TRAIN_BLUR, TRAIN_NOISE, DamageHead, spread
+from engine.damage_head import (
+    BLUR_NOISE,
+    DEFAULT_HIDDEN,
+    NO_JPEG,
+    TRAIN_BLUR,
+    TRAIN_JPEG,
+    TRAIN_JPEG_SHARE,
+    TRAIN_NOISE,
+    WITH_JPEG,
+    DamageHead,
+    damage_head_of,
+    joined_heads,
+    spread,
+)
 from engine.errors import ConfigError
 from engine.inference.damage import require_head
 from engine.inference.support import DEFAULT_PATCH_SIZE
@@ -43,16 +57,22 @@ class HeadReport:
     blur_mae: float  # over blur 0.6..3.6 at noise <= 15
     noise_mae: float  # over all held-out noise levels
     seconds: float
+    jpeg_mae: float | None = None  # JPEG quality over all held-out tasks (none = 100)
 
     def as_dict(self) -> dict[str, float | int]:
-        return {"train_tasks": self.train_tasks, "val_tasks": self.val_tasks,
-                "blur_mae": round(self.blur_mae, 4), "noise_mae": round(self.noise_mae, 4),
-                "seconds": round(self.seconds, 1)}
+        out: dict[str, float | int] = {
+            "train_tasks": self.train_tasks, "val_tasks": self.val_tasks,
+            "blur_mae": round(self.blur_mae, 4), "noise_mae": round(self.noise_mae, 4),
+            "seconds": round(self.seconds, 1)}
+        if self.jpeg_mae is not None:
+            out["jpeg_mae"] = round(self.jpeg_mae, 3)
+        return out
 
     def __str__(self) -> str:
+        jpeg = "" if self.jpeg_mae is None else f", JPEG quality MAE {self.jpeg_mae:.1f}"
         return (f"damage readout on {self.val_tasks} held-out tasks: blur MAE "
                 f"{self.blur_mae:.3f} (sigma 0.6-3.6, noise <= 15), noise MAE "
-                f"{self.noise_mae:.2f} levels ({self.train_tasks} training tasks, "
+                f"{self.noise_mae:.2f} levels{jpeg} ({self.train_tasks} training tasks, "
                 f"{self.seconds:.0f} s)")
 
 
@@ -78,30 +98,36 @@ def synthetic_tasks(
     seed: int = 0,
     blur: tuple[float, float] = TRAIN_BLUR,
     noise: tuple[float, float] = TRAIN_NOISE,
+    jpeg_share: float = 0.0,
+    jpeg: tuple[int, int] = TRAIN_JPEG,
     hr_size: int = 256,
     hr_downscale: tuple[float, float] = (0.4, 1.0),
     progress: Callable[[int, int], None] | None = None,
 ) -> tuple[Tensor, Tensor, np.ndarray]:
-    """Degrade photos at known (blur, noise) and read their conditions with the frozen model.
+    """Degrade photos at known (blur, noise, JPEG) and read their conditions with the frozen
+    model.
 
     Each task: a random ``hr_size`` HR region of a photo (seen downscaled by a factor in
     ``hr_downscale``, as in training), blurred with the training kernel at a sigma drawn from
     ``blur`` (0.1 steps), downscaled x``scale``, with integer noise drawn from ``noise`` (a
-    tenth of the tasks clean), and S random support patches of its LR. Photos are decoded one
-    at a time. Returns (conditions [N, cond], targets [N, 2], photo index [N]).
+    tenth of the tasks clean), JPEG-compressed at a quality drawn from ``jpeg`` in
+    ``jpeg_share`` of the tasks, and S random support patches of its LR. Photos are decoded
+    one at a time. Returns (conditions [N, cond], targets [N, 3]: blur, noise and JPEG quality
+    with ``NO_JPEG`` for none, photo index [N]).
     """
     from engine.data import downscaled_region, random_support, read_rgb
     from engine.degrade import DegradationConfig, degrade, sample_degradation
 
     items = photo_list(photos)
-    cfg = DegradationConfig(blur_sigma=blur, noise_std=noise, clean_prob=0.1)
+    cfg = DegradationConfig(blur_sigma=blur, noise_std=noise, clean_prob=0.1,
+                            jpeg_prob=jpeg_share, jpeg_quality=jpeg)
     device = next(model.parameters()).device
     s = model.scale
     patch = min(DEFAULT_PATCH_SIZE, hr_size // s)
     per_photo = [tasks // len(items) + (1 if i < tasks % len(items) else 0)
                  for i in range(len(items))]
     conds: list[Tensor] = []
-    targets: list[tuple[float, float]] = []
+    targets: list[tuple[float, float, float]] = []
     owners: list[int] = []
     done = 0
     batch: list[np.ndarray] = []
@@ -127,7 +153,8 @@ def synthetic_tasks(
             params = sample_degradation(cfg, rng)
             lr = degrade(hr, params, s, rng)
             batch.append(random_support(lr, model.support_size, patch, rng))
-            targets.append((params.sigma_x, params.noise_std))
+            quality = NO_JPEG if params.jpeg_quality is None else float(params.jpeg_quality)
+            targets.append((params.sigma_x, params.noise_std, quality))
             owners.append(index)
             if len(batch) >= 64:
                 flush()
@@ -173,12 +200,13 @@ def fit_head(
     epochs: int = 400,
     seed: int = 0,
 ) -> DamageHead:
-    """Fit a DamageHead to (conditions [N, cond], targets [N, 2]) with a smooth L1 loss on
-    standardised targets (full-batch Adam: the data are a few thousand rows)."""
+    """Fit a DamageHead to (conditions [N, cond], targets [N, 2 or 3]: blur, noise and maybe
+    the JPEG quality) with a smooth L1 loss on standardised targets (full-batch Adam: the data
+    are a few thousand rows)."""
     if conditions.shape[0] != targets.shape[0] or conditions.shape[0] < 2:
         raise ConfigError("fit_head needs at least two (condition, target) pairs")
     torch.manual_seed(seed)
-    head = DamageHead(int(conditions.shape[1]), hidden)
+    head = DamageHead(int(conditions.shape[1]), hidden, int(targets.shape[1]))
     with torch.no_grad():
         head.in_mean.copy_(conditions.mean(0))
         head.in_std.copy_(spread(conditions))
@@ -210,6 +238,19 @@ def readout_errors(head: DamageHead, conditions: Tensor, targets: Tensor) -> tup
     return (float(blur) if blur is not None else math.nan), float(noise)
 
 
+def jpeg_errors(head: DamageHead, conditions: Tensor, targets: Tensor) -> tuple[float, float]:
+    """(JPEG quality MAE over all rows, over the rows with JPEG) of a head that reads JPEG,
+    targets [N, 3] with ``NO_JPEG`` for none; NaN where no row qualifies."""
+    if not head.reads_jpeg:
+        raise ConfigError("this damage readout does not read JPEG")
+    with torch.inference_mode():
+        pred = head(conditions)[:, 2].clamp(1.0, NO_JPEG)
+    err = (pred - targets[:, 2]).abs()
+    compressed = targets[:, 2] < NO_JPEG
+    return (float(err.mean()) if len(err) else math.nan,
+            float(err[compressed].mean()) if compressed.any() else math.nan)
+
+
 def evaluate_readout(
     model: CMDSR,
     photos: str | Path | Sequence[np.ndarray],
@@ -229,6 +270,24 @@ def evaluate_readout(
     return blur_mae, noise_mae
 
 
+def evaluate_jpeg_readout(
+    model: CMDSR,
+    photos: str | Path | Sequence[np.ndarray],
+    *,
+    tasks: int = 600,
+    seed: int = 3,
+    noise: tuple[float, float] = TRAIN_NOISE,
+    jpeg_share: float = TRAIN_JPEG_SHARE,
+) -> tuple[float, float]:
+    """(JPEG quality MAE over all tasks, over the tasks with JPEG) of ``model``'s readout on
+    ``tasks`` synthetic tasks (blur 0.6..3.6, noise in ``noise``, JPEG 30..95 in
+    ``jpeg_share`` of them, none in the rest; fixed seeds)."""
+    head = require_head(model)
+    conds, targets, _ = synthetic_tasks(model, photos, tasks, seed=seed, blur=(0.6, 3.6),
+                                        noise=noise, jpeg_share=jpeg_share)
+    return jpeg_errors(head, conds, targets)
+
+
 def train_damage_head(
     model: CMDSR,
     photos: str | Path | Sequence[np.ndarray],
@@ -238,13 +297,19 @@ def train_damage_head(
     hidden: int = DEFAULT_HIDDEN,
     epochs: int = 400,
     seed: int = 0,
+    jpeg_share: float = TRAIN_JPEG_SHARE,
+    keep_blur_noise: bool = True,
     progress: Callable[[int, int], None] | None = None,
 ) -> tuple[DamageHead, HeadReport]:
     """Train a damage head for the frozen ``model`` on ``tasks`` synthetic tasks.
 
-    The photos are split (about ``val_share`` of them held out) so the report measures the
-    readout on photos the head never saw. Returns (head, report); attach the head with
-    ``attach_damage_head`` or save it with ``save_damage_head``.
+    ``jpeg_share`` of the tasks are JPEG-compressed (quality 30..95) and the head reads the
+    JPEG quality too; with 0 it reads blur and noise only, as format 1 heads did. The photos
+    are split (about ``val_share`` of them held out) so the report measures the readout on
+    photos the head never saw. With ``keep_blur_noise`` a model whose readout reads blur and
+    noise only (one trained together with the ConditionNet) keeps those readings exactly and
+    gains the JPEG reading beside them (``joined_heads``). Returns (head, report); attach the
+    head with ``attach_damage_head`` or save it with ``save_damage_head``.
     """
     if not model.conditioned:
         raise ConfigError("a damage head reads the condition: this model has conditioning off")
@@ -252,13 +317,24 @@ def train_damage_head(
     model.eval()
     items = photo_list(photos)
     conditions, targets, owners = synthetic_tasks(model, items, tasks, seed=seed,
-                                                  progress=progress)
+                                                  jpeg_share=jpeg_share, progress=progress)
+    if jpeg_share <= 0:
+        targets = targets[:, :BLUR_NOISE]
     train_rows, val_rows = split_by_photo(owners, len(items), val_share)
     head = fit_head(conditions[train_rows], targets[train_rows], hidden=hidden, epochs=epochs,
                     seed=seed)
+    old = damage_head_of(model)
+    if keep_blur_noise and head.reads_jpeg and old is not None and not old.reads_jpeg:
+        fresh = readout_errors(head, conditions[val_rows], targets[val_rows])
+        kept = readout_errors(old, conditions[val_rows], targets[val_rows])
+        log.info("held-out blur / noise MAE: the model's own readout %.3f / %.2f, a fresh fit "
+                 "%.3f / %.2f; keeping the model's own", *kept, *fresh)
+        head = joined_heads(old, head)
     blur_mae, noise_mae = readout_errors(head, conditions[val_rows], targets[val_rows])
+    jpeg_mae = (jpeg_errors(head, conditions[val_rows], targets[val_rows])[0]
+                if head.outputs == WITH_JPEG else None)
     report = HeadReport(int(train_rows.sum()), int(val_rows.sum()), blur_mae, noise_mae,
-                        time.perf_counter() - start)
+                        time.perf_counter() - start, jpeg_mae)
     log.info("%s", report)
     return head, report
 
@@ -268,12 +344,13 @@ def train_damage_head(
 
 def fit_condition_map(conditions: Tensor, damage: Tensor, *, hidden: int = MAP_HIDDEN,
                       epochs: int = 1500, seed: int = 0) -> ConditionMap:
-    """Fit a map from ``damage`` [N, 2] to ``conditions`` [N, cond] (full-batch Adam on the
-    standardised MSE: the rows are a few thousand)."""
+    """Fit a map from ``damage`` [N, 2 or 3] (blur, noise and maybe the JPEG quality) to
+    ``conditions`` [N, cond] (full-batch Adam on the standardised MSE: the rows are a few
+    thousand)."""
     if conditions.shape[0] != damage.shape[0] or conditions.shape[0] < 2:
         raise ConfigError("fit_condition_map needs at least two (damage, condition) pairs")
     torch.manual_seed(seed)
-    cmap = ConditionMap(int(conditions.shape[1]), hidden)
+    cmap = ConditionMap(int(conditions.shape[1]), hidden, inputs=int(damage.shape[1]))
     with torch.no_grad():
         cmap.in_mean.copy_(damage.mean(0))
         cmap.in_std.copy_(damage.std(0).clamp_min(1e-3))
@@ -325,25 +402,35 @@ def train_condition_map(
     tasks: int = 4000,
     blur: tuple[float, float] = FIT_BLUR,
     noise: tuple[float, float] = FIT_NOISE,
+    jpeg_share: float = TRAIN_JPEG_SHARE,
     val_share: float = 0.15,
     seed: int = 0,
     progress: Callable[[int, int], None] | None = None,
 ) -> tuple[ConditionMap, MapReport]:
-    """Fit ``model``'s condition map on ``tasks`` synthetic tasks (``synthetic_tasks``: photos degraded at known blur and noise, the frozen model's conditions),
-    holding out about ``val_share`` of the photos for the report."""
+    """Fit ``model``'s condition map on ``tasks`` synthetic tasks (``synthetic_tasks``:
+    photos degraded at known blur, noise and JPEG, the frozen model's conditions), holding out
+    about ``val_share`` of the photos for the report. With ``jpeg_share`` 0 the map has no
+    JPEG input (a format 1 map)."""
     if not model.conditioned:
         raise ConfigError("a condition map makes conditions: this model has conditioning off")
     start = time.perf_counter()
     model.eval()
     items = photo_list(photos)
     conditions, targets, owners = synthetic_tasks(model, items, tasks, seed=seed, blur=blur,
-                                                  noise=noise, progress=progress)
+                                                  noise=noise, jpeg_share=jpeg_share,
+                                                  progress=progress)
+    if jpeg_share <= 0:
+        targets = targets[:, :BLUR_NOISE]
     fit_rows, val_rows = split_by_photo(owners, len(items), val_share)
     cmap = fit_condition_map(conditions[fit_rows], targets[fit_rows], seed=seed)
     # the range offered is what the tasks asked for, not the extremes one draw happened to hit
+    low, high = [blur[0], noise[0]], [blur[1], noise[1]]
+    if cmap.has_jpeg:
+        low.append(float(TRAIN_JPEG[0]))
+        high.append(NO_JPEG)
     with torch.no_grad():
-        cmap.in_min.copy_(torch.tensor([blur[0], noise[0]]))
-        cmap.in_max.copy_(torch.tensor([blur[1], noise[1]]))
+        cmap.in_min.copy_(torch.tensor(low))
+        cmap.in_max.copy_(torch.tensor(high))
     report = MapReport(int(fit_rows.sum()), int(val_rows.sum()),
                        relative_error(cmap, conditions[val_rows], targets[val_rows]),
                        time.perf_counter() - start)
