@@ -17,14 +17,15 @@ class RunCheckpoints(QObject):
     what the user does with them.
 
     Signals: ``modelChosen(path)`` for the model selector, ``message(text)`` for the log,
-    ``status(text)`` for the tab's status line, ``failed(message)`` for the one error path,
+    ``status(text)`` for the tab's status line, ``problem(title, message)`` for the one error
+    path (none of these is a training failure, so each says what went wrong in its title),
     ``changed()`` after the list was read again.
     """
 
     modelChosen = Signal(str)  # noqa: N815 (Qt signal naming)
     message = Signal(str)
     status = Signal(str)
-    failed = Signal(str)
+    problem = Signal(str, str)
     changed = Signal()
 
     def __init__(self, panel: CheckpointPanel, run_dir: Callable[[], str],
@@ -58,7 +59,8 @@ class RunCheckpoints(QObject):
                 return
             path, which = self.entries[-1].path, "the latest checkpoint"
         if not path.is_file():
-            self.failed.emit(f"{path} no longer exists; press Refresh to list the run again.")
+            self.problem.emit("Cannot use this checkpoint",
+                              f"{path} no longer exists; press Refresh to list the run again.")
             self.refresh()
             return
         self.message.emit(f"Using {which}, {path.name} ({path})")
@@ -68,11 +70,17 @@ class RunCheckpoints(QObject):
     def open_folder(self) -> None:
         folder = Path(self.run_dir()) if self.run_dir() else None
         if folder is None or not folder.is_dir():
-            self.failed.emit("The run folder does not exist yet: it is made when a run starts.")
+            self.problem.emit("Cannot open the run folder",
+                              "The run folder does not exist yet: it is made when a run starts.")
             return
         from PySide6.QtCore import QUrl
-        from PySide6.QtGui import QDesktopServices
+        from PySide6.QtGui import QDesktopServices, QGuiApplication
 
         if not QDesktopServices.openUrl(QUrl.fromLocalFile(str(folder))):
-            # No file manager (a bare desktop, a server): say where it is instead.
-            self.failed.emit(f"No file manager could be opened. The run folder is {folder}")
+            # No file manager (a bare desktop, a server): say where it is instead, and put
+            # the path where the user can paste it.
+            QGuiApplication.clipboard().setText(str(folder))
+            self.status.emit(f"The run folder is {folder} (copied to the clipboard).")
+            self.problem.emit("Cannot open the run folder",
+                              f"No file manager could be opened. The run folder is {folder} "
+                              "(its path is copied to the clipboard).")

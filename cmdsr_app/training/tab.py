@@ -63,6 +63,8 @@ class TrainingTab(QWidget):
     modelChosen = Signal(str)  # noqa: N815 (Qt signal naming)
     logMessage = Signal(str)  # noqa: N815
     errorOccurred = Signal(str)  # noqa: N815
+    # (title, message) of a problem that is not the training's: a checkpoint or folder
+    problemOccurred = Signal(str, str)  # noqa: N815
     runningChanged = Signal(bool)  # noqa: N815
     # Every engine progress report (a TrainProgress), e.g. for a status bar.
     progressed = Signal(object)
@@ -172,7 +174,7 @@ class TrainingTab(QWidget):
         ck.modelChosen.connect(self.modelChosen)
         ck.message.connect(self.logMessage)
         ck.status.connect(self.controls.set_status)
-        ck.failed.connect(self._report_error)
+        ck.problem.connect(self._report_problem)
         ck.changed.connect(self._update_buttons)
         self.curves.redrawn.connect(self._show_progress)
         job = self.job
@@ -406,6 +408,10 @@ class TrainingTab(QWidget):
 
     def checkpoints(self) -> list[CheckpointEntry]:
         return list(self.run_checkpoints.entries)
+
+    def _report_problem(self, title: str, message: str) -> None:
+        self.logMessage.emit(f"{title}: {message}")
+        self.problemOccurred.emit(title, message)
 
     def _report_error(self, message: str) -> None:
         self.logMessage.emit(f"Training error: {message}")

@@ -230,9 +230,9 @@ def test_open_run_folder_without_a_file_manager_says_where_it_is(qtbot, make_pho
     monkeypatch.setattr(QDesktopServices, "openUrl", lambda _url: opens)
     tab = TrainingTab(settings={"run_dir": str(run)}, runs_root=tmp_path / "runs")
     qtbot.addWidget(tab)
-    with qtbot.waitSignal(tab.errorOccurred, timeout=1000) as blocker:
+    with qtbot.waitSignal(tab.problemOccurred, timeout=1000) as blocker:
         tab.open_folder_button.click()
-    assert str(run) in blocker.args[0] and "file manager" in blocker.args[0]
+    assert str(run) in blocker.args[1] and "file manager" in blocker.args[1]
 
 
 def test_a_gray_photo_is_shown_and_saved_gray(qtbot, window, tmp_path: Path) -> None:

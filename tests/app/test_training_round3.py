@@ -91,3 +91,23 @@ def photo_count_cancelled() -> type[BaseException]:
     from cmdsr_app.training.photo_count import CountCancelled
 
     return CountCancelled
+
+
+# -- item 5: Open folder without a file manager ------------------------------------------------
+def test_open_folder_without_a_file_manager_is_not_a_training_failure(qtbot, window, tmp_path,
+                                                                    monkeypatch) -> None:
+    from PySide6.QtGui import QDesktopServices
+
+    monkeypatch.setattr(QDesktopServices, "openUrl", staticmethod(lambda _url: False))
+    tab = window.training_tab
+    run = tmp_path / "run"
+    run.mkdir()
+    tab.run_edit.setText(str(run))
+    tab.run_edit.editingFinished.emit()
+    assert tab.open_folder_button.isEnabled()
+    with qtbot.waitSignal(window.errorShown, timeout=5000):
+        tab.open_folder_button.click()
+    title, message = window.last_error
+    assert "Training" not in title and title == "Cannot open the run folder"
+    assert str(run) in message and "file manager" in message
+    assert tab.status_label.text().startswith("The run folder is")
