@@ -1,4 +1,5 @@
-"""Synthetic degradations: blur, exact-scale bicubic downsampling, noise and JPEG.
+"""Synthetic degradations: blur, exact-scale bicubic downsampling, noise and JPEG, and the
+damage real photos carry (a camera's own noise, double JPEG, resizes: ``engine.degrade_real``).
 
 These make the (LR, HR) training pairs and the fixed test sets. Every function is pure and
 takes an explicit ``numpy.random.Generator``, so a seed reproduces a data set exactly.
@@ -16,6 +17,17 @@ from typing import Any, ClassVar
 import cv2
 import numpy as np
 
+from engine.degrade_real import (
+    INTERPOLATIONS,
+    JPEG_SAMPLINGS,
+    SHOT_RANGE,
+    camera_noise,
+    draw_camera_noise,
+    draw_read_noise,
+    jpeg_sampled,
+    resized_jpeg,
+    srgb_noise_std,
+)
 from engine.errors import ConfigError
 
 Range = tuple[float, float]
@@ -40,6 +52,18 @@ class DegradationConfig:
     0..75 only 1 task in 76 is noise-free, so a model trained on it smooths clean photos.
     ``mild_prob`` is the share of tasks drawn *nearly clean*, as most users' photos are: an
     isotropic blur sigma from ``mild_blur``, no noise, JPEG as for any task.
+
+    The damage of real photos (all off by default, so older configs draw exactly as before):
+    ``camera_prob`` is the share of the other (not nearly clean) tasks whose noise is a
+    camera's instead of Gaussian: shot noise log-uniform in ``camera_shot`` (variance per unit
+    of linear light; 1e-4 nearly clean .. 1.2e-2 a phone at high ISO), read noise from it
+    (Brooks et al.), white-balance gains 1.9-2.4 / 1.5-1.9, chroma noise reduction 0-2 px. Of those tasks' JPEG saves,
+    ``jpeg_444_prob`` keep full chroma (the rest 4:2:0, as phones and sites save),
+    ``jpeg_double_prob`` were saved once before (quality from ``jpeg_quality`` too) and
+    ``resize_prob`` were resized by a factor in ``resize_range`` around the last save (a
+    random interpolation, then back to the LR size). ``second_prob`` applies the whole damage
+    a second time to the LR (Real-ESRGAN's high-order idea), its blur sigma from
+    ``second_blur`` in LR pixels.
     """
 
     kernel_size: int = 15
@@ -54,8 +78,17 @@ class DegradationConfig:
     clean_prob: float = 0.0
     mild_prob: float = 0.0
     mild_blur: tuple[float, float] = (0.5, 1.6)
+    camera_prob: float = 0.0
+    camera_shot: tuple[float, float] = SHOT_RANGE
+    jpeg_444_prob: float = 0.0
+    jpeg_double_prob: float = 0.0
+    resize_prob: float = 0.0
+    resize_range: tuple[float, float] = (0.5, 1.5)
+    second_prob: float = 0.0
+    second_blur: tuple[float, float] = (0.2, 1.2)
 
-    PRESETS: ClassVar[tuple[str, ...]] = ("paper", "paper-test", "mild", "real", "studio", "users")
+    PRESETS: ClassVar[tuple[str, ...]] = (
+        "paper", "paper-test", "mild", "real", "studio", "users", "camera", "web", "phones")
 
     def __post_init__(self) -> None:
         if self.kernel_size < 1 or self.kernel_size % 2 == 0:
@@ -70,7 +103,13 @@ class DegradationConfig:
         _check_range("mild_blur", self.mild_blur, 0.0)
         if self.mild_blur[0] <= 0:
             raise ConfigError(f"mild_blur must be positive, got {list(self.mild_blur)}")
-        for name in ("aniso_prob", "gray_noise_prob", "jpeg_prob", "clean_prob", "mild_prob"):
+        _check_range("camera_shot", self.camera_shot, 1e-6, 0.1)
+        _check_range("resize_range", self.resize_range, 0.25, 4.0)
+        _check_range("second_blur", self.second_blur, 0.0)
+        if self.second_blur[0] <= 0:
+            raise ConfigError(f"second_blur must be positive, got {list(self.second_blur)}")
+        for name in ("aniso_prob", "gray_noise_prob", "jpeg_prob", "clean_prob", "mild_prob",
+                     "camera_prob", "jpeg_444_prob", "jpeg_double_prob", "resize_prob", "second_prob"):
             p = getattr(self, name)
             if not 0.0 <= p <= 1.0:
                 raise ConfigError(f"{name} must be a probability in 0..1, got {p}")
@@ -83,7 +122,15 @@ class DegradationConfig:
         distribution: the paper's blur range, noise up to 50 with a quarter of the tasks
         noise-free, some anisotropic blur, sensor-like gray noise and JPEG, as users' photos
         have them; see docs/training.md) or ``users`` (``studio`` with 40% of the tasks nearly
-        clean, blur 0.5-1.6 and no noise, and more JPEG: the photos most users bring)."""
+        clean, blur 0.5-1.6 and no noise, and more JPEG: the photos most users bring), or the
+        damage of real photos: ``camera`` (mild blur 0.4-1.6, a camera's mosaic noise from
+        nearly clean to high ISO on every task, JPEG 70-95), ``web`` (mild blur, JPEG 30-95
+        on every task, 4:2:0 but 15% 4:4:4, 30% saved twice, half resized x0.6-1.4 around the
+        save) or ``phones`` (a training mix: ``users``' blur and noise with 33% of the tasks
+        nearly clean; of the other 67%, 40% carry camera noise instead of Gaussian, so 27%
+        camera, 40% Gaussian (a quarter of it none); JPEG 30-95 on half of all tasks, of the
+        not-nearly-clean ones 30% saved twice and 40% resized x0.6-1.4; see
+        docs/training.md)."""
         presets = {
             "paper": cls(),
             "paper-test": cls(kernel_size=7, blur_sigma=(2.6, 2.6), noise_std=(15.0, 15.0)),
@@ -116,6 +163,38 @@ class DegradationConfig:
                 jpeg_quality=(40, 95),
                 mild_prob=0.4,
             ),
+            "camera": cls(
+                blur_sigma=(0.4, 1.6),
+                noise_std=(0.0, 0.0),
+                camera_prob=1.0,
+                jpeg_prob=1.0,
+                jpeg_quality=(70, 95),
+            ),
+            "web": cls(
+                blur_sigma=(0.4, 1.6),
+                noise_std=(0.0, 0.0),
+                jpeg_prob=1.0,
+                jpeg_quality=(30, 95),
+                jpeg_444_prob=0.15,
+                jpeg_double_prob=0.3,
+                resize_prob=0.5,
+                resize_range=(0.6, 1.4),
+            ),
+            "phones": cls(
+                blur_sigma=(0.2, 4.0),
+                aniso_prob=0.2,
+                noise_std=(0.0, 50.0),
+                clean_prob=0.25,
+                gray_noise_prob=0.2,
+                jpeg_prob=0.5,
+                jpeg_quality=(30, 95),
+                mild_prob=0.33,
+                camera_prob=0.4,
+                jpeg_444_prob=0.15,
+                jpeg_double_prob=0.3,
+                resize_prob=0.4,
+                resize_range=(0.6, 1.4),
+            ),
         }
         if name not in presets:
             raise ConfigError(
@@ -137,6 +216,17 @@ class DegradationParams:
 
     ``sigma_y``/``angle`` describe an anisotropic kernel (equal sigmas = isotropic);
     ``jpeg_quality`` is None when no JPEG step is applied.
+
+    The damage of real photos, off at the defaults (see ``engine.degrade_real``):
+    ``camera_shot`` (0..~0.02) and ``camera_read`` (0..~1e-3) are a camera's shot- and
+    read-noise variances on linear light 0..1 (both 0: no camera noise), made on an RGGB
+    mosaic after undoing the white-balance gains ``camera_red_gain``/``camera_blue_gain``
+    (1..~2.5), its colour noise smoothed into blotches by ``camera_chroma_blur`` (0..3
+    pixels, the camera's chroma noise reduction); ``jpeg_sampling`` is the chroma subsampling of the JPEG saves ("420", "422",
+    "444"); ``jpeg_first`` the quality of an earlier save (double JPEG); ``resize`` a factor
+    (0.25..4, 1 = none) the LR is resized by with ``resize_interp`` ("area", "linear",
+    "cubic") before the last save and brought back with ``resize_back_interp``; ``second``
+    the damage applied once more to the LR (its blur in LR pixels, no downscale).
     """
 
     kernel_size: int
@@ -146,15 +236,61 @@ class DegradationParams:
     noise_std: float
     gray_noise: bool = False
     jpeg_quality: int | None = None
+    camera_shot: float = 0.0
+    camera_read: float = 0.0
+    camera_red_gain: float = 1.0
+    camera_blue_gain: float = 1.0
+    camera_chroma_blur: float = 0.0
+    jpeg_sampling: str = "420"
+    jpeg_first: int | None = None
+    resize: float = 1.0
+    resize_interp: str = "cubic"
+    resize_back_interp: str = "cubic"
+    second: DegradationParams | None = None
+
+    def __post_init__(self) -> None:
+        if self.jpeg_sampling not in JPEG_SAMPLINGS:
+            raise ConfigError(f"jpeg_sampling must be one of {', '.join(JPEG_SAMPLINGS)}, "
+                              f"got {self.jpeg_sampling!r}")
+        for name in ("resize_interp", "resize_back_interp"):
+            if getattr(self, name) not in INTERPOLATIONS:
+                raise ConfigError(f"{name} must be one of {', '.join(INTERPOLATIONS)}, "
+                                  f"got {getattr(self, name)!r}")
+        if not 0.25 <= self.resize <= 4.0:
+            raise ConfigError(f"resize must lie in 0.25..4, got {self.resize}")
+        if self.camera_shot < 0 or self.camera_read < 0:
+            raise ConfigError("camera_shot and camera_read must be >= 0")
 
     @property
     def isotropic(self) -> bool:
         return self.sigma_x == self.sigma_y
 
+    @property
+    def camera(self) -> bool:
+        """Whether a camera's mosaic noise is made."""
+        return self.camera_shot > 0 or self.camera_read > 0
+
+    @property
+    def real_photo(self) -> bool:
+        """Whether any step beyond blur, Gaussian noise and one 4:2:0 JPEG save is asked."""
+        return (self.camera or self.jpeg_sampling != "420" or self.jpeg_first is not None
+                or self.resize != 1.0 or self.second is not None)
+
+    def noise_level(self) -> float:
+        """The Gaussian std (0..255) this damage's noise is near on a mid grey: ``noise_std``
+        with a camera's noise added in quadrature (see ``degrade_real.srgb_noise_std``)."""
+        cam = srgb_noise_std(self.camera_shot, self.camera_read) if self.camera else 0.0
+        return math.hypot(self.noise_std, cam)
+
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> DegradationParams:
+        """From ``dataclasses.asdict`` (or JSON of it; older dicts without the real-photo
+        fields keep their defaults, unknown keys are ignored)."""
         names = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in names})
+        kw = {k: v for k, v in d.items() if k in names}
+        if isinstance(kw.get("second"), dict):
+            kw["second"] = cls.from_dict(kw["second"])
+        return cls(**kw)
 
     def label(self) -> str:
         """Short human-readable description, e.g. ``blur 2.6 (7x7), noise 15``."""
@@ -164,9 +300,20 @@ class DegradationParams:
             blur = (f"blur {self.sigma_x:g}/{self.sigma_y:g}@{math.degrees(self.angle):.0f}deg "
                     f"({self.kernel_size}x{self.kernel_size})")
         parts = [blur, f"{'gray ' if self.gray_noise else ''}noise {self.noise_std:g}"]
+        if self.camera:
+            parts.append(f"camera noise shot {self.camera_shot:.2g} read {self.camera_read:.2g} "
+                         f"(~{srgb_noise_std(self.camera_shot, self.camera_read):.0f} at grey)")
+        if self.jpeg_first is not None:
+            parts.append(f"jpeg {self.jpeg_first}")
+        if self.resize != 1.0:
+            parts.append(f"resized x{self.resize:.2g} ({self.resize_interp}, back {self.resize_back_interp})")
         if self.jpeg_quality is not None:
-            parts.append(f"jpeg {self.jpeg_quality}")
-        return ", ".join(parts)
+            sampling = "" if self.jpeg_sampling == "420" else f" {self.jpeg_sampling[0]}:{self.jpeg_sampling[1]}:{self.jpeg_sampling[2]}"
+            parts.append(f"jpeg {self.jpeg_quality}{sampling}")
+        text = ", ".join(parts)
+        if self.second is not None:
+            text += f"; then again: {self.second.label()}"
+        return text
 
 
 def _draw_sigma(cfg: DegradationConfig, rng: np.random.Generator) -> float:
@@ -177,14 +324,47 @@ def _draw_sigma(cfg: DegradationConfig, rng: np.random.Generator) -> float:
     return float(rng.uniform(lo, hi)) if hi > lo else float(lo)
 
 
+def _draw_quality(cfg: DegradationConfig, rng: np.random.Generator) -> int:
+    return int(rng.integers(cfg.jpeg_quality[0], cfg.jpeg_quality[1] + 1))
+
+
+def _draw_real_photo(cfg: DegradationConfig, rng: np.random.Generator, base: DegradationParams,
+                     mild: bool) -> DegradationParams:
+    """``base`` with the real-photo damage ``cfg`` asks for. Each draw happens only when its
+    share is > 0, so configs without them keep their random streams (and data) unchanged.
+    Nearly clean tasks get no camera noise, no second save, no resize."""
+    changes: dict[str, Any] = {}
+    if not mild and cfg.camera_prob > 0 and rng.random() < cfg.camera_prob:
+        shot, read, red, blue, chroma = draw_camera_noise(rng, cfg.camera_shot)
+        changes.update(noise_std=0.0, gray_noise=False, camera_shot=float(f"{shot:.4g}"),
+                       camera_read=float(f"{read:.4g}"), camera_red_gain=round(red, 3),
+                       camera_blue_gain=round(blue, 3), camera_chroma_blur=round(chroma, 2))
+    if base.jpeg_quality is not None:
+        if cfg.jpeg_444_prob > 0 and rng.random() < cfg.jpeg_444_prob:
+            changes["jpeg_sampling"] = "444"
+        if not mild and cfg.jpeg_double_prob > 0 and rng.random() < cfg.jpeg_double_prob:
+            changes["jpeg_first"] = _draw_quality(cfg, rng)
+        if not mild and cfg.resize_prob > 0 and rng.random() < cfg.resize_prob:
+            names = sorted(INTERPOLATIONS)
+            changes.update(resize=round(float(rng.uniform(*cfg.resize_range)), 3),
+                           resize_interp=names[int(rng.integers(0, len(names)))],
+                           resize_back_interp=names[int(rng.integers(0, len(names)))])
+    if not mild and cfg.second_prob > 0 and rng.random() < cfg.second_prob:
+        once = dataclasses.replace(cfg, blur_sigma=cfg.second_blur, sigma_step=0.0, kernel_size=7,
+                                   mild_prob=0.0, second_prob=0.0)
+        changes["second"] = sample_degradation(once, rng)
+    return dataclasses.replace(base, **changes) if changes else base
+
+
 def sample_degradation(cfg: DegradationConfig, rng: np.random.Generator) -> DegradationParams:
     """Draw one degradation from ``cfg``'s distribution."""
     if cfg.mild_prob > 0 and rng.random() < cfg.mild_prob:
         sigma = round(float(rng.uniform(*cfg.mild_blur)), 3)
         quality = None
         if cfg.jpeg_prob > 0 and rng.random() < cfg.jpeg_prob:
-            quality = int(rng.integers(cfg.jpeg_quality[0], cfg.jpeg_quality[1] + 1))
-        return DegradationParams(cfg.kernel_size, sigma, sigma, 0.0, 0.0, False, quality)
+            quality = _draw_quality(cfg, rng)
+        mild = DegradationParams(cfg.kernel_size, sigma, sigma, 0.0, 0.0, False, quality)
+        return _draw_real_photo(cfg, rng, mild, mild=True)
     sigma_x = _draw_sigma(cfg, rng)
     sigma_y, angle = sigma_x, 0.0
     if cfg.aniso_prob > 0 and rng.random() < cfg.aniso_prob:
@@ -200,8 +380,9 @@ def sample_degradation(cfg: DegradationConfig, rng: np.random.Generator) -> Degr
     gray = bool(cfg.gray_noise_prob > 0 and rng.random() < cfg.gray_noise_prob)
     quality = None
     if cfg.jpeg_prob > 0 and rng.random() < cfg.jpeg_prob:
-        quality = int(rng.integers(cfg.jpeg_quality[0], cfg.jpeg_quality[1] + 1))
-    return DegradationParams(cfg.kernel_size, sigma_x, sigma_y, angle, noise, gray, quality)
+        quality = _draw_quality(cfg, rng)
+    base = DegradationParams(cfg.kernel_size, sigma_x, sigma_y, angle, noise, gray, quality)
+    return _draw_real_photo(cfg, rng, base, mild=False)
 
 
 # ----------------------------------------------------------------------------- kernels
@@ -306,16 +487,28 @@ def quantize(img: np.ndarray) -> np.ndarray:
     return np.clip(np.rint(img), 0, 255).astype(np.uint8)
 
 
-def jpeg(img: np.ndarray, quality: int) -> np.ndarray:
-    """JPEG-compress and decode an HxWx3 RGB image at ``quality`` (1..100); returns uint8."""
-    u8 = img if img.dtype == np.uint8 else quantize(img)
-    ok, buf = cv2.imencode(".jpg", np.ascontiguousarray(u8[..., ::-1]), [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
-    if not ok:
-        raise RuntimeError("JPEG encoding failed")
-    decoded = cv2.imdecode(buf, cv2.IMREAD_COLOR)
-    if decoded is None:
-        raise RuntimeError("JPEG decoding failed")
-    return np.ascontiguousarray(decoded[..., ::-1])
+def jpeg(img: np.ndarray, quality: int, sampling: str = "420") -> np.ndarray:
+    """JPEG-compress and decode an HxWx3 RGB image at ``quality`` (1..100) with chroma
+    ``sampling`` ("420" = OpenCV's default, "422", "444"); returns uint8."""
+    return jpeg_sampled(img, quality, sampling)
+
+
+def finish_lr(lr: np.ndarray, params: DegradationParams, rng: np.random.Generator) -> np.ndarray:
+    """The steps after noise and quantisation: a camera's noise, JPEG save(s) with the
+    resizes around them, then the ``second`` round. ``lr``: uint8 HxWx3; returns uint8 of
+    the same size (the same array when ``params`` asks for none of them)."""
+    out = lr
+    if params.camera:
+        out = camera_noise(out, params.camera_shot, params.camera_read, rng,
+                           params.camera_red_gain, params.camera_blue_gain, params.camera_chroma_blur)
+    if params.resize != 1.0 or params.jpeg_first is not None:
+        out = resized_jpeg(out, params.jpeg_quality, params.resize, params.resize_interp,
+                           params.resize_back_interp, params.jpeg_sampling, params.jpeg_first)
+    elif params.jpeg_quality is not None:
+        out = jpeg(out, params.jpeg_quality, params.jpeg_sampling)
+    if params.second is not None:
+        out = degrade(out, params.second, 1, rng).astype(np.uint8)
+    return out
 
 
 def degrade(
@@ -325,7 +518,9 @@ def degrade(
     rng: np.random.Generator,
     kernel: np.ndarray | None = None,
 ) -> np.ndarray:
-    """HR -> LR: blur, bicubic downsample by ``scale``, noise, clip and quantise, JPEG.
+    """HR -> LR: blur, bicubic downsample by ``scale``, noise, clip and quantise, then
+    (``finish_lr``) a camera's noise, JPEG save(s) and resizes, and a second round of damage
+    where ``params`` asks for them.
 
     ``hr``: HxWx3 RGB, float32 or uint8, 0..255 (cropped to a multiple of ``scale``).
     Returns float32 (H//scale)x(W//scale)x3 holding integer values 0..255. ``kernel`` may
@@ -333,9 +528,7 @@ def degrade(
     """
     lr = bicubic_downsample(blur_params(crop_to_multiple(hr, scale), params, kernel), scale)
     lr = add_noise(lr, params.noise_std, rng, params.gray_noise)
-    out = quantize(lr)
-    if params.jpeg_quality is not None:
-        out = jpeg(out, params.jpeg_quality)
+    out = finish_lr(quantize(lr), params, rng)
     return out.astype(np.float32)
 
 
@@ -354,13 +547,24 @@ def degradation_grid(
 
 def user_rows(kernel_size: int = 15) -> list[tuple[str, DegradationParams]]:
     """The evaluation rows of photos users bring (``cmdsr eval --rows users``, the model card):
-    the paper's test setting, blur alone, nearly clean, nearly clean and JPEG-compressed, and
-    noise on a nearly clean photo."""
+    the paper's test setting, blur alone, nearly clean, nearly clean and JPEG-compressed,
+    noise on a nearly clean photo, then the damage of real photos: a camera's mosaic noise
+    at a mid-range ISO (shot 4e-3, read from Brooks et al.'s relation, daylight white
+    balance, chroma noise reduction 1.5 px) saved at JPEG 80, and a web copy (resized x0.75 by area, JPEG 60 with 4:2:0
+    chroma, back to size by bicubic). The first five rows keep their order."""
     k = kernel_size
+    clean = DegradationParams(k, 1.0, 1.0, 0.0, 0.0)
+    shot = 4e-3
+    read = float(f"{draw_read_noise(shot, np.random.default_rng(0), jitter=False):.4g}")
     return [
         ("paper-test (blur 2.6, noise 15)", DegradationParams(7, 2.6, 2.6, 0.0, 15.0)),
         ("blur 2.6", DegradationParams(k, 2.6, 2.6, 0.0, 0.0)),
-        ("nearly clean (blur 1.0)", DegradationParams(k, 1.0, 1.0, 0.0, 0.0)),
+        ("nearly clean (blur 1.0)", clean),
         ("blur 1.0 + JPEG 60", DegradationParams(k, 1.0, 1.0, 0.0, 0.0, False, 60)),
         ("noise 25 (blur 1.0)", DegradationParams(k, 1.0, 1.0, 0.0, 25.0)),
+        ("camera (mosaic, shot+read noise, demosaic, JPEG 80)", dataclasses.replace(
+            clean, jpeg_quality=80, camera_shot=shot, camera_read=read,
+            camera_red_gain=2.1, camera_blue_gain=1.7, camera_chroma_blur=1.5)),
+        ("web (JPEG 60 4:2:0, resized)", dataclasses.replace(
+            clean, jpeg_quality=60, resize=0.75, resize_interp="area", resize_back_interp="cubic")),
     ]

@@ -13,9 +13,11 @@ anisotropic kernel is a short sum of such separable terms (its SVD).
 The small per-task draws (photo, degradation) come from ``numpy`` generators seeded with
 ``(seed, step)``, the per-patch draws and the noise from a ``torch.Generator`` on the
 device reseeded from ``(seed, step)``: a batch depends on nothing but the seed and the step,
-so a resumed run continues the same stream and no host synchronisation is needed. JPEG (when
-the degradation config asks for it) is the exception: those tasks' LR patches go through
-OpenCV on the host, as ``engine.degrade.jpeg`` does.
+so a resumed run continues the same stream and no host synchronisation is needed. JPEG and
+the other damage of real photos (a camera's mosaic noise, double saves, resizes, a second
+round: when the degradation config asks for them) are the exception: those tasks' LR
+patches go through ``engine.degrade.finish_lr`` on the host, drawing from a numpy generator
+seeded with ``(seed, step, task)``.
 
 ``DeviceTaskSampler.batch(step)`` returns the dict ``engine.training.batches.TaskBatches`` yields.
 """
@@ -38,7 +40,7 @@ from engine.degrade import (
     DegradationConfig,
     DegradationParams,
     anisotropic_gaussian_kernel,
-    jpeg,
+    finish_lr,
     sample_degradation,
 )
 from engine.errors import ConfigError, ImageReadError
@@ -427,10 +429,12 @@ class DeviceTaskSampler:
             out[k] = win
         return out.permute(0, 3, 1, 2)
 
-    def degrade(self, hr: Tensor, params: Sequence[DegradationParams], noise: bool = True) -> Tensor:
+    def degrade(self, hr: Tensor, params: Sequence[DegradationParams], noise: bool = True,
+                step: int = 0) -> Tensor:
         """``hr`` [T, N, 3, P, P] (0..255) -> LR [T, N, 3, P/s, P/s]: blur + bicubic, then
-        (with ``noise``) noise, clip and round to uint8, then JPEG where asked; without
-        ``noise`` the float32 LR before noise and quantisation."""
+        (with ``noise``) noise, clip and round to uint8, then JPEG and the real-photo steps
+        where asked (on the host; ``step`` seeds their draws); without ``noise`` the float32
+        LR before noise and quantisation."""
         dev = self.device
         terms = [self.fused.task_matrices(pp) for pp in params]
         hr_f = hr.float()
@@ -460,14 +464,13 @@ class DeviceTaskSampler:
             mono = torch.randn((t, n, 1, *lr.shape[-2:]), generator=self.gen, device=dev)
             noise_t = torch.where(gray.view(t, 1, 1, 1, 1), mono.expand_as(noise_t), noise_t)
         out = (lr + noise_t * std).round_().clamp_(0, 255).to(torch.uint8)
-        jpeg_tasks = [i for i, pp in enumerate(params) if pp.jpeg_quality is not None]
-        if jpeg_tasks:  # OpenCV's codec on the host: the one step that waits for the device
-            host = out[jpeg_tasks].permute(0, 1, 3, 4, 2).cpu().numpy()
-            for j, i in enumerate(jpeg_tasks):
-                q = params[i].jpeg_quality
-                assert q is not None
-                host[j] = np.stack([jpeg(patch, q) for patch in host[j]])
-            out[jpeg_tasks] = torch.from_numpy(host).permute(0, 1, 4, 2, 3).to(dev)
+        host_tasks = [i for i, pp in enumerate(params) if pp.jpeg_quality is not None or pp.real_photo]
+        if host_tasks:  # OpenCV on the host: the one step that waits for the device
+            host = out[host_tasks].permute(0, 1, 3, 4, 2).cpu().numpy()
+            for j, i in enumerate(host_tasks):
+                rng = np.random.default_rng([self.seed, int(step), i, 0xCA3E])
+                host[j] = np.stack([finish_lr(patch, params[i], rng) for patch in host[j]])
+            out[host_tasks] = torch.from_numpy(host).permute(0, 1, 4, 2, 3).to(dev)
         return out
 
     def batch(self, step: int) -> dict[str, Tensor]:
@@ -475,7 +478,7 @@ class DeviceTaskSampler:
         self.gen.manual_seed(_seed_for(self.seed, step, 0xD0DA))
         images, params = self.task_plan(step)
         hr = self.hr_patches(images)
-        lr = self.degrade(hr, params)
+        lr = self.degrade(hr, params, step=step)
         sigma = torch.tensor([pp.sigma_x for pp in params]).to(self.device, non_blocking=True)
         noise = torch.tensor([pp.noise_std for pp in params]).to(self.device, non_blocking=True)
         blur = torch.tensor([math.sqrt(pp.sigma_x * pp.sigma_y) for pp in params]).to(
