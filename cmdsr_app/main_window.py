@@ -238,6 +238,8 @@ class MainWindow(QMainWindow):
             tab.logMessage.connect(lambda text: log.info("training: %s", text))
             tab.errorOccurred.connect(lambda text: self.show_error("Training failed", text))
             tab.problemOccurred.connect(self.show_error)
+            self.models.modelReady.connect(tab.model_in_use)
+            self.models.modelNotUsed.connect(tab.model_not_used)
             tab.runningChanged.connect(self._on_training_running)
 
     def _restore(self) -> None:

@@ -36,6 +36,7 @@ class ModelController(Controller):
     modelReady = Signal(str)  # noqa: N815 (Qt signal naming)
     modelChanged = Signal(object)  # noqa: N815
     checked = Signal()  # a model check ended, whatever its outcome
+    modelNotUsed = Signal(str)  # noqa: N815 - a model asked for was refused or kept out
 
     def __init__(self, *, settings: AppSettings, settings_panel: SettingsPanel, light: JobRunner,
                  cache: ModelCache, window: QWidget) -> None:
@@ -116,9 +117,12 @@ class ModelController(Controller):
                 return
             self._confirm(path, problems)
 
+        def failed(message: str) -> None:
+            self.modelNotUsed.emit(path)
+            self.error.emit("Cannot use this model", message)
+
         self.light.submit("judge", lambda _p, _c: judge_checkpoint(path, shipped, self.cache),
-                          on_finished=judged,
-                          on_failed=lambda m: self.error.emit("Cannot use this model", m))
+                          on_finished=judged, on_failed=failed)
 
     def _use(self, path: str) -> None:
         self.choose(path)
@@ -139,6 +143,7 @@ class ModelController(Controller):
                 self._use(path)
             else:
                 self.say(f"Kept the current model; {Path(path).name} was not used.")
+                self.modelNotUsed.emit(path)
 
         box.finished.connect(answered)
         self.confirm_box = box
@@ -190,6 +195,7 @@ class ModelController(Controller):
             still = Path(previous).name if previous else "the shipped default"
             self.panel.set_model_info(f"Could not load {target.name}; still using {still}.",
                                       error=True)
+            self.modelNotUsed.emit(path)
             self.error.emit("Cannot use this model", message)
             self._checked()
 

@@ -34,6 +34,11 @@ class RunCheckpoints(QObject):
         self.panel = panel
         self.run_dir = run_dir
         self.entries: list[CheckpointEntry] = []
+        # The checkpoint handed to the model selector and not yet used or refused (with how
+        # the status line names it), and the one upscaling uses now: the status line says a
+        # checkpoint is used only once it is.
+        self.pending: tuple[Path, str] | None = None
+        self.in_use: Path | None = None
 
     def refresh(self) -> None:
         """List the run folder's checkpoints again (none while no folder is chosen)."""
@@ -63,9 +68,29 @@ class RunCheckpoints(QObject):
                               f"{path} no longer exists; press Refresh to list the run again.")
             self.refresh()
             return
-        self.message.emit(f"Using {which}, {path.name} ({path})")
-        self.status.emit(f"Upscaling now uses {which}, {path.name}.")
+        self.message.emit(f"Checking {which}, {path.name} ({path}), before upscaling with it")
+        self.pending = (path, which)
+        self.status.emit(f"Checking {path.name} before upscaling with it…")
         self.modelChosen.emit(str(path))
+
+    def model_in_use(self, path: str) -> None:
+        """The model selector now uses ``path`` ("" = the shipped model)."""
+        used = Path(path) if path else None
+        if self.pending is not None and used == self.pending[0]:
+            which = self.pending[1]
+            self.pending, self.in_use = None, used
+            self.status.emit(f"Upscaling now uses {which}, {used.name}.")
+        elif self.in_use is not None and used != self.in_use:
+            self.in_use = None
+            what = used.name if used is not None else "the shipped model"
+            self.status.emit(f"Upscaling uses {what} now, not this run's checkpoint.")
+
+    def model_not_used(self, path: str) -> None:
+        """The checkpoint ``path`` handed over was refused (the user kept the current model,
+        or it could not be loaded)."""
+        if self.pending is not None and Path(path) == self.pending[0]:
+            self.pending = None
+            self.status.emit(f"Kept the current model; {Path(path).name} was not used.")
 
     def open_folder(self) -> None:
         folder = Path(self.run_dir()) if self.run_dir() else None

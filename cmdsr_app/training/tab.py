@@ -406,6 +406,15 @@ class TrainingTab(QWidget):
         self.chart_panel.set_validation_hint(
             validation_hint(self.state.val_dir, every, step, self.state.steps))
 
+    def model_in_use(self, path: str) -> None:
+        """The model upscaling uses now ("" = the shipped model): the status line says a
+        checkpoint of this run is used only once it is, and stops saying so after."""
+        self.run_checkpoints.model_in_use(path)
+
+    def model_not_used(self, path: str) -> None:
+        """A checkpoint handed over with Use this model was kept out (or failed to load)."""
+        self.run_checkpoints.model_not_used(path)
+
     def checkpoints(self) -> list[CheckpointEntry]:
         return list(self.run_checkpoints.entries)
 

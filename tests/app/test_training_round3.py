@@ -111,3 +111,52 @@ def test_open_folder_without_a_file_manager_is_not_a_training_failure(qtbot, win
     assert "Training" not in title and title == "Cannot open the run folder"
     assert str(run) in message and "file manager" in message
     assert tab.status_label.text().startswith("The run folder is")
+
+
+# -- item 4: the "Upscaling now uses" line -----------------------------------------------------
+def _tiny_checkpoint(path: Path, step: int) -> Path:
+    import torch
+
+    from engine import ModelConfig, build_model, save_model
+
+    torch.manual_seed(step)
+    model = build_model(ModelConfig(scale=4, channels=8, blocks=2, support_size=20,
+                                    cond_channels=8))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return save_model(model, path, step=step)
+
+
+def _show_run(tab, run: Path) -> None:
+    tab.run_edit.setText(str(run))
+    tab.run_edit.editingFinished.emit()
+
+
+def test_the_uses_line_follows_the_model_actually_used(qtbot, window, tmp_path) -> None:
+    run = tmp_path / "run"
+    early = _tiny_checkpoint(run / "checkpoints" / "step_0000016.pt", 16)
+    tab = window.training_tab
+    _show_run(tab, run)
+    assert tab.checkpoint_list.count() == 1
+
+    def ask(answer: str) -> None:
+        tab.use_button.click()
+        qtbot.waitUntil(lambda: window.models.confirm_box is not None
+                        and window.models.confirm_box.isVisible(), timeout=15000)
+        assert "Upscaling now uses" not in tab.status_label.text()  # not yet: it is asked
+        box = window.models.confirm_box
+        next(b for b in box.buttons() if b.text() == answer).click()
+
+    ask("Keep the current model")
+    qtbot.waitUntil(lambda: "not used" in tab.status_label.text(), timeout=5000)
+    assert "Upscaling now uses" not in tab.status_label.text()
+    assert window.settings.model_path == ""
+
+    with qtbot.waitSignal(window.modelReady, timeout=15000):
+        ask("Use it anyway")
+    assert tab.status_label.text().startswith("Upscaling now uses")
+    assert early.name in tab.status_label.text()
+
+    with qtbot.waitSignal(window.modelReady, timeout=15000):
+        window.choose_model("")  # back to the shipped model
+    assert "Upscaling now uses" not in tab.status_label.text()
+    assert "shipped model" in tab.status_label.text()
