@@ -234,3 +234,15 @@ def test_old_files_load_whole_and_upscale_with_a_jpeg_knob(tmp_path: Path, rng) 
     np.testing.assert_array_equal(none, up.upscale(lr, damage=(1.0, 5.0, 100.0)))
     np.testing.assert_array_equal(none, up.upscale(lr, damage=(1.0, 5.0)))
     assert np.abs(up.upscale(lr, damage=(1.0, 5.0, 35.0)) - none).max() > 1e-3
+
+
+def test_training_from_a_file_whose_readout_reads_jpeg_learns_its_blur_and_noise() -> None:
+    """A training run started from the shipped file (whose readout now reads JPEG) goes on
+    fitting the readout's blur and noise instead of failing on the third column."""
+    from engine.training.damage_readout import damage_loss
+
+    head = scaled_head(3)
+    conditions = torch.randn(6, 8, requires_grad=True)
+    loss = damage_loss(head, conditions, torch.full((6,), 2.0), torch.full((6,), 10.0))
+    loss.backward()
+    assert torch.isfinite(loss) and conditions.grad is not None
