@@ -71,7 +71,9 @@ def add_parser(subparsers: Any) -> None:
                        help="blur sigma {0.6, 1.4, 2.6, 3.6} x noise {0, 15, 30}")
     which.add_argument("--rows", choices=("users",),
                        help="users: paper-test, blur 2.6, nearly clean (blur 1.0), blur 1.0 + "
-                       "JPEG 60 and noise 25: the photos users bring")
+                       "JPEG 60, noise 25, a camera's noise (mosaic, shot + read noise, "
+                       "demosaic, JPEG 80) and a web copy (resized, JPEG 60 4:2:0): the "
+                       "photos users bring")
     e.add_argument("--seed", type=int, default=0, help="seed of the degradations and supports")
     e.add_argument("--crop", type=int, default=0,
                    help="evaluate a central crop of this HR size (0 = whole photos)")
