@@ -210,6 +210,7 @@ class MainWindow(QMainWindow):
         photos.recentChanged.connect(self._refresh_recent_menu)
         self.region_panel.previewRequested.connect(upscale.preview_patches)
         self.compare.sourceRequested.connect(upscale.compute_source)
+        self.compare.stopRequested.connect(upscale.stop_source)
         self.compare.altSupportChanged.connect(upscale.on_alt_support)
         upscale.finished.connect(self.upscaleFinished)
         upscale.cancelled.connect(lambda: self.jobCancelled.emit("upscale"))
@@ -366,7 +367,8 @@ class MainWindow(QMainWindow):
     def shutdown(self, timeout_ms: int = CLOSE_WAIT_MS) -> bool:
         """Cancel every job and wait for the workers to end; True if all stopped in time."""
         stopped = True
-        runners = (self.heavy, self.light, self.thumbs, *self.damage.runners, self.knobs.runner)
+        runners = (self.heavy, self.light, self.thumbs, self.upscale.optional, *self.damage.runners,
+                   self.knobs.runner)
         for runner in runners:
             runner.cancel()
         for runner in runners:

@@ -105,6 +105,9 @@ class BatchController(Controller):
 
     def start(self) -> None:
         """Apply the current settings to the whole queue; failures are listed per image."""
+        if self.upscale.optional.busy and not self.heavy.busy:
+            self.upscale.after_optional(self.start)  # a comparison being computed stops first
+            return
         if self.heavy.busy:
             self.say("A job is already running.", 4000)
             return

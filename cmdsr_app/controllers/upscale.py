@@ -17,6 +17,7 @@ from PySide6.QtWidgets import QWidget
 from cmdsr_app.controllers.base import Controller
 from cmdsr_app.controllers.models import ModelController
 from cmdsr_app.controllers.photos import PhotoController
+from cmdsr_app.eta import EtaEstimator, format_eta
 from cmdsr_app.imaging import to_qimage
 from cmdsr_app.jobs import (
     ModelCache,
@@ -27,9 +28,9 @@ from cmdsr_app.jobs import (
     upscale_with,
 )
 from cmdsr_app.settings import AppSettings
-from cmdsr_app.state import EntryStatus, EtaEstimator, ImageQueue, RegionList, eta_text
+from cmdsr_app.state import EntryStatus, ImageQueue, RegionList, eta_text
 from cmdsr_app.views.canvas import ImageCanvas
-from cmdsr_app.views.compare import SOURCES, CompareView
+from cmdsr_app.views.compare import OPTIONAL_SOURCES, SOURCES, CompareView
 from cmdsr_app.views.settings_panel import SettingsPanel
 from cmdsr_app.workers import JobRunner
 
@@ -62,6 +63,15 @@ class UpscaleController(Controller):
         self._stash: OrderedDict[Path, dict[str, tuple[UpscaleOutcome, QImage]]] = OrderedDict()
         self._eta = EtaEstimator()
         self.upscaling: Path | None = None  # the photo the running job belongs to
+        # Compare's sources (bicubic, and the optional baseline and other support) run here,
+        # apart from Run's runner, so they lock neither Run nor the settings; a Run or a batch
+        # stops an optional one first (:meth:`after_optional`).
+        self.optional = JobRunner("compare", self)
+        self._after_optional: list[Callable[[], None]] = []
+        self.optional.busyChanged.connect(self._on_optional_busy)
+        self._optional_eta = EtaEstimator()
+        self._source_after_run: str | None = None  # asked for while a run was going
+        heavy.busyChanged.connect(self._on_heavy_busy)
         # The photo a Run pressed while it or the model was still loading is for.
         self._run_when_ready: Path | None = None
         # The damage knobs' values for a photo (None: read from it), set by the window's wiring.
@@ -116,6 +126,7 @@ class UpscaleController(Controller):
 
     def on_model_changed(self, info: ModelInfo) -> None:
         self._stash.clear()  # results of another model
+        self.optional.cancel()  # a source being computed belongs to the old model
         why = self.models.baseline_problem()
         self.compare.set_source_enabled("baseline", why is None, why or "")
         self.outcomes.pop("baseline", None)
@@ -173,6 +184,10 @@ class UpscaleController(Controller):
             what = f"{entry.name} is loading" if photo_loading else "Loading the model"
             self.say(f"{what}; the run starts when it is ready.", 0)
             return
+        if self.optional.busy and not self.heavy.busy:
+            self.say("Stopping the comparison being computed; the run starts next.", 4000)
+            self.after_optional(self.run)
+            return
         if self.heavy.busy:
             self.say("A job is already running.", 4000)
             return
@@ -197,18 +212,65 @@ class UpscaleController(Controller):
         self._submit(["cmdsr"], tracks_status=True)
 
     def compute_source(self, key: str) -> None:
-        """Compute a comparison source the user picked (bicubic, baseline, other support)."""
+        """Compute a comparison source the user picked (bicubic, baseline, other support):
+        in the background, leaving Run and the settings free; one after another."""
         if self.photos.image is None or key not in SOURCES or key in ("input", "cmdsr"):
             return
-        if key in self.outcomes:
+        if key in self.outcomes or self.heavy.busy and self.heavy.current_name == "batch":
             return
         if key == "cmdsr_alt":
             problem = self.regions_problem(self.compare.alt_support)
             if problem:
                 self.compare.set_pending(key, problem)
                 return
-        self.compare.set_pending(key, f"Computing {SOURCES[key]}…")
-        self._submit([key], tracks_status=False)
+        if self.heavy.busy:
+            # Not beside a run on the same device: it starts when the run ends.
+            self._source_after_run = key
+            self.compare.set_pending(key, f"{SOURCES[key]}: computed when the run ends.")
+            return
+        self.compare.set_pending(key, self._computing_text(key))
+        self._submit([key], tracks_status=False, runner=self.optional)
+
+    def _computing_text(self, key: str, progress: str = "") -> str:
+        if key not in OPTIONAL_SOURCES:
+            return f"Computing {SOURCES[key]}…"
+        return (f"Computing {SOURCES[key]}{progress}… (optional, as long as a run; Run and the "
+                "settings stay free; Stop above cancels it)")
+
+    def stop_source(self, key: str) -> None:
+        """Stop computing a comparison source (Compare's Stop button)."""
+        if self._source_after_run == key:
+            self._source_after_run = None
+            self.compare.clear_pending(key)
+            return
+        if self.optional.busy:
+            # Only that one when it is the one running: a queued bicubic still comes.
+            self.optional.cancel(pending=self.optional.current_name != key)
+            self.say(f"Stopped computing {SOURCES.get(key, key)}.", 4000)
+
+    def after_optional(self, then: Callable[[], None]) -> None:
+        """Call ``then`` once no comparison source is being computed, stopping the one that
+        is: a Run or a batch goes first and never shares the device with it."""
+        if not self.optional.busy:
+            then()
+            return
+        self._after_optional.append(then)
+        self.optional.cancel()
+
+    def _on_heavy_busy(self, busy: bool) -> None:
+        key, self._source_after_run = self._source_after_run, None
+        if busy or key is None:
+            return
+        self.compare.clear_pending(key)
+        if key in (self.compare.left_source, self.compare.right_source):
+            self.compute_source(key)
+
+    def _on_optional_busy(self, busy: bool) -> None:
+        if busy:
+            return
+        waiting, self._after_optional = self._after_optional, []
+        for then in waiting:
+            then()
 
     def cancel(self) -> None:
         if self.heavy.busy:
@@ -221,9 +283,12 @@ class UpscaleController(Controller):
         bar = self.panel.tile_bar
         bar.setRange(0, total)
         bar.setValue(done)
-        self.panel.eta_label.setText(eta_text(self._eta.remaining(done / total), self._eta.elapsed()))
+        if total != self._eta.total:
+            self._eta.total = total  # the run's first report: the set-up stays out of the rate
+        self.panel.eta_label.setText(eta_text(self._eta.update(done), self._eta.elapsed()))
 
-    def _submit(self, methods: list[str], *, tracks_status: bool) -> None:
+    def _submit(self, methods: list[str], *, tracks_status: bool,
+                runner: JobRunner | None = None) -> None:
         image, path = self.photos.image, self.photos.image_path
         assert path is not None
         # The knobs steer CMDSR only: "other support" compares support choices, as before.
@@ -233,8 +298,10 @@ class UpscaleController(Controller):
         if "cmdsr_alt" in methods:
             choices["cmdsr_alt"] = self.support_choice(self.compare.alt_support)
         cache = self.cache
-        self._eta.restart()
-        self.upscaling = path
+        runner = runner or self.heavy
+        if runner is self.heavy:
+            self._eta.restart(0)
+            self.upscaling = path
 
         def work(progress: Any, cancel: threading.Event) -> list[tuple[UpscaleOutcome, QImage]]:
             out = []
@@ -255,7 +322,8 @@ class UpscaleController(Controller):
                 self.queue.set_status(where, status, message)
 
         def finished(results: list[tuple[UpscaleOutcome, QImage]]) -> None:
-            self.upscaling = None
+            if runner is self.heavy:
+                self.upscaling = None
             detail = self._keep(path, results)
             set_status(EntryStatus.DONE, detail)
             if self.photos.image_path != path:
@@ -271,26 +339,45 @@ class UpscaleController(Controller):
             self.resultsChanged.emit()
             for outcome, _ in results:
                 self.finished.emit(outcome.method)
+            # Cheap sources follow a run; an optional one (a full run of its own) waits for
+            # the user to ask (its side says so), even when a remembered side shows it.
             for key in self.compare.missing_sources():
-                self.compute_source(key)
+                if key not in OPTIONAL_SOURCES:
+                    self.compute_source(key)
 
         def failed(message: str) -> None:
-            self.upscaling = None
+            if runner is self.heavy:
+                self.upscaling = None
             for method in methods:
                 self.compare.clear_pending(method)
             set_status(EntryStatus.FAILED, message)
             self.error.emit("Upscaling failed", message)
 
         def cancelled() -> None:
-            self.upscaling = None
             for method in methods:
                 self.compare.clear_pending(method)
+            if runner is not self.heavy:
+                return  # an optional source: its side offers to compute it again
+            self.upscaling = None
             set_status(EntryStatus.CANCELLED)
             self.say("Cancelled.")
             self.cancelled.emit()
 
-        self.heavy.submit("upscale", work, on_finished=finished, on_failed=failed,
+        def progress(done: int, total: int) -> None:
+            if total <= 0 or methods[0] not in OPTIONAL_SOURCES:
+                return
+            if done <= 1:
+                self._optional_eta.restart(total)
+            left = format_eta(self._optional_eta.update(done), "")
+            text = f": tile {done} of {total}" + (f", about {left} left" if left else "")
+            self.compare.set_pending(methods[0], self._computing_text(methods[0], text))
+
+        if runner is self.heavy:
+            runner.submit("upscale", work, on_finished=finished, on_failed=failed,
                           on_cancelled=cancelled)
+        else:
+            runner.submit(methods[0], work, on_finished=finished, on_failed=failed,
+                          on_cancelled=cancelled, on_progress=progress)
 
     def _keep(self, path: Path, results: list[tuple[UpscaleOutcome, QImage]]) -> str:
         """Stash a photo's new results (and the patches its run used); returns the run's

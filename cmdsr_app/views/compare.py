@@ -42,7 +42,9 @@ SOURCES: dict[str, str] = {
     "baseline": "Baseline (no conditioning)",
     "cmdsr_alt": "CMDSR, other support",
 }
-__all__ = ["SOURCES", "SPLIT_GRAB_PX", "CompareCanvas", "CompareView", "Layer"]
+# Each a full run of its own: computed only when the user asks, never behind their back.
+OPTIONAL_SOURCES = ("baseline", "cmdsr_alt")
+__all__ = ["OPTIONAL_SOURCES", "SOURCES", "SPLIT_GRAB_PX", "CompareCanvas", "CompareView", "Layer"]
 
 
 class CompareView(QWidget):
@@ -53,6 +55,7 @@ class CompareView(QWidget):
     """
 
     sourceRequested = Signal(str)
+    stopRequested = Signal(str)  # noqa: N815 - stop computing that source
     modeChanged = Signal(str)
     altSupportChanged = Signal(str)
 
@@ -73,6 +76,10 @@ class CompareView(QWidget):
         self.left_canvas.flashChanged.connect(self._set_flash)
         self.right_canvas.flashChanged.connect(self._set_flash)
         self.split_canvas.flashChanged.connect(self._set_flash)
+        self.split_canvas.missingClicked.connect(
+            lambda left: self._compute_clicked(self.left_source if left else self.right_source))
+        self.left_canvas.missingClicked.connect(lambda _: self._compute_clicked(self.left_source))
+        self.right_canvas.missingClicked.connect(lambda _: self._compute_clicked(self.right_source))
 
         self.split_button = QToolButton(text="Split")
         self.side_button = QToolButton(text="Side by side")
@@ -117,6 +124,10 @@ class CompareView(QWidget):
         self.flash_button.setToolTip("Hold this button, or Space over the image, to see the input")
         self.flash_button.pressed.connect(lambda: self._set_flash(True))
         self.flash_button.released.connect(lambda: self._set_flash(False))
+        # Compute (or Stop) an optional source a side shows: baseline, other support.
+        self.compute_button = QPushButton()
+        self.compute_button.setVisible(False)
+        self.compute_button.clicked.connect(self._on_compute_button)
         self.fit_button = QToolButton(text="Fit")
         self.fit_button.clicked.connect(self.fit)
         self.actual_button = QToolButton(text="100%")
@@ -136,6 +147,7 @@ class CompareView(QWidget):
         bar.addWidget(self.split_button)
         bar.addWidget(self.side_button)
         bar.addStretch(1)
+        bar.addWidget(self.compute_button)
         bar.addWidget(self.flash_button)
         bar.addWidget(self.fit_button)
         bar.addWidget(self.actual_button)
@@ -338,7 +350,31 @@ class CompareView(QWidget):
             return self._pending[key]
         if key == "cmdsr":
             return "Run (Ctrl+R) to see the CMDSR result."
+        if key in OPTIONAL_SOURCES:
+            return (f"{SOURCES[key]} not computed: click here to compute it (optional, as long "
+                    "as a run).")
         return f"{SOURCES[key]} not computed yet."
+
+    def _optional_shown(self) -> str | None:
+        """The optional source a side shows that is not there yet, if any."""
+        if self._input is None:
+            return None
+        return next((k for k in (self.left_source, self.right_source)
+                     if k in OPTIONAL_SOURCES and not self.has_source(k) and k not in self._disabled),
+                    None)
+
+    def _compute_clicked(self, key: str) -> None:
+        if key in OPTIONAL_SOURCES and key not in self._pending and key not in self._disabled:
+            self.sourceRequested.emit(key)
+
+    def _on_compute_button(self) -> None:
+        key = self._optional_shown()
+        if key is None:
+            return
+        if key in self._pending:
+            self.stopRequested.emit(key)
+        else:
+            self.sourceRequested.emit(key)
 
     def _on_source_changed(self, _index: int) -> None:
         for key in (self.left_source, self.right_source):
@@ -359,6 +395,13 @@ class CompareView(QWidget):
         left_missing = "" if left else self._missing_text(self.left_source)
         right_missing = "" if right else self._missing_text(self.right_source)
         flash = self._layer("input")
+        optional = self._optional_shown()
+        self.compute_button.setVisible(optional is not None)
+        if optional is not None:
+            pending = optional in self._pending
+            self.compute_button.setText(f"{'Stop' if pending else 'Compute'} {SOURCES[optional]}")
+            self.compute_button.setToolTip(
+                "Stop computing it" if pending else "Optional: takes about as long as a run")
         self.split_canvas.set_layers(left, right, left_missing=left_missing, right_missing=right_missing)
         self.left_canvas.set_layers(left, left_missing=left_missing)
         self.right_canvas.set_layers(right, left_missing=right_missing)

@@ -12,6 +12,7 @@ from PySide6.QtWidgets import QWidget
 from cmdsr_app.views.zoom_view import ZoomPanView
 
 SPLIT_GRAB_PX = 8
+TEXT_CLEARANCE = 16  # a side's "not computed" text keeps this far from the split handle
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,7 @@ class CompareCanvas(ZoomPanView):
 
     splitMoved = Signal(float)
     flashChanged = Signal(bool)
+    missingClicked = Signal(bool)  # noqa: N815 - a click on a side with no image (True: left)
 
     def __init__(self, parent: QWidget | None = None, *, split: bool = True) -> None:
         super().__init__(parent)
@@ -41,6 +43,7 @@ class CompareCanvas(ZoomPanView):
         self._flashing = False
         self._split = 0.5
         self._dragging_split = False
+        self._press: QPointF | None = None  # where a click began, to tell it from a pan
         self._size = QSizeF(0, 0)
 
     # -- content -----------------------------------------------------------------------------
@@ -123,6 +126,7 @@ class CompareCanvas(ZoomPanView):
     # -- mouse ----------------------------------------------------------------------------
     def mousePressEvent(self, event: QMouseEvent) -> None:
         self.setFocus(Qt.FocusReason.MouseFocusReason)
+        self._press = event.position() if event.button() == Qt.MouseButton.LeftButton else None
         if (
             self._split_mode
             and event.button() == Qt.MouseButton.LeftButton
@@ -151,7 +155,12 @@ class CompareCanvas(ZoomPanView):
             self._dragging_split = False
             event.accept()
             return
+        press, self._press = self._press, None
         super().mouseReleaseEvent(event)
+        if press is not None and (event.position() - press).manhattanLength() < 4:
+            left = not self._split_mode or event.position().x() < self.split_x()
+            if (self._left if left else self._right) is None and self.has_content():
+                self.missingClicked.emit(left)
 
     # -- painting ---------------------------------------------------------------------------
     def _paint_layer(self, painter: QPainter, layer: Layer) -> None:
@@ -189,7 +198,8 @@ class CompareCanvas(ZoomPanView):
         else:
             painter.save()
             painter.setPen(QColor(170, 170, 175))
-            painter.drawText(QRectF(split_x, 0, self.width() - split_x, height),
+            painter.drawText(QRectF(split_x + TEXT_CLEARANCE, 0,
+                                    self.width() - split_x - 2 * TEXT_CLEARANCE, height),
                              Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap, self._right_missing)
             painter.restore()
         if self._left is not None:
@@ -200,7 +210,7 @@ class CompareCanvas(ZoomPanView):
         else:
             painter.save()
             painter.setPen(QColor(170, 170, 175))
-            painter.drawText(QRectF(0, 0, split_x, height),
+            painter.drawText(QRectF(TEXT_CLEARANCE, 0, split_x - 2 * TEXT_CLEARANCE, height),
                              Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap, self._left_missing)
             painter.restore()
         self.paint_pixel_grid(painter)
