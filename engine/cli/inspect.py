@@ -1,7 +1,9 @@
-"""``cmdsr inspect``: show the damage (blur and noise) the model reads from photos.
+"""``cmdsr inspect``: show the damage (blur, noise, JPEG) the model reads from photos.
 
 The numbers come from the model's damage readout (see ``engine.inference.damage``): blur sigma in
-high-resolution pixels before the downscale, noise sigma in grey levels 0..255. Output is one
+high-resolution pixels before the downscale, noise sigma in grey levels 0..255, and the JPEG
+quality ("no JPEG seen" when it reads none; absent for a readout that does not read JPEG;
+``jpeg_quality`` 100 in JSON for none). Output is one
 line per photo, or with ``--json`` one JSON object for a single image file and a JSON list of
 objects (each with ``path``) for folders or several inputs. Exit codes as ``cmdsr upscale``:
 0 all done, 2 usage or input errors (one bad image does not stop the others), 1 an internal
@@ -29,11 +31,12 @@ def add_parser(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "inspect",
         parents=[common_options()],
-        help="show the blur and noise the model reads from photos",
+        help="show the blur, noise and JPEG quality the model reads from photos",
         description=(
             "Read each photo's damage as the model sees it from its support set: blur sigma "
             "(Gaussian, in high-resolution pixels before the x4 downscale; about 0.2 sharp to "
-            "4 very soft) and noise sigma (grey levels 0..255 on the photo). Needs a model "
+            "4 very soft), noise sigma (grey levels 0..255 on the photo) and the JPEG quality "
+            "(30 heavy .. 95 light, or no JPEG seen) when the model reads it. Needs a model "
             "file with a damage readout."
         ),
     )
@@ -124,9 +127,10 @@ def run_inspect(args: argparse.Namespace) -> int:
             continue
         rows.append({"path": str(file), **estimate.as_dict()})
         if not args.json:
+            jpeg = f", {estimate.jpeg_words()}" if estimate.jpeg_quality is not None else ""
             print(f"{file}: blur sigma {estimate.blur_sigma:.2f} (HR pixels, before the "
                   f"x{model.scale} downscale), noise sigma {estimate.noise_sigma:.1f} "
-                  "(grey levels 0..255)")
+                  f"(grey levels 0..255){jpeg}")
     if args.json:
         if single:
             if rows:

@@ -384,50 +384,65 @@ def _strip_name(message: str, job: Job) -> str:
 
 
 def check_damage_knobs(args: argparse.Namespace, upscaler: Upscaler) -> None:
-    """Refuse --blur/--noise before any photo is read: they need CMDSR with a condition map
-    (and a damage readout for the one not given), values inside the map's range, and the
-    whole-photo adaptation."""
+    """Refuse --blur/--noise/--jpeg before any photo is read: they need CMDSR with a condition
+    map (with a JPEG input for --jpeg, and a damage readout for the one not given), values
+    inside the map's range, and the whole-photo adaptation."""
     blur, noise = getattr(args, "blur", None), getattr(args, "noise", None)
-    if blur is None and noise is None:
+    jpeg = getattr(args, "jpeg", None)
+    if blur is None and noise is None and jpeg is None:
         return
     from engine.condition_map import condition_map_of
     from engine.damage_head import damage_head_of
 
     if args.method != "cmdsr" or upscaler.model is None:
-        raise ConfigError("--blur/--noise steer CMDSR: use them with --method cmdsr")
+        raise ConfigError("--blur/--noise/--jpeg steer CMDSR: use them with --method cmdsr")
     if getattr(args, "adapt", "global") == "local":
-        raise ConfigError("--blur/--noise set one damage for the whole photo: drop --adapt local")
+        raise ConfigError("--blur/--noise/--jpeg set one damage for the whole photo: drop "
+                          "--adapt local")
     cmap = condition_map_of(upscaler.model)
     if cmap is None:
         raise ConfigError(f"{args.model or 'the model'}: has no damage knobs (no condition map); "
                           "use --support instead")
+    if jpeg is not None and not cmap.has_jpeg:
+        raise ConfigError(f"{args.model or 'the model'}: its damage knobs have no JPEG quality "
+                          "(its condition map was fitted without JPEG); drop --jpeg")
     if (blur is None or noise is None) and damage_head_of(upscaler.model) is None:
         raise ConfigError("give both --blur and --noise: this model cannot read the other one "
                           "from the photo (no damage readout)")
     cmap.check_damage(blur if blur is not None else cmap.blur_range[0],
-                      noise if noise is not None else cmap.noise_range[0])
+                      noise if noise is not None else cmap.noise_range[0], jpeg)
 
 
 def _knob_damage(args: argparse.Namespace, upscaler: Upscaler, pixels: np.ndarray,
-                 support: Any) -> tuple[float, float] | None:
-    """(blur, noise) for this photo from the knobs, the missing one read from the photo."""
+                 support: Any) -> tuple[float, float, float | None] | None:
+    """(blur, noise, JPEG quality) for this photo from the knobs, the missing ones read from
+    the photo (the JPEG quality only when the model reads it and its knobs take it; None:
+    no JPEG)."""
+    from engine.condition_map import condition_map_of
+    from engine.damage_head import damage_head_of
+
     blur, noise = getattr(args, "blur", None), getattr(args, "noise", None)
-    if blur is None and noise is None:
+    jpeg = getattr(args, "jpeg", None)
+    if blur is None and noise is None and jpeg is None:
         return None
-    if blur is None or noise is None:
-        from engine.condition_map import condition_map_of
+    assert upscaler.model is not None
+    cmap = condition_map_of(upscaler.model)
+    head = damage_head_of(upscaler.model)
+    assert cmap is not None
+    read_jpeg = jpeg is None and cmap.jpeg_range is not None and head is not None and head.reads_jpeg
+    if blur is None or noise is None or read_jpeg:
         from engine.inference.damage import estimate_damage
 
-        assert upscaler.model is not None
         est = estimate_damage(pixels, support, upscaler.model)
-        cmap = condition_map_of(upscaler.model)
-        assert cmap is not None
         lo_b, hi_b = cmap.blur_range
         lo_n, hi_n = cmap.noise_range
         blur = blur if blur is not None else min(max(est.blur_sigma, lo_b), hi_b)
         noise = noise if noise is not None else min(max(est.noise_sigma, lo_n), hi_n)
-        log.info("damage knobs: blur %.2f, noise %.1f (the missing one read from the photo)", blur, noise)
-    return float(blur), float(noise)
+        if read_jpeg and est.jpeg_quality is not None and cmap.jpeg_range is not None:
+            jpeg = min(max(est.jpeg_quality, cmap.jpeg_range[0]), cmap.jpeg_range[1])
+        log.info("damage knobs: blur %.2f, noise %.1f, JPEG %s (the missing ones read from the "
+                 "photo)", blur, noise, "none" if jpeg is None else f"{jpeg:.0f}")
+    return float(blur), float(noise), None if jpeg is None else float(jpeg)
 
 
 def _upscale_one(

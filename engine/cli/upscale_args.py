@@ -57,6 +57,10 @@ def add_parser(subparsers: Any) -> None:
                         "support; without --noise the noise is read from the photo")
     parser.add_argument("--noise", type=float, metavar="SIGMA",
                         help="damage knob: noise sigma in grey levels 0..255 (see --blur)")
+    parser.add_argument("--jpeg", type=float, metavar="Q",
+                        help="damage knob: the JPEG quality to steer by (30 heavy blocks .. 95 "
+                             "light; 100: no JPEG), for a model whose knobs take it; without it "
+                             "the quality is read from the photo (see --blur)")
     parser.add_argument("--look", type=float, default=0.0, metavar="T",
                         help="0 (default): faithful, restores only what the photo supports; 1: "
                              "crisp, the perceptual model's look; between: the two models' "
