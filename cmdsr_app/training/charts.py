@@ -65,3 +65,9 @@ class TrainingCharts(QWidget):
 
     def set_validation_hint(self, text: str) -> None:
         self.charts["val_psnr"].set_empty_text(text)
+
+    def set_condition_hint(self, text: str) -> None:
+        """What the empty Contrastive loss and Condition distances charts say (why they are
+        empty in a run holding the ConditionNet fixed)."""
+        for key in ("contrastive", "distances"):
+            self.charts[key].set_empty_text(text)

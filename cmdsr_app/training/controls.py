@@ -67,6 +67,13 @@ class RunControls(QWidget):
         self.progress_bar.setRange(0, total)
         self.progress_bar.setValue(min(step, total))
 
+    def show_starting(self, step: int, total: int, *, resume: bool) -> None:
+        """The bar between Start (or Resume) and the first step: the photos are loading."""
+        self.show_step(step, total)
+        verb = "Resuming" if resume else "Starting"
+        self.progress_bar.setFormat(f"{verb}: loading the photos… (%v / %m steps)")
+        self.eta_label.setText("")
+
     def show_report(self, progress: Any) -> None:
         """The progress bar and the ETA line from a ``TrainProgress``."""
         self.show_step(int(getattr(progress, "step", 0) or 0),

@@ -50,6 +50,10 @@ FEW_PHOTOS = 20
 # keeps the two equal): the Validation chart says when its first point comes without
 # loading the engine.
 VAL_EVERY = {"users-cpu": 500, "users": 5_000, "cpu": 1_000, "reference": 5_000}
+# Steps each preset holds the ConditionNet fixed for (TrainConfig.preset(name).cond_freeze_steps,
+# kept equal by a test): no contrastive loss or condition distances come before them, and the
+# charts say so.
+COND_FREEZE = {"users-cpu": 2_000, "users": 10_000, "cpu": 0, "reference": 0}
 # "Stop after": a week at most, in minutes (0 = no limit); longer runs are paused by hand.
 MAX_TIME_LIMIT_MIN = 7 * 24 * 60
 CHECKPOINT_SUFFIXES = (".pt", ".pth")
@@ -409,6 +413,8 @@ class RunSummary:
     data_dir: str | None
     val_dir: str | None
     val_every: int | None = None
+    cond_freeze_steps: int = 0
+    conditioning: bool = True
 
 
 def read_run_summary(run_dir: str | Path) -> RunSummary | None:
@@ -435,6 +441,8 @@ def read_run_summary(run_dir: str | Path) -> RunSummary | None:
         data_dir=data if isinstance(data, str) else None,
         val_dir=val if isinstance(val, str) else None,
         val_every=int(cfg.val_every) if cfg.val_every else None,
+        cond_freeze_steps=int(cfg.cond_freeze_steps),
+        conditioning=bool(cfg.model.conditioning),
     )
 
 
@@ -445,6 +453,30 @@ def preset_val_every(preset: str, overrides: Iterable[str] = ()) -> int | None:
         if key.strip() == "val_every" and value.strip().isdigit():
             return int(value)
     return VAL_EVERY.get(preset)
+
+
+def preset_cond_freeze(preset: str, overrides: Iterable[str] = ()) -> int:
+    """The steps a new run holds the ConditionNet fixed: a ``cond_freeze_steps=N`` override,
+    else the preset's."""
+    for override in reversed(tuple(overrides)):
+        key, _, value = override.partition("=")
+        if key.strip() == "cond_freeze_steps" and value.strip().isdigit():
+            return int(value)
+    return COND_FREEZE.get(preset, 0)
+
+
+def condition_chart_hint(freeze: int, total: int, *, conditioning: bool = True) -> str:
+    """What the empty Contrastive loss and Condition distances charts say: both come from the
+    ConditionNet's own steps, which a run holding it fixed does not take (yet)."""
+    if not conditioning:
+        return "This model has no ConditionNet:\nnothing to chart"
+    if freeze <= 0:
+        return "Starts with the first step"
+    if freeze >= total:
+        return (f"None in this run: the ConditionNet\nis held fixed for all of its {total:,} "
+                "steps\n(only the SR network learns)")
+    return (f"None yet: the ConditionNet is held\nfixed for the first {freeze:,} steps\n"
+            "(only the SR network learns until then)")
 
 
 def validation_hint(val_dir: str, val_every: int | None, step: int, total: int) -> str:

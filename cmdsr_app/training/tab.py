@@ -31,9 +31,11 @@ from cmdsr_app.training.state import (
     Phase,
     TrainingSettings,
     TrainRequest,
+    condition_chart_hint,
     is_condition_report,
     list_checkpoints,
     new_run_dir,
+    preset_cond_freeze,
     preset_val_every,
     read_run_summary,
     shipped_model_file,
@@ -88,6 +90,8 @@ class TrainingTab(QWidget):
         self._overrides = tuple(config_overrides)
         self.job = TrainingJob(train_fn, self)
         self._run_val_every: int | None = None  # the shown run's validation interval
+        # the shown run's ConditionNet: held fixed for how many steps, and is there one
+        self._run_condition: tuple[int, bool] | None = None
         # Seconds for the next Start/Resume's time limit instead of the "Stop after" field;
         # None uses the field. Tests set a fraction of a second here.
         self.time_limit_s: float | None = None
@@ -223,6 +227,8 @@ class TrainingTab(QWidget):
         self.job.last_progress = None
         summary = read_run_summary(run_dir) if run_dir else None
         self._run_val_every = summary.val_every if summary is not None else None
+        self._run_condition = (None if summary is None
+                               else (summary.cond_freeze_steps, summary.conditioning))
         if summary is not None:
             self.form.show_summary(summary)
             self._read_ui_settings()
@@ -319,6 +325,7 @@ class TrainingTab(QWidget):
             self._report_error(" ".join(problems))
             return False
         self.job.last_progress = None
+        self._run_val_every = self._run_condition = None  # the new run's are the form's
         self.curves.clear()
         return self._launch(resume=False)
 
@@ -352,6 +359,9 @@ class TrainingTab(QWidget):
         request = TrainRequest.from_settings(self.state, resume=resume, overrides=self._overrides)
         self.state.last_run_dir = self.state.run_dir
         self._settings_store.update(self.state.to_dict())
+        start = self.run_checkpoints.latest_step() if resume else 0
+        self.controls.show_starting(start, self.state.steps, resume=resume)
+        self._update_validation_hint()
         self.job.launch(request, self._time_limit_seconds())
         self._update_buttons()
         return True
@@ -405,6 +415,10 @@ class TrainingTab(QWidget):
         step = step or self.run_checkpoints.latest_step()
         self.chart_panel.set_validation_hint(
             validation_hint(self.state.val_dir, every, step, self.state.steps))
+        freeze, conditioning = self._run_condition or (
+            preset_cond_freeze(self.state.preset, self._overrides), True)
+        self.chart_panel.set_condition_hint(
+            condition_chart_hint(freeze, self.state.steps, conditioning=conditioning))
 
     def model_in_use(self, path: str) -> None:
         """The model upscaling uses now ("" = the shipped model): the status line says a

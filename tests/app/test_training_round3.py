@@ -160,3 +160,81 @@ def test_the_uses_line_follows_the_model_actually_used(qtbot, window, tmp_path) 
         window.choose_model("")  # back to the shipped model
     assert "Upscaling now uses" not in tab.status_label.text()
     assert "shipped model" in tab.status_label.text()
+
+
+# -- item 7: the empty charts say why; the bar after Start -------------------------------------
+def _held_condition_reports(steps: int, gate: threading.Event | None = None):
+    """A train function reporting as the engine does while the ConditionNet is held: L1 at
+    every step, no contrastive loss or distances (NaN)."""
+    import math
+
+    from engine.training.config import TrainProgress
+
+    def train(request, progress, cancel):
+        if gate is not None:
+            gate.wait(10)
+        for step in range(1, steps + 1):
+            progress(TrainProgress(step=step, total_steps=request.steps, l1=10.0 / step,
+                                   contrastive=math.nan, d_inner=math.nan, d_cross=math.nan,
+                                   lr=1e-4, steps_per_s=2.0, eta_s=1.0))
+        return None
+
+    return train
+
+
+@pytest.mark.parametrize("steps, expect", [(2000, "held fixed for all"),
+                                           (3000, "held fixed for the first 2,000 steps")])
+def test_the_condition_charts_say_why_they_are_empty_in_a_fine_tune(qtbot, tmp_path, photos_dir,
+                                                                    tiny_model_path, monkeypatch,
+                                                                    steps, expect) -> None:
+    import engine
+    import engine.resources
+
+    for target in (engine, engine.resources):
+        monkeypatch.setattr(target, "default_model_path", lambda: tiny_model_path)
+    from cmdsr_app.training.tab import TrainingTab
+
+    settings = {"hr_dir": str(photos_dir), "steps": steps, "run_dir": str(tmp_path / "run")}
+    gate = threading.Event()
+    tab = TrainingTab(settings=settings, runs_root=tmp_path / "runs",
+                      train_fn=_held_condition_reports(33, gate))
+    qtbot.addWidget(tab)
+    assert tab.state.start == "shipped" and tab.state.preset == "users-cpu"
+    for key in ("contrastive", "distances"):
+        assert expect in " ".join(tab.charts[key].empty_text().split())
+    with qtbot.waitSignal(tab.jobEnded, timeout=10_000):
+        tab.start()
+        # before the first step the bar says the run is starting, not that there is none
+        assert "No run yet" not in tab.progress_bar.text()
+        assert "Starting" in tab.progress_bar.text()
+        gate.set()
+    qtbot.waitUntil(lambda: len(tab.charts["l1"].points("L1")) == 33, timeout=5000)
+    assert tab.charts["contrastive"].point_count() == 0
+    for key in ("contrastive", "distances"):
+        text = " ".join(tab.charts[key].empty_text().split())
+        assert "Starts with the first step" not in text and expect in text
+    assert tab.charts["l1"].empty_text() == "Starts with the first step"
+
+
+def test_the_condition_hint_follows_the_preset_and_the_engine_agrees() -> None:
+    from cmdsr_app.training.state import COND_FREEZE, TRAIN_PRESETS, condition_chart_hint
+    from engine.training.config import TrainConfig
+
+    for preset, _label in TRAIN_PRESETS:
+        assert COND_FREEZE[preset] == TrainConfig.preset(preset).cond_freeze_steps
+    assert condition_chart_hint(0, 100) == "Starts with the first step"
+    assert "held fixed for all of its 500 steps" in " ".join(condition_chart_hint(2000, 500).split())
+    assert "first 2,000 steps" in " ".join(condition_chart_hint(2000, 5000).split())
+
+
+@pytest.fixture
+def photos_dir(tmp_path: Path) -> Path:
+    import cv2
+    import numpy as np
+
+    folder = tmp_path / "hr"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(2):
+        cv2.imwrite(str(folder / f"p{i}.png"), (rng.random((48, 48, 3)) * 255).astype(np.uint8))
+    return folder
