@@ -8,11 +8,12 @@ goes through) are tested without a window.
 from __future__ import annotations
 
 import enum
-import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
+
+from cmdsr_app.eta import format_eta
 
 # Reasons a region cannot provide patches, one per region (None: usable). The engine's
 # ``validate_regions(regions, image_shape, size)`` has this signature.
@@ -349,27 +350,6 @@ class ImageQueue:
         self.status_changed.emit(index)
 
 
-class EtaEstimator:
-    """Remaining time of a job from its progress so far (done/total of a fraction 0..1)."""
-
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
-        self._clock = clock
-        self._start = clock()
-
-    def restart(self) -> None:
-        self._start = self._clock()
-
-    def elapsed(self) -> float:
-        return self._clock() - self._start
-
-    def remaining(self, fraction: float) -> float | None:
-        """Seconds left, or None until there is enough progress to say."""
-        if fraction <= 0.02 or fraction > 1.0:
-            return None
-        elapsed = self.elapsed()
-        return max(0.0, elapsed / fraction - elapsed)
-
-
 def format_duration(seconds: float | None) -> str:
     if seconds is None:
         return "estimating…"
@@ -388,15 +368,7 @@ def eta_text(remaining: float | None, elapsed: float) -> str:
     tile), the time so far instead of a lingering "estimating"."""
     if remaining is None:
         return f"{format_duration(elapsed)} so far" if elapsed >= 2 else "ETA estimating…"
-    return f"ETA {format_duration(remaining)}"
-
-
-def overall_fraction(image_index: int, image_count: int, done: int, total: int) -> float:
-    """Progress of a batch: whole images done plus the share of the current one."""
-    if image_count <= 0:
-        return 0.0
-    within = done / total if total > 0 else 0.0
-    return min(1.0, (image_index + within) / image_count)
+    return f"ETA {format_eta(remaining)}"  # rounded so that it does not flicker
 
 
 def output_name(pattern: str, source: Path, *, scale: int, method: str, ext: str, index: int,

@@ -15,6 +15,7 @@ from cmdsr_app.controllers.base import Controller
 from cmdsr_app.controllers.models import ModelController
 from cmdsr_app.controllers.photos import PATCH_SIZE
 from cmdsr_app.controllers.upscale import UpscaleController
+from cmdsr_app.eta import EtaEstimator
 from cmdsr_app.jobs import (
     BatchItem,
     BatchOutput,
@@ -28,14 +29,7 @@ from cmdsr_app.jobs import (
     run_batch,
 )
 from cmdsr_app.settings import AppSettings, config_dir
-from cmdsr_app.state import (
-    EntryStatus,
-    EtaEstimator,
-    ImageQueue,
-    eta_text,
-    output_name,
-    overall_fraction,
-)
+from cmdsr_app.state import EntryStatus, ImageQueue, eta_text, output_name
 from cmdsr_app.views.panels import BatchPanel
 from cmdsr_app.views.settings_panel import SettingsPanel
 from cmdsr_app.workers import JobRunner
@@ -208,7 +202,7 @@ class BatchController(Controller):
         for i in range(len(self.queue)):
             self.queue.set_status(i, EntryStatus.PENDING)
         bridge = self._bridge
-        self._eta.restart()
+        self._eta.restart(len(paths))  # counted in photos: a tile's share of its photo
 
         def work(_progress: Any, cancel: threading.Event) -> BatchReport:
             return run_batch(paths, settings, choice, regions, output, cache,
@@ -241,7 +235,8 @@ class BatchController(Controller):
         if total > 0:
             p.tile_bar.setRange(0, total)
             p.tile_bar.setValue(done)
-        remaining = self._eta.remaining(overall_fraction(image_index, count, done, total))
+        within = done / total if total > 0 else 0.0
+        remaining = self._eta.update(min(count, image_index + within))
         p.eta_label.setText(f"Image {min(image_index + 1, count)} of {count} · "
                             f"{eta_text(remaining, self._eta.elapsed())}")
         if total > 0 and done == 0 and image_index < len(self._paths):

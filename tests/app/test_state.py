@@ -10,14 +10,12 @@ import pytest
 from cmdsr_app.settings import AppSettings, SettingsStore, config_dir
 from cmdsr_app.state import (
     EntryStatus,
-    EtaEstimator,
     ImageQueue,
     Region,
     RegionList,
     basic_region_problems,
     format_duration,
     output_name,
-    overall_fraction,
 )
 
 
@@ -107,17 +105,11 @@ def test_queue_adds_once_and_tracks_current_and_status() -> None:
         queue.set_current(5)
 
 
-def test_eta_from_progress() -> None:
-    now = [100.0]
-    eta = EtaEstimator(clock=lambda: now[0])
-    assert eta.remaining(0.0) is None
-    now[0] = 110.0
-    assert eta.remaining(0.25) == pytest.approx(30.0)
+def test_durations_read_as_time() -> None:
     assert format_duration(None) == "estimating…"
     assert format_duration(42) == "42 s"
     assert format_duration(125) == "2 min 05 s"
     assert format_duration(3 * 3600 + 60) == "3 h 01 min"
-    assert overall_fraction(1, 4, 5, 10) == pytest.approx(0.375)
 
 
 def test_output_names_from_patterns() -> None:
