@@ -16,6 +16,7 @@ from engine.errors import ConfigError
 from engine.model import ModelConfig
 
 AMP_MODES = ("off", "bf16", "fp16", "auto")
+GAN_LOSSES = ("nonsat", "hinge")  # engine.training.adversarial's
 INIT_MODES = ("reference", "identity", "bicubic")
 LR_SCHEDULES = ("multistep", "cosine")
 LOSS_WEIGHTINGS = ("none", "bicubic")
@@ -58,6 +59,18 @@ class TrainConfig:
     the condition before it may move). ``loss_weighting = "bicubic"`` divides each task's L1
     by the L1 of its own bicubic upscale, so a nearly clean task, whose errors are small,
     steers the network as much as a noisy one.
+
+    The adversarial finish of the Crisp look (all off by default; see
+    ``engine.training.adversarial``): ``gan_weight`` > 0 trains a U-Net critic of
+    ``disc_channels`` (Adam at ``disc_lr``) beside the network and adds ``gan_weight`` times
+    the ``gan_loss`` (``nonsat`` or ``hinge``) to the pixel loss as the run computes it (L1 in
+    grey levels 0..255, whose gradient is 255x a 0..1 L1's: Real-ESRGAN's 0.1 against a 0..1
+    L1 is about 25 here; with ``loss_weighting = "bicubic"`` divide by a task's bicubic L1).
+    For the first ``gan_warmup_steps`` only the critic learns. Its real examples are the
+    step's HR patches, or patches of the images in ``gan_real_dir`` (e.g. a teacher's
+    outputs). ``fft_weight`` adds the L1 between the amplitude spectra (grey levels).
+    ``ema_decay`` > 0 keeps a moving average of the weights (``engine.training.ema``): it is
+    what validation measures and what the loop writes as ``ema.pt`` beside the checkpoints.
     """
 
     model: ModelConfig = field(default_factory=ModelConfig)
@@ -112,6 +125,14 @@ class TrainConfig:
     # weights averaged over the last ~1/(1-decay) steps, the copy exported and evaluated
     # (engine.training.ema); 0 = off, the newest weights are exported
     ema_decay: float = 0.0
+    # the adversarial finish of the Crisp look (engine.training.adversarial); 0 = off
+    gan_weight: float = 0.0
+    gan_loss: str = "nonsat"
+    gan_warmup_steps: int = 0
+    gan_real_dir: str = ""
+    disc_channels: int = 64
+    disc_lr: float = 1e-4
+    fft_weight: float = 0.0
 
     PRESETS: ClassVar[tuple[str, ...]] = ("reference", "cpu", "studio", "studio-cpu", "users", "users-cpu")
 
@@ -175,6 +196,7 @@ class TrainConfig:
             raise ConfigError("damage_weight trains a readout of the condition: it needs conditioning on")
         if not (self.ema_decay == 0.0 or 0.0 < self.ema_decay < 1.0):
             raise ConfigError(f"ema_decay must be 0 (off) or lie in (0, 1), got {self.ema_decay}")
+        self._check_adversarial()
         if self.loss_weighting not in LOSS_WEIGHTINGS:
             raise ConfigError(f"loss_weighting must be one of {', '.join(LOSS_WEIGHTINGS)}, "
                               f"got {self.loss_weighting!r}")
@@ -190,6 +212,26 @@ class TrainConfig:
             raise ConfigError(f"amp must be one of {', '.join(AMP_MODES)}, got {self.amp!r}")
         if self.device != "auto" and not self.device.startswith(("cpu", "cuda", "mps")):
             raise ConfigError(f"device must be auto, cpu, cuda[:N] or mps, got {self.device!r}")
+
+    def _check_adversarial(self) -> None:
+        for name in ("gan_weight", "fft_weight"):
+            v = getattr(self, name)
+            if not (math.isfinite(v) and v >= 0):
+                raise ConfigError(f"{name} must be >= 0 (0 = off), got {v}")
+        if self.gan_loss not in GAN_LOSSES:
+            raise ConfigError(f"gan_loss must be one of {', '.join(GAN_LOSSES)}, got {self.gan_loss!r}")
+        if (not isinstance(self.disc_channels, int) or isinstance(self.disc_channels, bool)
+                or self.disc_channels < 4):
+            raise ConfigError(f"disc_channels must be an integer >= 4, got {self.disc_channels!r}")
+        if not (isinstance(self.gan_warmup_steps, int) and self.gan_warmup_steps >= 0):
+            raise ConfigError(f"gan_warmup_steps must be an integer >= 0, got {self.gan_warmup_steps!r}")
+        if not self.disc_lr > 0:
+            raise ConfigError(f"disc_lr must be positive, got {self.disc_lr}")
+        if self.gan_weight > 0 and self.hr_patch % 8:
+            raise ConfigError(f"the discriminator halves patches three times: lr_patch x scale "
+                              f"({self.hr_patch}) must be a multiple of 8 with gan_weight > 0")
+        if self.gan_weight > 0 and self.amp == "fp16":
+            raise ConfigError("gan_weight > 0 runs with amp off or bf16, not fp16")
 
     @property
     def hr_patch(self) -> int:

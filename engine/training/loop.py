@@ -28,7 +28,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from engine.checkpoint import checkpoint_dict, read_checkpoint
+from engine.checkpoint import checkpoint_dict, read_checkpoint, save_model
 from engine.config import to_dict
 from engine.data import load_validation
 from engine.distributed import (
@@ -41,9 +41,11 @@ from engine.distributed import (
 )
 from engine.errors import CheckpointError, ConfigError
 from engine.model import CMDSR
+from engine.training.adversarial import Adversary, RealPatches
 from engine.training.batches import TaskBatches, make_loader, open_training_source
 from engine.training.condition import ConditionProgress, run_condition_stage
 from engine.training.config import TrainConfig, TrainProgress
+from engine.training.ema import ModelEMA
 from engine.training.model_init import build_training_model
 from engine.training.optimisers import Optimisers, build_optimisers
 from engine.training.run_folder import RunWriter, load_run_info, load_training_state
@@ -51,6 +53,10 @@ from engine.training.step import StepNets, resolve_device, train_step, wrap_for_
 from engine.training.validation import bicubic_baseline, validate
 
 log = logging.getLogger(__name__)
+
+EMA_FILE = "ema.pt"  # the moving average of the weights, beside the checkpoints
+# what the adversarial finish adds to the training log (StepResult's fields)
+_GAN_RECORDS = ("gan_g", "gan_d", "d_real", "d_fake", "fft")
 
 
 class _Rate:
@@ -182,6 +188,9 @@ def _train(
     if ctx.enabled and cfg.damage_weight > 0:
         # the readout is not wrapped for DDP: its gradients would differ between processes
         raise ConfigError("damage_weight is for single-process runs (one GPU or the CPU)")
+    if ctx.enabled and (cfg.gan_weight > 0 or cfg.ema_decay > 0):
+        # the critic and the average are kept by one process
+        raise ConfigError("gan_weight and ema_decay are for single-process runs (one GPU or the CPU)")
     if ctx.enabled and cfg.time_budget_s > 0:
         # every process must follow the same learning rate: a budget counted on each one's
         # own clock would let them drift apart
@@ -202,9 +211,15 @@ def _train(
     opt = build_optimisers(model, cfg)
     gen = torch.Generator().manual_seed(cfg.seed)
     scaler = torch.amp.GradScaler("cuda") if cfg.amp == "fp16" else None
+    adv = None
+    if cfg.gan_weight > 0:
+        real = RealPatches(cfg.gan_real_dir, cfg.hr_patch, cfg.seed) if cfg.gan_real_dir else None
+        adv = Adversary(cfg.disc_channels, cfg.disc_lr, cfg.gan_loss, device, real)
+    # a fine-tune starts from a good model: no ramp, the average starts there
+    ema = ModelEMA(model, cfg.ema_decay, ramp=not cfg.init_from) if cfg.ema_decay > 0 else None
     start = 0
     if resume:
-        start = _restore(writer.latest_path, cfg, model, opt, gen, scaler)
+        start = _restore(writer.latest_path, cfg, model, opt, gen, scaler, adv, ema)
         writer.truncate_metrics(start)
         if writer.enabled:  # a crash mid-write leaves its hidden temp file (a whole checkpoint)
             for stale in (run_dir / RunWriter.CHECKPOINTS).glob(".step_*.tmp"):
@@ -257,8 +272,15 @@ def _train(
             # shown again right after a resume, before the next ConditionNet step
             "last_condition": [last_con, last_d[0], last_d[1]],
         }
+        if adv is not None:
+            state["discriminator"] = adv.state_dict()
+        if ema is not None:
+            state["ema"] = ema.state_dict()
         obj = checkpoint_dict(model, step=step, extra={"train_state": state, "train_config": to_dict(cfg)})
         path = writer.save_checkpoint(obj, step)
+        if ema is not None:  # the average is the run's result: a model file ready to use
+            save_model(ema.module, run_dir / EMA_FILE, step=step,
+                       extra={"ema": {"decay": ema.decay, "updates": ema.updates}})
         writer.write_plot()
         log.info("checkpoint %s", path)
         return path
@@ -276,7 +298,8 @@ def _train(
         return _resolve_latest(last_ckpt, writer) if last_ckpt is not None else save(start)
 
     rate = _Rate()
-    acc: dict[str, list[float]] = {"l1": [], "contrastive": [], "damage": [], "wait": [], "time": []}
+    acc: dict[str, list[float]] = {k: [] for k in ("l1", "contrastive", "damage", "wait", "time",
+                                                    *_GAN_RECORDS)}
     step = start
     workers = cfg.num_workers
     if ctx.enabled and workers < 0:  # automatic: the machine's cores shared by its processes
@@ -288,13 +311,22 @@ def _train(
             # with several processes the stop decision is shared after each step (sync_step)
             if not ctx.enabled and cancel is not None and cancel.is_set():
                 break
-            res = train_step(model, opt, batch, step, cfg, gen, device, scaler, ctx, nets)
+            res = train_step(model, opt, batch, step, cfg, gen, device, scaler, ctx, nets, adv)
             l1, stop = sync_step(res.l1, cancel is not None and cancel.is_set(), ctx, device)
             res = dataclasses.replace(res, l1=l1)
             if not math.isfinite(res.l1):
                 raise ConfigError(
                     f"training diverged at step {step} (L1 = {res.l1}); lower lr_base or set grad_clip"
                 )
+            if res.gan_d is not None and not math.isfinite(res.gan_d):
+                raise ConfigError(f"the discriminator diverged at step {step} (loss {res.gan_d}); "
+                                  "lower disc_lr or gan_weight")
+            if ema is not None:
+                ema.update(model)
+            for key in _GAN_RECORDS:
+                value = getattr(res, key)
+                if value is not None:
+                    acc[key].append(value)
             step += 1
             now = time.perf_counter()
             if opt.progress is not None:
@@ -317,7 +349,7 @@ def _train(
                 writer.log(_train_record(step, acc, last_d, opt, ctx.world_size))
                 acc = {k: [] for k in acc}
             if val_items and (step % cfg.val_every == 0 or final):
-                val = validate(model, val_items, device)
+                val = validate(model if ema is None else ema.module, val_items, device)
                 rec = {"kind": "val", "step": step, "val_psnr": val[0], "val_ssim": val[1]}
                 if bicubic is not None:
                     rec.update(bicubic_psnr=bicubic[0], bicubic_ssim=bicubic[1])
@@ -385,6 +417,9 @@ def _train_record(step: int, acc: dict[str, list[float]], d: tuple[float, float]
         rec["contrastive"] = float(np.mean(acc["contrastive"]))
     if acc.get("damage"):
         rec["damage"] = float(np.mean(acc["damage"]))
+    for key in _GAN_RECORDS:
+        if acc.get(key):
+            rec[key] = float(np.mean(acc[key]))
     if math.isfinite(d[0]):
         rec["d_inner"], rec["d_cross"] = d
     return rec
@@ -397,8 +432,12 @@ def _restore(
     opt: Optimisers,
     gen: torch.Generator,
     scaler: torch.amp.GradScaler | None,
+    adv: Adversary | None = None,
+    ema: ModelEMA[CMDSR] | None = None,
 ) -> int:
-    """Load model, optimisers, schedulers and RNG states; returns the step to continue at."""
+    """Load model, optimisers, schedulers, RNG states, the critic and the average of the
+    weights; returns the step to continue at. A run that gains a critic or an average on
+    resume starts them afresh from here."""
     saved_cfg, state, meta = read_checkpoint(path)
     if saved_cfg != cfg.model:
         raise ConfigError(
@@ -414,4 +453,14 @@ def _restore(
     gen.set_state(ts["generator"])
     if scaler is not None and ts.get("scaler"):
         scaler.load_state_dict(ts["scaler"])
+    if adv is not None:
+        if isinstance(ts.get("discriminator"), dict):
+            adv.load_state_dict(ts["discriminator"])
+        else:
+            log.warning("%s: no discriminator saved: the critic starts afresh", path)
+    if ema is not None:
+        if isinstance(ts.get("ema"), dict):
+            ema.load_state_dict(ts["ema"])
+        else:
+            ema.module.load_state_dict(model.state_dict())
     return int(meta.get("step", 0))

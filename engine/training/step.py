@@ -24,10 +24,12 @@ from torch.nn.parallel import DistributedDataParallel
 from engine.distributed import SINGLE, DistContext, gather_rows
 from engine.errors import ConfigError
 from engine.model import CMDSR
+from engine.training.adversarial import Adversary
 from engine.training.config import TrainConfig
 from engine.training.damage_readout import batch_damage_loss
 from engine.training.losses import (
     derangement,
+    fft_amplitude_loss,
     paired_contrastive_loss,
     sr_loss,
     task_contrastive_loss,
@@ -62,6 +64,11 @@ class StepResult:
     d_inner: float | None
     d_cross: float | None
     damage: float | None = None
+    gan_g: float | None = None  # the generator's adversarial loss
+    gan_d: float | None = None  # the critic's loss, and its mean logits on real and fake
+    d_real: float | None = None
+    d_fake: float | None = None
+    fft: float | None = None
 
 
 def resolve_amp(amp: str, device: torch.device) -> str:
@@ -120,12 +127,15 @@ def train_step(
     scaler: torch.amp.GradScaler | None = None,
     ctx: DistContext = SINGLE,
     nets: StepNets | None = None,
+    adv: Adversary | None = None,
 ) -> StepResult:
     """One iteration of the paper's procedure on a batch from ``TaskBatches``.
 
     In a multi-process run ``batch`` holds this process's share of the step's tasks and
     ``nets`` the DDP wrappers; the result's L1 is this process's, the contrastive loss and
-    distances are those of all tasks of the step."""
+    distances are those of all tasks of the step. With ``adv`` (``cfg.gan_weight`` > 0) the
+    generator's objective gains the adversarial term (after ``cfg.gan_warmup_steps``) and the
+    critic takes its own step on this step's outputs after the generator's."""
     sr_net = nets.sr_net if nets is not None else model.sr_net
     condition_net = nets.condition_net if nets is not None else model.condition_net
     lr_all = batch["lr"].to(device, non_blocking=True).float()
@@ -151,6 +161,13 @@ def train_step(
                     c1 = condition_net(lr1)
             sr = sr_net(x, c1)
         l1 = sr_loss(sr, y, x, t, cfg.loss_weighting)
+        extra = fft = g_adv = None
+        if cfg.fft_weight > 0:
+            fft = fft_amplitude_loss(sr, y)
+            extra = cfg.fft_weight * fft
+        if adv is not None and step >= cfg.gan_warmup_steps:
+            g_adv = adv.generator_loss(sr)
+            extra = cfg.gan_weight * g_adv if extra is None else extra + cfg.gan_weight * g_adv
         if cond_step:
             # negatives come from all tasks of the step, whichever process made them; the
             # shared generator draws the same derangement in every process
@@ -169,7 +186,8 @@ def train_step(
     # only and DDP divides by W: the factor W restores d(con) exactly.
     wgt = cfg.cond_l1_weight
     aux = con if dmg is None or con is None else con + cfg.damage_weight * dmg
-    total = l1 + aux * (ctx.world_size / wgt) if aux is not None else l1
+    pixel = l1 if extra is None else l1 + extra
+    total = pixel + aux * (ctx.world_size / wgt) if aux is not None else pixel
     (scaler.scale(total) if scaler is not None else total).backward()
     if con is not None and model.condition_net is not None:
         for p in condition_params(model):
@@ -191,10 +209,16 @@ def train_step(
     opt.base_sched.step()
     if cond_step and opt.cond_sched is not None:
         opt.cond_sched.step()
+    critic: tuple[float | None, float | None, float | None] = (None, None, None)
+    if adv is not None:  # BasicSR's order: the generator's step with the critic held, then its own
+        critic = adv.step(y, sr, step, autocast(device, cfg.amp))
     return StepResult(
         float(l1.detach()),
         None if con is None else float(con.detach()),
         None if d_in is None else float(d_in),
         None if d_x is None else float(d_x),
         None if dmg is None else float(dmg.detach()),
+        None if g_adv is None else float(g_adv.detach()),
+        *critic,
+        None if fft is None else float(fft.detach()),
     )
