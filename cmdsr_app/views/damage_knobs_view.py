@@ -49,8 +49,15 @@ class _Knob:
             widget.setToolTip(tip)
 
     def set_range(self, low: float, high: float) -> None:
+        # a range that moves the shown value is the window's doing, never the user's move:
+        # before, a photo opened while the model loaded got the range's lowest values as
+        # "Set by you" (issue 31)
+        for widget in (self.slider, self.spin):
+            widget.blockSignals(True)
         self.slider.setRange(round(low / self.step), round(high / self.step))
         self.spin.setRange(low, high)
+        for widget in (self.slider, self.spin):
+            widget.blockSignals(False)
 
     def value(self) -> float:
         return float(self.spin.value())
