@@ -131,11 +131,12 @@ def test_mild_settings_are_checked():
         DegradationConfig(mild_blur=(0.0, 1.0))
 
 
-def test_user_rows_are_five_labelled_settings():
+def test_user_rows_are_seven_labelled_settings():
     rows = user_rows()
     labels = [label for label, _ in rows]
     assert labels == ["paper-test (blur 2.6, noise 15)", "blur 2.6", "nearly clean (blur 1.0)",
-                      "blur 1.0 + JPEG 60", "noise 25 (blur 1.0)"]
+                      "blur 1.0 + JPEG 60", "noise 25 (blur 1.0)",
+                      "camera (mosaic, shot+read noise, demosaic, JPEG 80)", "web (JPEG 60 4:2:0, resized)"]
     by = dict(rows)
     clean = by["nearly clean (blur 1.0)"]
     assert (clean.sigma_x, clean.sigma_y, clean.noise_std, clean.jpeg_quality) == (1.0, 1.0, 0.0, None)
@@ -144,7 +145,7 @@ def test_user_rows_are_five_labelled_settings():
     assert by["noise 25 (blur 1.0)"].noise_std == 25.0
 
 
-def test_eval_rows_users_writes_the_five_rows(tmp_path, capsys, seeded):
+def test_eval_rows_users_writes_the_seven_rows(tmp_path, capsys, seeded):
     photos = tmp_path / "photos"
     write_synthetic_photos(photos, 1, (64, 72), seed=5)
     save_model(build_model(dataclasses.replace(TINY, conditioning=False)), tmp_path / "b.pt")
@@ -155,7 +156,7 @@ def test_eval_rows_users_writes_the_five_rows(tmp_path, capsys, seeded):
     rows = list(csv.DictReader((out / "eval.csv").open()))
     assert [r["setting"] for r in rows if r["method"] == "bicubic"] == [lab for lab, _ in user_rows()]
     assert {r["method"] for r in rows} == {"bicubic", "model"}
-    assert len(rows) == 10
+    assert len(rows) == 14
     assert all(10 < float(r["psnr_y"]) < 60 for r in rows)
 
 

@@ -200,3 +200,126 @@ def test_grid_and_labels():
     }
     assert grid[0].label() == "blur 0.6 (15x15), noise 0"
     assert gaussian_kernel(grid[0]).shape == (15, 15)
+
+
+# The presets as they were before the real-photo damage came: saved configs, shipped recipes
+# and their data must stay exactly these.
+_OLD_PRESETS = {
+    "paper": dict(kernel_size=15, blur_sigma=(0.2, 4.0), sigma_step=0.1, aniso_prob=0.0,
+                  noise_std=(0.0, 75.0), noise_integer=True, gray_noise_prob=0.0, jpeg_prob=0.0,
+                  jpeg_quality=(30, 80), clean_prob=0.0, mild_prob=0.0, mild_blur=(0.5, 1.6)),
+    "paper-test": dict(kernel_size=7, blur_sigma=(2.6, 2.6), sigma_step=0.1, aniso_prob=0.0,
+                       noise_std=(15.0, 15.0), noise_integer=True, gray_noise_prob=0.0, jpeg_prob=0.0,
+                       jpeg_quality=(30, 80), clean_prob=0.0, mild_prob=0.0, mild_blur=(0.5, 1.6)),
+    "mild": dict(kernel_size=15, blur_sigma=(0.2, 2.0), sigma_step=0.1, aniso_prob=0.0,
+                 noise_std=(0.0, 15.0), noise_integer=True, gray_noise_prob=0.0, jpeg_prob=0.0,
+                 jpeg_quality=(30, 80), clean_prob=0.0, mild_prob=0.0, mild_blur=(0.5, 1.6)),
+    "real": dict(kernel_size=21, blur_sigma=(0.2, 3.0), sigma_step=0.1, aniso_prob=0.5,
+                 noise_std=(0.0, 30.0), noise_integer=True, gray_noise_prob=0.4, jpeg_prob=0.7,
+                 jpeg_quality=(30, 95), clean_prob=0.0, mild_prob=0.0, mild_blur=(0.5, 1.6)),
+    "studio": dict(kernel_size=15, blur_sigma=(0.2, 4.0), sigma_step=0.1, aniso_prob=0.2,
+                   noise_std=(0.0, 50.0), noise_integer=True, gray_noise_prob=0.2, jpeg_prob=0.2,
+                   jpeg_quality=(40, 95), clean_prob=0.25, mild_prob=0.0, mild_blur=(0.5, 1.6)),
+    "users": dict(kernel_size=15, blur_sigma=(0.2, 4.0), sigma_step=0.1, aniso_prob=0.2,
+                  noise_std=(0.0, 50.0), noise_integer=True, gray_noise_prob=0.2, jpeg_prob=0.3,
+                  jpeg_quality=(40, 95), clean_prob=0.25, mild_prob=0.4, mild_blur=(0.5, 1.6)),
+}
+_REAL_PHOTO_OFF = dict(camera_prob=0.0, jpeg_444_prob=0.0, jpeg_double_prob=0.0, resize_prob=0.0,
+                       second_prob=0.0)
+
+
+@pytest.mark.parametrize("name", sorted(_OLD_PRESETS))
+def test_old_presets_are_unchanged(name):
+    cfg = DegradationConfig.preset(name)
+    fields = dataclasses.asdict(cfg)
+    assert {k: fields[k] for k in _OLD_PRESETS[name]} == _OLD_PRESETS[name]
+    assert {k: fields[k] for k in _REAL_PHOTO_OFF} == _REAL_PHOTO_OFF
+    assert cfg == DegradationConfig(**_OLD_PRESETS[name])  # an old saved config loads equal
+
+
+def test_old_random_streams_and_params_are_unchanged():
+    """The users preset draws what it drew before (seed 3), with the real-photo fields off."""
+    rng = np.random.default_rng(3)
+    draws = [sample_degradation(DegradationConfig.preset("users"), rng) for _ in range(4)]
+    assert draws == [
+        DegradationParams(15, 0.76, 0.76, 0.0, 0.0, False, None),
+        DegradationParams(15, 0.3, 0.3, 0.0, 4.0, True, None),
+        DegradationParams(15, 0.93, 0.93, 0.0, 0.0, False, None),
+        DegradationParams(15, 2.7, 2.7, 0.0, 29.0, False, None),
+    ]
+    assert not any(d.real_photo or d.camera for d in draws)
+    old = {"kernel_size": 15, "sigma_x": 1.0, "sigma_y": 1.0, "angle": 0.0, "noise_std": 5.0,
+           "gray_noise": False, "jpeg_quality": 60}
+    p = DegradationParams.from_dict(old)
+    assert p == DegradationParams(15, 1.0, 1.0, 0.0, 5.0, False, 60)
+    assert p.label() == "blur 1 (15x15), noise 5, jpeg 60"
+    assert (p.jpeg_sampling, p.resize, p.second, p.camera_shot) == ("420", 1.0, None, 0.0)
+
+
+def test_real_photo_params_round_trip_and_labels():
+    inner = DegradationParams(7, 0.5, 0.5, 0.0, 3.0)
+    p = DegradationParams(15, 1.0, 1.0, 0.0, 0.0, False, 70, camera_shot=4e-3, camera_read=2e-5,
+                          camera_red_gain=2.1, camera_blue_gain=1.7, camera_chroma_blur=1.5,
+                          jpeg_sampling="444", jpeg_first=90, resize=0.75, resize_interp="area",
+                          second=inner)
+    assert DegradationParams.from_dict(json.loads(json.dumps(dataclasses.asdict(p)))) == p
+    assert p.label() == ("blur 1 (15x15), noise 0, camera noise shot 0.004 read 2e-05 (~8 at grey), "
+                         "jpeg 90, resized x0.75 (area, back cubic), jpeg 70 4:4:4; "
+                         "then again: blur 0.5 (7x7), noise 3")
+    assert 7.0 < p.noise_level() < 10.0 and inner.noise_level() == 3.0
+    for bad, match in [({"jpeg_sampling": "411"}, "jpeg_sampling"), ({"resize": 0.1}, "resize"),
+                       ({"resize_interp": "nearest"}, "resize_interp"), ({"camera_shot": -1.0}, "camera")]:
+        with pytest.raises(ConfigError, match=match):
+            dataclasses.replace(p, **bad)
+
+
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        ({"camera_prob": 1.2}, "camera_prob"),
+        ({"camera_shot": (0.0, 0.01)}, "camera_shot"),
+        ({"resize_range": (0.1, 1.0)}, "resize_range"),
+        ({"second_blur": (0.0, 1.0)}, "second_blur"),
+        ({"jpeg_double_prob": -0.1}, "jpeg_double_prob"),
+    ],
+)
+def test_invalid_real_photo_config_is_refused(kwargs, match):
+    with pytest.raises(ConfigError, match=match):
+        DegradationConfig(**kwargs)
+
+
+def test_new_presets_are_listed_and_named():
+    assert DegradationConfig.PRESETS[-3:] == ("camera", "web", "phones")
+    for name in ("camera", "web", "phones"):
+        assert DegradationConfig.preset(name).preset_name() == name
+    phones = DegradationConfig.preset("phones")
+    users = DegradationConfig.preset("users")
+    # phones = users' blur and noise, with the real-photo damage added
+    for field in ("kernel_size", "blur_sigma", "aniso_prob", "noise_std", "clean_prob", "gray_noise_prob"):
+        assert getattr(phones, field) == getattr(users, field)
+    assert (phones.mild_prob, phones.camera_prob, phones.jpeg_prob) == (0.33, 0.4, 0.5)
+
+
+def test_user_rows_keep_the_old_five_first_and_add_camera_and_web(rng):
+    from engine.degrade import user_rows
+
+    rows = user_rows()
+    assert [label for label, _ in rows] == [
+        "paper-test (blur 2.6, noise 15)", "blur 2.6", "nearly clean (blur 1.0)", "blur 1.0 + JPEG 60",
+        "noise 25 (blur 1.0)", "camera (mosaic, shot+read noise, demosaic, JPEG 80)",
+        "web (JPEG 60 4:2:0, resized)"]
+    assert [p for _, p in rows[:5]] == [
+        DegradationParams(7, 2.6, 2.6, 0.0, 15.0), DegradationParams(15, 2.6, 2.6, 0.0, 0.0),
+        DegradationParams(15, 1.0, 1.0, 0.0, 0.0), DegradationParams(15, 1.0, 1.0, 0.0, 0.0, False, 60),
+        DegradationParams(15, 1.0, 1.0, 0.0, 25.0)]
+    camera, web = rows[5][1], rows[6][1]
+    assert camera.camera and camera.jpeg_quality == 80 and camera.jpeg_sampling == "420"
+    assert web.resize != 1.0 and web.jpeg_quality == 60 and web.jpeg_sampling == "420" and not web.camera
+    assert user_rows() == rows  # the same parameters at every call
+    hr = _image(rng, 96, 128)
+    for _, params in rows[5:]:
+        a = degrade(hr, params, 4, np.random.default_rng([0, 5, 1]))
+        b = degrade(hr, params, 4, np.random.default_rng([0, 5, 1]))
+        assert np.array_equal(a, b) and a.shape == (24, 32, 3)
+    other = degrade(hr, camera, 4, np.random.default_rng([1, 5, 1]))
+    assert not np.array_equal(other, degrade(hr, camera, 4, np.random.default_rng([0, 5, 1])))
