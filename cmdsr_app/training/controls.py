@@ -3,20 +3,29 @@ line and the status line."""
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from typing import Any
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QPushButton, QVBoxLayout, QWidget
 
-from cmdsr_app.training.state import Phase, describe_progress
+from cmdsr_app.eta import EtaEstimator
+from cmdsr_app.training.state import Phase, describe_progress, is_condition_report
 
 
 class RunControls(QWidget):
     """The buttons that drive a run and the lines that say how it goes; which buttons are
     enabled follows the job's phase (:meth:`update_buttons`)."""
 
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(self, parent: QWidget | None = None, *,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         super().__init__(parent)
+        # The ETA of the run under way, smoothed here: the engine's rate starts from the
+        # first, slow steps (loading, first kernels) and would promise several times the
+        # real time left.
+        self._clock = clock
+        self.eta = EtaEstimator(clock=clock)
         self.start_button = QPushButton("Start")
         self.start_button.setToolTip("Start a new run in the run folder")
         self.pause_button = QPushButton("Pause")
@@ -70,15 +79,23 @@ class RunControls(QWidget):
     def show_starting(self, step: int, total: int, *, resume: bool) -> None:
         """The bar between Start (or Resume) and the first step: the photos are loading."""
         self.show_step(step, total)
+        self.eta.restart(max(1, total))
         verb = "Resuming" if resume else "Starting"
         self.progress_bar.setFormat(f"{verb}: loading the photos… (%v / %m steps)")
         self.eta_label.setText("")
 
     def show_report(self, progress: Any) -> None:
         """The progress bar and the ETA line from a ``TrainProgress``."""
-        self.show_step(int(getattr(progress, "step", 0) or 0),
-                       int(getattr(progress, "total_steps", 0) or 0))
-        self.eta_label.setText(describe_progress(progress, running=self._busy))
+        step = int(getattr(progress, "step", 0) or 0)
+        total = int(getattr(progress, "total_steps", 0) or 0)
+        self.show_step(step, total)
+        eta_s = None
+        if self._busy and not is_condition_report(progress) and total > 0:
+            if self.eta.total != total:  # a run extended (Steps raised) or one not seen start
+                self.eta.restart(total)
+            eta_s = self.eta.update(step, self._clock())
+        self.eta_label.setText(describe_progress(progress, running=self._busy, eta_s=eta_s,
+                                                 steps_per_s=self.eta.rate if self._busy else None))
 
     def set_status(self, text: str) -> None:
         self.status_label.setText(text)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import enum
 import logging
-import math
 import re
 import time
 from collections.abc import Iterable, Mapping
@@ -233,17 +232,11 @@ def list_checkpoints(run_dir: str | Path) -> list[CheckpointEntry]:
 
 
 def format_eta(seconds: float | None) -> str:
-    """``"2 h 05 min"``, ``"4 min 10 s"``, ``"12 s"``; an unknown ETA reads ``"--"``."""
-    if seconds is None or not math.isfinite(seconds) or seconds < 0:
-        return "--"
-    s = int(round(seconds))
-    if s >= 86_400:
-        return f"{s // 86_400} d {s % 86_400 // 3600} h"
-    if s >= 3600:
-        return f"{s // 3600} h {s % 3600 // 60:02d} min"
-    if s >= 60:
-        return f"{s // 60} min {s % 60:02d} s"
-    return f"{s} s"
+    """``"2 h 05 min"``, ``"4 min 10 s"``, ``"12 s"``; an unknown ETA reads ``"--"`` (the
+    app's one ETA wording, :func:`cmdsr_app.eta.format_eta`)."""
+    from cmdsr_app.eta import format_eta as app_format_eta
+
+    return app_format_eta(seconds)
 
 
 def format_time_limit(seconds: float) -> str:
@@ -263,9 +256,11 @@ def is_condition_report(progress: Any) -> bool:
     return field_of(progress, "blur_mae") is not None and field_of(progress, "l1") is None
 
 
-def describe_progress(progress: Any, *, running: bool = True) -> str:
+def describe_progress(progress: Any, *, running: bool = True, eta_s: float | None = None,
+                      steps_per_s: float | None = None) -> str:
     """One status line from a ``TrainProgress`` (or a condition-stage report); a run no
-    longer running gets no ETA."""
+    longer running gets no ETA. ``eta_s`` and ``steps_per_s`` are the tab's smoothed
+    estimates (:class:`cmdsr_app.eta.EtaEstimator`); the ETA reads "--" until there is one."""
     if is_condition_report(progress):
         step, total = field_of(progress, "step") or 0, field_of(progress, "total_steps") or 0
         parts = [f"Learning to read the damage first: step {step:,} of {total:,}"]
@@ -279,11 +274,11 @@ def describe_progress(progress: Any, *, running: bool = True) -> str:
     step = field_of(progress, "step") or 0
     total = field_of(progress, "total_steps") or 0
     parts = [f"Step {step:,} of {total:,}"]
-    rate = number_or_none(field_of(progress, "steps_per_s"))
+    rate = steps_per_s if steps_per_s is not None else number_or_none(field_of(progress, "steps_per_s"))
     if rate is not None and rate > 0:
         parts.append(f"{rate:.2f} steps/s" if rate < 10 else f"{rate:.0f} steps/s")
     if running:
-        parts.append(f"ETA {format_eta(number_or_none(field_of(progress, 'eta_s')))}")
+        parts.append(f"ETA {format_eta(eta_s)}")
     wait = number_or_none(field_of(progress, "data_wait_share"))
     if wait is not None and wait > 0.3:
         # Tells the user the photos (decoding, disk), not the network, set the pace.

@@ -238,3 +238,46 @@ def photos_dir(tmp_path: Path) -> Path:
     for i in range(2):
         cv2.imwrite(str(folder / f"p{i}.png"), (rng.random((48, 48, 3)) * 255).astype(np.uint8))
     return folder
+
+
+# -- item 13: the first training ETA -----------------------------------------------------------
+def test_the_first_eta_is_not_thrown_off_by_the_slow_first_steps(qtbot) -> None:
+    """The engine's rate starts from the first, slow steps (3.3 s: loading, first kernels):
+    0.3 steps/s, then 1.14. The ETA shown must be unknown ("--") or near the truth, never
+    the several minutes the first steps suggest."""
+    import re
+
+    from cmdsr_app.training.controls import RunControls
+    from engine.training.config import TrainProgress
+    from engine.training.loop import _Rate
+
+    now = [100.0]
+    controls = RunControls(clock=lambda: now[0])
+    qtbot.addWidget(controls)
+    controls.update_buttons(busy=True, phase=_running(), has_checkpoint=False)
+    total, pace = 200, 1 / 1.14
+    controls.show_starting(0, total, resume=False)
+    rate = _Rate()
+    shown: list[tuple[int, str]] = []
+    for step in range(1, 61):
+        seconds = 3.3 if step == 1 else pace
+        now[0] += seconds
+        rate.update(seconds, 0.0)
+        controls.show_report(TrainProgress(
+            step=step, total_steps=total, l1=1.0, contrastive=float("nan"),
+            d_inner=float("nan"), d_cross=float("nan"), lr=1e-4,
+            steps_per_s=rate.steps_per_s, eta_s=(total - step) / rate.steps_per_s))
+        shown.append((step, controls.eta_label.text().split("ETA ")[1].split(" · ")[0]))
+    truth = {step: (total - step) * pace for step, _ in shown}
+    known = [(step, text) for step, text in shown if text != "--"]
+    assert known and known[0][0] <= 5  # not unknown for long
+    for step, text in known:
+        parts = [int(n) for n in re.findall(r"\d+", text)]
+        seconds = parts[0] * 60 + parts[1] if "min" in text else parts[0]
+        assert abs(seconds - truth[step]) <= 0.2 * truth[step], (step, text, truth[step])
+
+
+def _running():
+    from cmdsr_app.training.state import Phase
+
+    return Phase.RUNNING

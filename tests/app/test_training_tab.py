@@ -400,7 +400,7 @@ def test_status_text() -> None:
         step, total_steps, l1, steps_per_s, eta_s, val_psnr = 1200, 200_000, 8.25, 3.3, 60.0, 25.5
         data_wait_share = 0.5
 
-    line = describe_progress(P())
+    line = describe_progress(P(), eta_s=60.0)  # the tab's smoothed ETA
     assert "1,200 of 200,000" in line and "3.30 steps/s" in line and "ETA 1 min 00 s" in line
     assert "25.50 dB" in line and "50% waiting for photos" in line
 
