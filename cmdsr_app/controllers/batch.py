@@ -155,7 +155,11 @@ class BatchController(Controller):
         """Ask whether results of another model or settings are replaced; the batch starts
         after the answer (Keep: they are skipped; Cancel: no batch)."""
         reasons = sorted(set(stale.values()))
-        box = QMessageBox(QMessageBox.Icon.Question, "Replace results of another model?",
+        # Named for what differs: a changed Support is no "other model".
+        model = any(r.startswith("another model") for r in reasons)
+        title = "Replace results of another model?" if model else (
+            "Replace results made with other settings?")
+        box = QMessageBox(QMessageBox.Icon.Question, title,
                           f"{len(stale)} result(s) already in {output.folder} were made with "
                           f"{'; '.join(reasons)}. Replace them with results of the current "
                           "model and settings?", QMessageBox.StandardButton.NoButton,
@@ -194,6 +198,8 @@ class BatchController(Controller):
         self._paths = paths
         self.batch_panel.clear_results(paths)
         self.started.emit()
+        # Replaces whatever the status bar held (an old error would read as this batch's).
+        self.say(f"Batch: upscaling {len(paths)} photo(s)…", 0)
         if damage:
             self.say(f"Batch: {len(damage)} of {len(paths)} photo(s) use the damage knobs you set; "
                      "the others are read from each photo.", 8000)
@@ -239,6 +245,10 @@ class BatchController(Controller):
         remaining = self._eta.update(min(count, image_index + within))
         p.eta_label.setText(f"Image {min(image_index + 1, count)} of {count} · "
                             f"{eta_text(remaining, self._eta.elapsed())}")
+        table = self.batch_panel
+        if image_index < min(count, table.table.rowCount()) and (
+                table.result_text(image_index)[0] == "waiting"):
+            table.set_result(image_index, "upscaling…", "")
         if total > 0 and done == 0 and image_index < len(self._paths):
             index = self.queue.index_of(self._paths[image_index])
             if index is not None:
@@ -265,3 +275,5 @@ class BatchController(Controller):
                                   "" if item.ok else detail)
             if item.ok:
                 self.queue[index].output_path = item.output
+                if item.path == self.upscale.photos.image_path:
+                    self.upscale.show_batch_output(item.path)  # the shown photo: in Compare

@@ -112,9 +112,35 @@ class UpscaleController(Controller):
             self.outcomes[method] = outcome
             self.compare.set_result(method, result)
         self.resultsChanged.emit()
+        if "cmdsr" not in self.outcomes:
+            self.show_batch_output(Path(path))
         if self._run_when_ready == Path(path) and self.models.ready:
             self._run_when_ready = None
             self.run()
+
+    def show_batch_output(self, path: Path) -> None:
+        """A photo a batch finished: its saved result on the CMDSR side of Compare (read from
+        the file, so it is what was written; Save stays for results of a run)."""
+        index = self.queue.index_of(path)
+        output = None if index is None else self.queue[index].output_path
+        if output is None or not output.is_file():
+            return
+
+        def read(_progress: Any, _cancel: threading.Event) -> QImage:
+            from engine.io.imageio import read_image
+
+            image = read_image(output)
+            return to_qimage(image.pixels, image.alpha)
+
+        def done(qimage: QImage) -> None:
+            if self.photos.image_path != path or "cmdsr" in self.outcomes:
+                return  # another photo is shown, or a run's result came first
+            self.compare.set_result("cmdsr", qimage)
+            self.say(f"Compare shows the batch's result for {path.name}: {output}", 8000)
+            self.finished.emit("cmdsr")
+
+        self.light.submit("batch output", read, on_finished=done,
+                          on_failed=lambda m: self.say(f"Cannot show the batch's result: {m}", 8000))
 
     def forget(self, path: Path) -> None:
         """A photo leaves the queue: drop its results and stop its running job, whose result
