@@ -171,6 +171,7 @@ class PhotoController(Controller):
         self.canvas.set_image(None)
         self.canvas.set_placeholder(placeholder)
         self.compare.set_input(None, 1)
+        self.panel.size_box.set_photo_size(None)
 
     def _on_current_changed(self, index: int | None) -> None:
         entry = self.queue.current_entry
@@ -221,6 +222,7 @@ class PhotoController(Controller):
         self._follow_regions(bool(entry.regions))
         self.canvas.set_patch_boxes(entry.preview_boxes)
         self.compare.set_input(qimage, self._scale())
+        self.panel.size_box.set_photo_size((image.width, image.height))
         self.say(f"{path.name}: {image.width}×{image.height}")
         if path in self._recent_candidates:
             self._recent_candidates.discard(path)

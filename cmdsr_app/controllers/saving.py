@@ -53,6 +53,10 @@ class SaveController(Controller):
         if not self.upscale.has_result:
             self.error.emit("Nothing to save", "Run an upscale first (Ctrl+R).")
             return
+        problem = self.panel.size_box.problem
+        if problem is not None:  # said before the file dialog, not after it
+            self.error.emit("Cannot save at this size", problem)
+            return
         from engine.io.imageio import format_suffix
 
         shown = self.photos.image_path

@@ -21,6 +21,7 @@ class OutputSizeBox(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._model_scale = 4
+        self._photo: tuple[int, int] | None = None  # the shown photo's (width, height)
         self.combo = QComboBox()
         for text, data in SIZE_KINDS:
             self.combo.addItem(text, data)
@@ -79,11 +80,37 @@ class OutputSizeBox(QWidget):
             self.combo.setCurrentIndex(self.combo.findData(f"x{scale}"))
         self._update()
 
+    def set_photo_size(self, size: tuple[int, int] | None) -> None:
+        """The shown photo's (width, height), so a width or height it cannot reach is said
+        as it is typed rather than at save time; None: no photo."""
+        self._photo = size
+        self._update()
+
+    @property
+    def problem(self) -> str | None:
+        """Why the shown photo cannot be saved at this size (the model's scale is the most it
+        gives: a result is only ever shrunk from it), or None."""
+        choice, scale = self.choice, self._model_scale
+        if self._photo is None or choice.kind == "scale":
+            return None
+        width, height = self._photo
+        most = (width if choice.kind == "width" else height) * scale
+        if choice.value <= most:
+            return None
+        side = "wide" if choice.kind == "width" else "high"
+        return (f"Too large for this {width}×{height} photo: at most {most} px {side} at the "
+                f"model's ×{scale} (saving would be refused). A batch uses the size for photos "
+                "large enough and lists the others as failed.")
+
     def _update(self) -> None:
         choice = self.choice
         self.pixels.setVisible(choice.kind != "scale")
         scale = self._model_scale
-        if choice.is_model_scale(scale):
+        problem = self.problem
+        self.note.setStyleSheet("color: #d04040;" if problem else "color: palette(mid);")
+        if problem:
+            self.note.setText(problem)
+        elif choice.is_model_scale(scale):
             self.note.setText("")
         else:
             self.note.setText(f"The model upscales ×{scale}; the result is then shrunk to "
