@@ -5,7 +5,9 @@
 #
 #   scripts/long_run.sh start [SECONDS]   resume the run in $RUNS/long if it is there, else start it
 #                                         from the committed state in resources/models/long_run/;
-#                                         niced, in the background, log in $RUNS/long.log
+#                                         niced, in the background (scripts/long_run_curve.py: a
+#                                         point of the learning curve every 20 minutes in
+#                                         $RUNS/long/curve.jsonl), log in $RUNS/long.log
 #                                         (default budget 9000 s: a session's worth)
 #   scripts/long_run.sh stop              SIGTERM: the run checkpoints and exports, then exits
 #   scripts/long_run.sh save              copy its newest fp32 models and its training log into
@@ -28,7 +30,7 @@ start() {
     mkdir -p "$runs"
     local from=()
     if [ -f "$run/cmdsr/latest.pt" ] && [ -f "$run/baseline/latest.pt" ]; then
-        from=(--resume)
+        from=()  # long_run_curve.py resumes the run in $run
     elif [ -f "$state/cmdsr_x4_fp32.pt" ]; then
         rm -rf "$run"
         from=(--init-cmdsr "$state/cmdsr_x4_fp32.pt" --init-baseline "$state/basenet_x4_fp32.pt")
@@ -37,21 +39,18 @@ start() {
         exit 2
     fi
     [ -d "$corpus/train" ] || "$root/scripts/make_photo_corpus.sh" "$corpus"
-    # constant rates (no schedule tied to one session's budget), small: CPU batches are far
-    # noisier than the GPU's (lr 5e-5 with the ConditionNet learning made the model worse on
-    # every promotion row, see resources/models/long_run/README.md); the ConditionNet is held
+    # the recipe is long_run_curve.py's RECIPE (the ConditionNet held, 4 tasks x 8 patches, a
+    # warm-up for the fresh optimiser, lr 3e-5, the moving average of the weights as the result)
+    # on the phones mix; a point of the learning curve every 20 minutes of training
     cd "$root"
-    nohup nice -n 10 "$py" -m engine.training.pair --data "$corpus/train" --out "$run" \
-        --budget "$budget" --preset users --device cpu "${from[@]}" \
-        --set tasks_per_batch=4 --set sr_patches_per_task=8 --set cond_freeze_steps=1000000000 \
-        --set lr_base=1e-5 --set lr_schedule=multistep --set warmup_steps=0 \
-        --set 'milestones=[100000000]' --set threads=2 --set log_every=20 \
-        --set checkpoint_every=200 >>"$runs/long.log" 2>&1 &
-    echo "long_run: started (pid $!), log $runs/long.log"
+    nohup nice -n 5 "$py" scripts/long_run_curve.py --data "$corpus/train" --out "$run" \
+        --val "$corpus/val" --val "$corpus/val_textured" "${from[@]}" \
+        --stretch 1200 --total "$budget" --set degradation=phones >>"$runs/long.log" 2>&1 &
+    echo "long_run: started (pid $!), log $runs/long.log, curve $run/curve.jsonl"
 }
 
 stop() {
-    pkill -TERM -f "engine.training.pair --data $corpus/train --out $run" || true
+    pkill -TERM -f "long_run_curve.py --data $corpus/train --out $run" || true
 }
 
 save() {
@@ -71,6 +70,8 @@ for name, stem in (("cmdsr", "cmdsr_x4"), ("baseline", "basenet_x4")):
     save_model(load_model(newest), state / f"{stem}_fp32.pt", step=step,
                extra={"long_run": {"from": newest.name, "step": step}})
     shutil.copyfile(run / name / "metrics.jsonl", state / f"{name}_metrics.jsonl")
+if (run / "curve.jsonl").exists():
+    shutil.copyfile(run / "curve.jsonl", state / "curve.jsonl")
     print(f"long_run: {name} at step {step} -> {state / (stem + '_fp32.pt')}")
 EOF
 }
