@@ -133,6 +133,17 @@ def read_part(path: str | Path, part: ModelPart) -> nn.Module | None:
     return _read_checkpoint(Path(path), (part,))[3].get(part.key)
 
 
+def stored_parts(path: str | Path, parts: Sequence[ModelPart] = MODEL_PARTS) -> dict[str, Any]:
+    """The extra ``parts`` a model file carries, as stored (each checked to load and to fit
+    its model), so they can go into another file unchanged, their info included."""
+    path = Path(path)
+    found = _read_checkpoint(path, parts)[3]
+    if not found:
+        return {}
+    obj = _read(path)
+    return {key: obj[key] for key in found}
+
+
 def _read_checkpoint(
     path: Path, parts: Sequence[ModelPart] = MODEL_PARTS,
 ) -> tuple[ModelConfig, dict[str, Tensor], dict[str, Any], dict[str, nn.Module]]:

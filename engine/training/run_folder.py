@@ -4,6 +4,12 @@
 ``plot.png``, ``checkpoints/step_NNNNNNN.pt`` and ``latest.pt`` (the newest checkpoint; it
 loads with ``engine.load_model`` and also carries the optimiser/scheduler/RNG state that makes
 a resumed run continue exactly as an uninterrupted one would on the CPU).
+
+A run that starts from another model file (``init_from``, e.g. a fine-tune of the shipped
+model) carries that model's extra parts (the condition map behind the damage knobs, the
+damage head) into each checkpoint for as long as its ConditionNet is bit-identical to the
+parent's: both read or make the ConditionNet's conditions, so they fit exactly then and not
+after it learns. Each such checkpoint records what it carried or left out (``CARRIED_KEY``).
 """
 
 from __future__ import annotations
@@ -16,9 +22,10 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+import torch
 from torch import Tensor
 
-from engine.checkpoint import atomic_torch_save
+from engine.checkpoint import atomic_torch_save, read_checkpoint, stored_parts
 from engine.config import dumps_toml, from_dict, load_toml
 from engine.damage_head import HEAD_KEY, damage_head_of
 from engine.errors import CheckpointError, ConfigError
@@ -29,10 +36,90 @@ from engine.training.damage_fit import read_damage_head
 
 log = logging.getLogger(__name__)
 
+# A checkpoint's record of the parent's parts: {"from": path, "condition_net": "unchanged" or
+# "changed", "carried": [part keys], "dropped": [part keys]}.
+CARRIED_KEY = "carried_parts"
+_CONDITION_NET = "condition_net."
+
+
+def condition_net_state(state: dict[str, Tensor]) -> dict[str, Tensor]:
+    """The ConditionNet's tensors (parameters and standardisation buffers) of a state dict."""
+    return {k: v for k, v in state.items() if k.startswith(_CONDITION_NET)}
+
+
+class ParentParts:
+    """The extra parts of the model a run starts from and the ConditionNet they belong to.
+
+    ``carry(checkpoint)`` adds the parts a checkpoint lacks while its ConditionNet equals
+    ``condition_net`` exactly, leaves them out once it differs, and records which.
+    """
+
+    def __init__(self, source: str, condition_net: dict[str, Tensor], parts: dict[str, Any]) -> None:
+        self.source = source
+        self.condition_net = {k: v.detach().float().cpu() for k, v in condition_net.items()}
+        self.parts = parts
+        self._said: str | None = None  # the last state logged, so the log says each change once
+
+    @classmethod
+    def of_parent(cls, path: str | Path) -> ParentParts | None:
+        """The parts of the model file ``path`` (None when it has none to carry)."""
+        parts = stored_parts(path)
+        if not parts:
+            return None
+        _, state, _ = read_checkpoint(path)
+        return cls(str(path), condition_net_state(state), parts)
+
+    @classmethod
+    def of_run_checkpoint(cls, path: str | Path) -> ParentParts | None:
+        """The parent's parts as a run's own checkpoint carries them (for a resumed run whose
+        parent file has moved): only when that checkpoint's ConditionNet was the parent's."""
+        _, state, meta = read_checkpoint(path)
+        record = meta.get(CARRIED_KEY)
+        if not isinstance(record, dict) or record.get("condition_net") != "unchanged":
+            return None
+        parts = {k: v for k, v in stored_parts(path).items() if k in record.get("carried", [])}
+        if not parts:
+            return None
+        return cls(str(record.get("from", path)), condition_net_state(state), parts)
+
+    def unchanged(self, params: dict[str, Tensor]) -> bool:
+        mine = condition_net_state(params)
+        return bool(mine) and mine.keys() == self.condition_net.keys() and all(
+            torch.equal(v.detach().float().cpu(), self.condition_net[k]) for k, v in mine.items())
+
+    def carry(self, checkpoint: dict[str, Any]) -> None:
+        """Add the parent's parts to ``checkpoint`` (a ``checkpoint_dict``) if they still fit;
+        a part the run trained itself (a damage head learning along) is kept as it is."""
+        unchanged = self.unchanged(checkpoint.get("params", {}))
+        missing = [key for key in self.parts if key not in checkpoint]
+        if unchanged:
+            checkpoint.update({key: self.parts[key] for key in missing})
+        checkpoint[CARRIED_KEY] = {
+            "from": self.source,
+            "condition_net": "unchanged" if unchanged else "changed",
+            "carried": missing if unchanged else [],
+            "dropped": [] if unchanged else missing,
+        }
+        state = "unchanged" if unchanged else "changed"
+        if state != self._said and missing:
+            self._said = state
+            if unchanged:
+                log.info("the ConditionNet is %s's: its %s go into this run's checkpoints",
+                         self.source, " and ".join(k.replace("_", " ") for k in missing))
+            else:
+                log.info("the ConditionNet has learned since %s: its %s no longer fit and are "
+                         "left out of this run's checkpoints (scripts/train_condition_map.py "
+                         "fits a new condition map)", self.source,
+                         " and ".join(k.replace("_", " ") for k in missing))
+
 
 class RunWriter:
     """Every file a run writes goes through here (only one process writes in a
-    multi-process run: the others get ``enabled=False``)."""
+    multi-process run: the others get ``enabled=False``).
+
+    ``write_config`` also reads the run's parent model (``cfg.init_from``): its extra parts
+    go into the checkpoints while they fit (:class:`ParentParts`).
+    """
 
     CONFIG = "config.toml"
     RUN_INFO = "run.json"
@@ -45,6 +132,7 @@ class RunWriter:
         self.run_dir = Path(run_dir)
         self.enabled = enabled
         self.keep = keep
+        self.parent: ParentParts | None = None
         if enabled:
             self.run_dir.mkdir(parents=True, exist_ok=True)
 
@@ -64,6 +152,22 @@ class RunWriter:
             header += f"# {note}\n"
         _atomic_text(self.run_dir / self.CONFIG, header + dumps_toml(cfg))
         _atomic_text(self.run_dir / self.RUN_INFO, json.dumps(info, indent=2) + "\n")
+        self.parent = self._read_parent(cfg.init_from) if cfg.init_from else None
+
+    def _read_parent(self, init_from: str) -> ParentParts | None:
+        """The parent's parts: for a resumed run, as its newest checkpoint carries them (the
+        parent file may have been replaced since, by a newer shipped model), else from the
+        parent file. Unreadable: nothing is carried, and the log says why."""
+        try:
+            if self.latest_path.exists():
+                carried = ParentParts.of_run_checkpoint(self.latest_path)
+                if carried is not None:
+                    return carried
+            return ParentParts.of_parent(init_from)
+        except CheckpointError as exc:
+            log.warning("this run's checkpoints carry no condition map or damage head from "
+                        "its parent model: %s", exc)
+            return None
 
     def log(self, record: dict[str, Any]) -> None:
         if not self.enabled:
@@ -82,6 +186,8 @@ class RunWriter:
         path = self.run_dir / self.CHECKPOINTS / f"step_{step:07d}.pt"
         if not self.enabled:
             return path
+        if self.parent is not None:
+            self.parent.carry(obj)
         atomic_torch_save(obj, path)
         _atomic_link(path, self.latest_path)
         old = sorted((self.run_dir / self.CHECKPOINTS).glob("step_*.pt"))[: -self.keep]
