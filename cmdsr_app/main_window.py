@@ -202,6 +202,8 @@ class MainWindow(QMainWindow):
         self.queue_panel.currentRequested.connect(photos.show_entry)
         self.queue_panel.removeRequested.connect(self.remove_entry)
         photos.cleared.connect(upscale.on_photo_cleared)
+        photos.cleared.connect(lambda: self.region_panel.set_photo_shown(False))
+        photos.loaded.connect(lambda _p: self.region_panel.set_photo_shown(True))
         photos.loaded.connect(upscale.on_photo_loaded)  # first: the results are back...
         photos.loaded.connect(lambda _p: self.input_page.show_zoom(self.canvas.zoom))
         photos.loaded.connect(self.imageLoaded)  # ...when the window says it is loaded

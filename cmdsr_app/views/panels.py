@@ -154,6 +154,7 @@ class RegionPanel(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._regions: RegionList | None = None
+        self._photo_shown = False  # the previews need a photo to pick patches from
         self.hint = QLabel("Drag on the photo to mark where the damage shows. "
                            "Each region must hold a 32×32 patch.")
         self.hint.setWordWrap(True)
@@ -169,10 +170,8 @@ class RegionPanel(QWidget):
         self.clear_button.setToolTip("Delete all regions of this image")
         self.clear_button.clicked.connect(self._on_clear)
         self.auto_button = QPushButton("Auto")
-        self.auto_button.setToolTip("Preview the textured patches the engine picks by itself")
         self.auto_button.clicked.connect(lambda: self.previewRequested.emit("auto"))
         self.random_button = QPushButton("Random")
-        self.random_button.setToolTip("Preview random patches (the paper's choice)")
         self.random_button.clicked.connect(lambda: self.previewRequested.emit("random"))
         self.regions_button = QPushButton("From regions")
         self.regions_button.setToolTip("Preview the patches taken from your regions")
@@ -226,7 +225,19 @@ class RegionPanel(QWidget):
         has = self._regions is not None and len(self._regions) > 0
         self.delete_button.setEnabled(has and self._regions is not None and self._regions.selected is not None)
         self.clear_button.setEnabled(has)
-        self.regions_button.setEnabled(has)
+        self.regions_button.setEnabled(has and self._photo_shown)
+        for button in (self.auto_button, self.random_button):
+            button.setEnabled(self._photo_shown)
+        for button, tip in ((self.auto_button, self.AUTO_TIP), (self.random_button, self.RANDOM_TIP)):
+            button.setToolTip(tip if self._photo_shown else f"{tip} (open a photo first)")
+
+    AUTO_TIP = "Preview the textured patches the engine picks by itself"
+    RANDOM_TIP = "Preview random patches (the paper's choice)"
+
+    def set_photo_shown(self, shown: bool) -> None:
+        """Whether a photo is shown (loaded, not failed): the previews need one."""
+        self._photo_shown = shown
+        self._refresh()
 
     def _on_selection(self, index: int | None) -> None:
         self.list.blockSignals(True)
