@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import Signal
-from PySide6.QtWidgets import QFileDialog, QWidget
+from PySide6.QtWidgets import QFileDialog, QMessageBox, QWidget
 
 from cmdsr_app.controllers.base import Controller
 from cmdsr_app.controllers.models import ModelController
@@ -63,9 +63,40 @@ class SaveController(Controller):
         stem = shown.stem if shown else "result"
         size = self.panel.output_size.label()
         start = self.folder() / f"{stem}_{size}{format_suffix(self.panel.output_format)}"
-        path, _ = QFileDialog.getSaveFileName(self._window, "Save result", str(start), IMAGE_FILTER)
-        if path:
+        path = self._ask_path("Save result", start)
+        if path is not None:
             self.save_result(path)
+
+    def _ask_path(self, title: str, start: Path) -> Path | None:
+        """The file to save to. The dialog does not ask about replacing a file: the original
+        photo is refused here in one step, and any other existing file is asked about once."""
+        chosen, _ = QFileDialog.getSaveFileName(self._window, title, str(start), IMAGE_FILTER,
+                                                options=QFileDialog.Option.DontConfirmOverwrite)
+        if not chosen:
+            return None
+        path = Path(chosen)
+        problem = self._original_problem(path)
+        if problem is not None:
+            self.error.emit(title, problem)
+            return None
+        if path.exists() and not self.confirm_replace(path):
+            return None
+        return path
+
+    def confirm_replace(self, path: Path) -> bool:
+        """Ask before replacing an existing file (tests replace this)."""
+        answer = QMessageBox.question(
+            self._window, "Replace the file?", f"{path.name} already exists in {path.parent}. "
+            "Replace it?", QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+            QMessageBox.StandardButton.No)
+        return answer == QMessageBox.StandardButton.Yes
+
+    def _original_problem(self, path: Path) -> str | None:
+        shown = self.photos.image_path
+        if shown is not None and path.resolve() == shown.resolve():
+            return (f"{path} is the original photo; choose another name, so the original is "
+                    "never replaced.")
+        return None
 
     def save_result(self, path: str | Path, method: str = "cmdsr") -> None:
         """Write a result (format from the suffix, else the panel's; metadata kept)."""
@@ -90,9 +121,8 @@ class SaveController(Controller):
         shown = self.photos.image_path
         stem = shown.stem if shown else "comparison"
         start = self.folder() / f"{stem}_compare.png"
-        path, _ = QFileDialog.getSaveFileName(self._window, "Save comparison", str(start),
-                                              IMAGE_FILTER)
-        if path:
+        path = self._ask_path("Save comparison", start)
+        if path is not None:
             self.save_comparison(path)
 
     def save_comparison(self, path: str | Path) -> None:
@@ -117,10 +147,9 @@ class SaveController(Controller):
     def _write(self, image: Any, path: Path, title: str) -> None:
         from engine.io.imageio import normalise_format, write_image
 
-        shown = self.photos.image_path
-        if shown is not None and path.resolve() == shown.resolve():
-            self.error.emit(title, f"{path} is the original photo; choose another name, so the "
-                                   "original is never replaced.")
+        problem = self._original_problem(path)
+        if problem is not None:
+            self.error.emit(title, problem)
             return
 
         fmt = path.suffix.lstrip(".") or self.panel.output_format
@@ -135,7 +164,7 @@ class SaveController(Controller):
             depth = None
 
         def work(_progress: Any, _cancel: threading.Event) -> Path:
-            # The save dialog already asked before replacing a file.
+            # _ask_path already asked before replacing a file.
             return write_image(image, path, fmt=fmt, quality=quality, bit_depth=depth, overwrite=True)
 
         def done(written: Path) -> None:
