@@ -98,7 +98,7 @@ def _distinct_degradation(cfg: DegradationConfig, first: DegradationParams,
     other = sample_degradation(cfg, rng)
     for _ in range(tries):
         blur_apart = abs(math.log(other.sigma_x / first.sigma_x)) > math.log(1.3)
-        if blur_apart or abs(other.noise_std - first.noise_std) >= 8:
+        if blur_apart or abs(other.noise_level() - first.noise_level()) >= 8:
             break
         other = sample_degradation(cfg, rng)
     return other
@@ -182,7 +182,7 @@ class TaskBatches(Dataset):
             "lr": torch.from_numpy(np.ascontiguousarray(lr)),
             "hr": torch.from_numpy(np.ascontiguousarray(hr)),
             "sigma": torch.tensor([t.params.sigma_x for t in tasks]),
-            "noise": torch.tensor([t.params.noise_std for t in tasks]),
+            "noise": torch.tensor([t.params.noise_level() for t in tasks]),
             "blur": torch.tensor([math.sqrt(t.params.sigma_x * t.params.sigma_y) for t in tasks]),
         }
 

@@ -23,7 +23,7 @@ def training_damage_head(cfg: TrainConfig, draws: int = 4000) -> DamageHead:
     seeded draws), so it fits standardised targets from the first step."""
     rng = np.random.default_rng(cfg.seed)
     drawn = [sample_degradation(cfg.degradation, rng) for _ in range(draws)]
-    targets = torch.tensor([[math.sqrt(p.sigma_x * p.sigma_y), p.noise_std] for p in drawn],
+    targets = torch.tensor([[math.sqrt(p.sigma_x * p.sigma_y), p.noise_level()] for p in drawn],
                            dtype=torch.float32)
     head = DamageHead(cfg.model.cond_channels)
     with torch.no_grad():

@@ -480,7 +480,7 @@ class DeviceTaskSampler:
         hr = self.hr_patches(images)
         lr = self.degrade(hr, params, step=step)
         sigma = torch.tensor([pp.sigma_x for pp in params]).to(self.device, non_blocking=True)
-        noise = torch.tensor([pp.noise_std for pp in params]).to(self.device, non_blocking=True)
+        noise = torch.tensor([pp.noise_level() for pp in params]).to(self.device, non_blocking=True)
         blur = torch.tensor([math.sqrt(pp.sigma_x * pp.sigma_y) for pp in params]).to(
             self.device, non_blocking=True)
         return {"lr": lr, "hr": hr, "sigma": sigma, "noise": noise, "blur": blur}
