@@ -112,10 +112,10 @@ class ModelController(Controller):
 
         def judged(verdict: CheckpointVerdict) -> None:
             problems = verdict.warnings()
-            if not problems:
-                self._use(path)
+            if not problems and not verdict.knobs_lost:
+                self._use(path, verdict.knobs)
                 return
-            self._confirm(path, problems)
+            self._confirm(path, problems, verdict.knobs)
 
         def failed(message: str) -> None:
             self.modelNotUsed.emit(path)
@@ -124,14 +124,16 @@ class ModelController(Controller):
         self.light.submit("judge", lambda _p, _c: judge_checkpoint(path, shipped, self.cache),
                           on_finished=judged, on_failed=failed)
 
-    def _use(self, path: str) -> None:
+    def _use(self, path: str, knobs: str = "") -> None:
         self.choose(path)
-        self.say(f"Using the trained model {Path(path).name}")
+        self.say(f"Using the trained model {Path(path).name}. {knobs}".strip())
 
-    def _confirm(self, path: str, problems: list[str]) -> None:
+    def _confirm(self, path: str, problems: list[str], knobs: str = "") -> None:
+        # knobs: what became of the damage knobs of the model the run started from
+        lead = (f"{Path(path).name} will likely upscale worse than the model you use now."
+                if problems else f"{Path(path).name} has no damage knobs.")
         box = QMessageBox(QMessageBox.Icon.Warning, "Use this checkpoint?",
-                          f"{Path(path).name} will likely upscale worse than the model you "
-                          "use now.\n\n" + "\n".join(problems),
+                          lead + "\n\n" + "\n\n".join([*problems, *([knobs] if knobs else [])]),
                           QMessageBox.StandardButton.NoButton, self._window)
         use = box.addButton("Use it anyway", QMessageBox.ButtonRole.AcceptRole)
         box.addButton("Keep the current model", QMessageBox.ButtonRole.RejectRole)
@@ -140,7 +142,7 @@ class ModelController(Controller):
         def answered(_result: int) -> None:
             self.confirm_box = None
             if box.clickedButton() is use:
-                self._use(path)
+                self._use(path, knobs)
             else:
                 self.say(f"Kept the current model; {Path(path).name} was not used.")
                 self.modelNotUsed.emit(path)

@@ -26,6 +26,10 @@ class CheckpointVerdict:
     step: int | None = None
     psnr: float | None = None  # PSNR-Y on the run's validation photos
     shipped_psnr: float | None = None  # the shipped model on the same photos
+    # What became of the damage knobs of the model the run started from: one sentence, ""
+    # for a file that records nothing about them (not a fine-tune of a model with knobs).
+    knobs: str = ""
+    knobs_lost: bool = False  # its parent had knobs and this checkpoint has none
 
     def warnings(self) -> list[str]:
         out = []
@@ -37,6 +41,31 @@ class CheckpointVerdict:
             out.append(f"On the run's validation photos it scores {self.psnr:.2f} dB, below the "
                        f"shipped model's {self.shipped_psnr:.2f} dB.")
         return out
+
+
+def knobs_note(meta: dict[str, Any], shipped: Path | None) -> tuple[str, bool]:
+    """What a fine-tuned checkpoint's record of its parent's parts (``carried_parts``, written
+    by the engine) means for the user: (sentence, knobs lost)."""
+    from engine.training.run_folder import CARRIED_KEY
+
+    record = meta.get(CARRIED_KEY)
+    if not isinstance(record, dict):
+        return "", False
+    source = Path(str(record.get("from", "")))
+    same = shipped is not None and (source == shipped or (
+        source.exists() and shipped.exists() and source.samefile(shipped)))
+    parent = "the shipped model" if same else source.name or "the model it started from"
+    carried, dropped = record.get("carried") or [], record.get("dropped") or []
+    if "condition_map" in carried:
+        return (f"Damage knobs: kept from {parent}. Its ConditionNet was held fixed during "
+                "training, so the knobs set the damage exactly as they do there.", False)
+    if "condition_map" in dropped:
+        reading = (" The photo's own damage reading still steers it." if "damage_head" not in dropped
+                   else " It has no damage reading either (that fitted the old ConditionNet too).")
+        return (f"No damage knobs: its ConditionNet learned during training, so the knobs of "
+                f"{parent} no longer fit it (they would set the wrong damage) and were left "
+                f"out. scripts/train_condition_map.py fits new ones.{reading}", True)
+    return "", False
 
 
 def run_dir_of(checkpoint: Path) -> Path:
@@ -55,14 +84,15 @@ def judge_checkpoint(path: str | Path, shipped: Path | None, cache: Any) -> Chec
     # 0 is what a file saved outside a training run records (an export, a converted file):
     # not known to be early
     step = int(step) if isinstance(step, int) and not isinstance(step, bool) and step > 0 else None
+    knobs, lost = knobs_note(meta if isinstance(meta, dict) else {}, shipped)
     if shipped is None or not shipped.exists() or shipped.resolve() == path.resolve():
-        return CheckpointVerdict(path, step)
+        return CheckpointVerdict(path, step, knobs=knobs, knobs_lost=lost)
     try:
         psnr, shipped_psnr = _validation_scores(path, shipped, cache)
     except Exception as exc:  # the warning is advice: a run folder it cannot read gives none
         log.info("no validation comparison for %s: %s", path, exc)
         psnr = shipped_psnr = None
-    return CheckpointVerdict(path, step, psnr, shipped_psnr)
+    return CheckpointVerdict(path, step, psnr, shipped_psnr, knobs, lost)
 
 
 def _validation_scores(path: Path, shipped: Path, cache: Any) -> tuple[float | None, float | None]:

@@ -281,3 +281,60 @@ def _running():
     from cmdsr_app.training.state import Phase
 
     return Phase.RUNNING
+
+
+# -- item 6: a fine-tune's damage knobs, in the Use this model dialog --------------------------
+@pytest.fixture(scope="module")
+def fine_tunes(tmp_path_factory) -> dict[str, Path]:
+    """Two real fine-tunes of a parent with damage knobs: one holding its ConditionNet for the
+    whole run (step 2), one whose ConditionNet learned (step 4)."""
+    import torch
+
+    from engine.checkpoint import save_model
+    from engine.condition_map import ConditionMap, attach_condition_map
+    from engine.damage_head import DamageHead, attach_damage_head
+    from engine.data import write_synthetic_photos
+    from engine.model import ModelConfig, build_model
+    from engine.training.config import TrainConfig
+    from engine.training.loop import train
+
+    root = tmp_path_factory.mktemp("fine_tunes")
+    write_synthetic_photos(root / "photos", 3, (96, 96), seed=1)
+    model_cfg = ModelConfig(scale=4, channels=8, blocks=1, support_size=3, cond_channels=8,
+                            condition_input="highpass")
+    torch.manual_seed(0)
+    parent = build_model(model_cfg)
+    attach_condition_map(parent, ConditionMap(8))
+    attach_damage_head(parent, DamageHead(8))
+    parent_path = save_model(parent, root / "parent.pt")
+    threads = torch.get_num_threads()
+    out = {}
+    try:
+        for name, freeze, steps in (("held", 100, 2), ("learned", 0, 4)):
+            cfg = TrainConfig(model=model_cfg, steps=steps, tasks_per_batch=2, lr_patch=8,
+                              cond_every=1, checkpoint_every=steps, num_workers=0,
+                              cache_crops_per_image=2, cache_crop_size=48, threads=1,
+                              init_from=str(parent_path), cond_freeze_steps=freeze)
+            out[name] = train(cfg, root / name, root / "photos")
+    finally:
+        torch.set_num_threads(threads)
+    return out
+
+
+@pytest.mark.parametrize("which", ["held", "learned"])
+def test_use_this_model_says_whether_the_knobs_came_along(qtbot, window, fine_tunes,
+                                                         which) -> None:
+    path = fine_tunes[which]
+    window.use_trained_model(str(path))
+    qtbot.waitUntil(lambda: window.models.confirm_box is not None
+                    and window.models.confirm_box.isVisible(), timeout=15000)
+    text = " ".join(window.models.confirm_box.text().split())
+    if which == "held":
+        assert "Damage knobs: kept from parent.pt" in text and "held fixed" in text
+    else:
+        assert "No damage knobs" in text and "ConditionNet learned" in text
+        assert "parent.pt" in text
+    box = window.models.confirm_box
+    with qtbot.waitSignal(window.modelReady, timeout=15000):
+        next(b for b in box.buttons() if b.text() == "Use it anyway").click()
+    assert (window.models.info.knobs is not None) == (which == "held")
