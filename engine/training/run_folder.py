@@ -103,14 +103,14 @@ class ParentParts:
         state = "unchanged" if unchanged else "changed"
         if state != self._said and missing:
             self._said = state
+            names = " and ".join(k.replace("_", " ") for k in missing)
             if unchanged:
-                log.info("the ConditionNet is %s's: its %s go into this run's checkpoints",
-                         self.source, " and ".join(k.replace("_", " ") for k in missing))
+                log.info("carrying the %s of %s into this run's checkpoints (the ConditionNet "
+                         "is unchanged)", names, self.source)
             else:
-                log.info("the ConditionNet has learned since %s: its %s no longer fit and are "
-                         "left out of this run's checkpoints (scripts/train_condition_map.py "
-                         "fits a new condition map)", self.source,
-                         " and ".join(k.replace("_", " ") for k in missing))
+                log.info("the ConditionNet has learned since %s: leaving its %s out of this "
+                         "run's checkpoints: fitted to the old one, they no longer fit (scripts/"
+                         "train_condition_map.py fits a new condition map)", self.source, names)
 
 
 class RunWriter:
