@@ -24,6 +24,7 @@ CONFIG_ENV = "CMDSR_STUDIO_CONFIG_DIR"
 SETTINGS_FILE = "settings.json"
 MAX_RECENT = 10
 MAX_REMEMBERED_REGIONS = 200
+MAX_REMEMBERED_KNOBS = 200
 MIN_TILE = 32  # the engine's smallest fixed tile
 MAX_THREADS = 256
 
@@ -73,6 +74,9 @@ class AppSettings:
     window_state: str = ""  # hex of QMainWindow.saveState()
     # Support regions per image path, so reopening a photo brings its regions back.
     regions: dict[str, list[list[int]]] = field(default_factory=dict)
+    # Damage knob values the user set, per image path: {"model": the model file they were set
+    # under, "values": [blur, noise] or [blur, noise, jpeg]} (cmdsr_app.controllers.knobs).
+    knobs: dict[str, dict[str, Any]] = field(default_factory=dict)
     # The Training tab's own settings (it keeps them up to date in place).
     training: dict[str, Any] = field(default_factory=dict)
 
@@ -98,6 +102,29 @@ class AppSettings:
             if isinstance(r, list) and len(r) == 4 and all(isinstance(v, int) for v in r):
                 out.append((r[0], r[1], r[2], r[3]))
         return out
+
+    def remember_knobs(self, path: str | Path, model: str | Path,
+                       values: tuple[float, ...] | None) -> None:
+        """The knob values set for a photo under a model (None: forget them)."""
+        key = str(path)
+        self.knobs.pop(key, None)
+        if values is not None:
+            self.knobs[key] = {"model": str(model), "values": [round(float(v), 3) for v in values]}
+        while len(self.knobs) > MAX_REMEMBERED_KNOBS:
+            self.knobs.pop(next(iter(self.knobs)))
+
+    def knobs_for(self, path: str | Path, model: str | Path) -> tuple[float, ...] | None:
+        """The knob values kept for a photo if they were set under this model, else None (a
+        hand-edited or damaged entry counts as none)."""
+        entry = self.knobs.get(str(path))
+        if not isinstance(entry, dict) or entry.get("model") != str(model):
+            return None
+        values = entry.get("values")
+        if (not isinstance(values, list) or len(values) not in (2, 3)
+                or not all(isinstance(v, int | float) and not isinstance(v, bool)
+                           and abs(v) < 1e6 for v in values)):
+            return None
+        return tuple(float(v) for v in values)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> AppSettings:
