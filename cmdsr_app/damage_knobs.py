@@ -3,9 +3,10 @@ photo, and the part of the photo in view a preview covers (the preview job itsel
 ``cmdsr_app.jobs.preview_damage``).
 
 A model file with a *condition map* (``engine.condition_map``) can be steered by numbers:
-blur sigma and noise sigma in, the condition CMDSR would read for such damage out. The knobs
-start at the model's own estimate for the photo; a photo whose knobs the user has not moved
-is upscaled from its support patches as before, one whose knobs were moved with those numbers.
+blur sigma, noise sigma and (for a map fitted with JPEG) the JPEG quality in, the condition
+CMDSR would read for such damage out. The knobs start at the model's own estimate for the
+photo; a photo whose knobs the user has not moved is upscaled from its support patches as
+before, one whose knobs were moved with those numbers.
 """
 
 from __future__ import annotations
@@ -20,7 +21,10 @@ import numpy as np
 if TYPE_CHECKING:
     from engine import CMDSR
 
-Damage = tuple[float, float]  # (blur sigma in HR pixels, noise sigma in grey levels)
+# (blur sigma in HR pixels, noise sigma in grey levels) and, for a model whose knobs take it,
+# the JPEG quality (100: no JPEG)
+Damage = tuple[float, ...]
+NO_JPEG = 100.0
 Box = tuple[int, int, int, int]  # x, y, w, h in photo pixels
 
 PREVIEW_SIDE = 160  # the preview covers at most this many photo pixels each way (x4: 640)
@@ -31,21 +35,30 @@ NO_MAP = "This model has no damage knobs: its file holds no condition map."
 
 @dataclass(frozen=True)
 class KnobRange:
-    """What the model's condition map was fitted on; values outside are refused."""
+    """What the model's condition map was fitted on; values outside are refused. ``jpeg``:
+    the JPEG qualities its map takes (the top, 100, meaning none), None for a map without."""
 
     blur: tuple[float, float]
     noise: tuple[float, float]
+    jpeg: tuple[float, float] | None = None
 
-    def clamp(self, blur: float, noise: float) -> Damage:
-        return (min(max(blur, self.blur[0]), self.blur[1]),
+    def clamp(self, blur: float, noise: float, jpeg: float | None = None) -> Damage:
+        """The values held inside this range: (blur, noise) for knobs without JPEG, (blur,
+        noise, JPEG) for knobs with it (a missing JPEG quality is none, 100)."""
+        kept = (min(max(blur, self.blur[0]), self.blur[1]),
                 min(max(noise, self.noise[0]), self.noise[1]))
+        if self.jpeg is None:
+            return kept
+        quality = NO_JPEG if jpeg is None else jpeg
+        return (*kept, min(max(quality, self.jpeg[0]), self.jpeg[1]))
 
-    def contains(self, blur: float, noise: float) -> bool:
-        return self.clamp(blur, noise) == (blur, noise)
+    def contains(self, *values: float) -> bool:
+        return self.clamp(*values) == tuple(values)
 
     @property
     def start(self) -> Damage:
-        """Where the knobs stand when the model reads no estimate: a mild blur, no noise."""
+        """Where the knobs stand when the model reads no estimate: a mild blur, no noise, no
+        JPEG."""
         return self.clamp(1.0, 0.0)
 
 
@@ -56,7 +69,7 @@ def knob_range_of(model: CMDSR) -> KnobRange | None:
     cmap = condition_map_of(model) if model.conditioned else None
     if cmap is None:
         return None
-    return KnobRange(cmap.blur_range, cmap.noise_range)
+    return KnobRange(cmap.blur_range, cmap.noise_range, cmap.jpeg_range)
 
 
 class KnobValues:
@@ -69,12 +82,16 @@ class KnobValues:
     def get(self, path: Path | None) -> Damage | None:
         return None if path is None else self._values.get(Path(path))
 
-    def set(self, path: Path, blur: float, noise: float) -> None:
-        self._values[Path(path)] = (float(blur), float(noise))
+    def set(self, path: Path, *values: float) -> None:
+        """(blur, noise) or (blur, noise, JPEG quality) for this photo."""
+        self._values[Path(path)] = tuple(float(v) for v in values)
 
-    def set_all(self, paths: Iterable[Path], blur: float, noise: float) -> None:
+    def set_all(self, paths: Iterable[Path], *values: float) -> None:
         for path in paths:
-            self.set(path, blur, noise)
+            self.set(path, *values)
+
+    def items(self) -> list[tuple[Path, Damage]]:
+        return list(self._values.items())
 
     def clear(self, path: Path) -> None:
         self._values.pop(Path(path), None)

@@ -53,10 +53,21 @@ def noise_words(sigma: float) -> str:
     return next((w for limit, w in NOISE_WORDS if sigma < limit), "heavy")
 
 
+# A reading at or above this is "no JPEG" (the readout's none is 100; see engine.inference.damage)
+JPEG_NONE_FROM = 97.5
+
+
+def jpeg_words(quality: float) -> str:
+    """``JPEG 62`` or ``no JPEG``: the JPEG quality a knob or a reading stands at."""
+    return "no JPEG" if quality >= JPEG_NONE_FROM else f"JPEG {quality:.0f}"
+
+
 def describe(estimate: DamageEstimate) -> str:
-    """``blur σ 2.1 px (soft) · noise σ 12 levels (visible)``."""
-    return (f"blur σ {estimate.blur_sigma:.1f} px ({blur_words(estimate.blur_sigma)}) · "
+    """``blur σ 2.1 px (soft) · noise σ 12 levels (visible)``, then ``· JPEG quality 62`` or
+    ``· no JPEG seen`` when the model reads JPEG."""
+    text = (f"blur σ {estimate.blur_sigma:.1f} px ({blur_words(estimate.blur_sigma)}) · "
             f"noise σ {estimate.noise_sigma:.0f} levels ({noise_words(estimate.noise_sigma)})")
+    return f"{text} · {estimate.jpeg_words()}" if estimate.jpeg_quality is not None else text
 
 
 def units_hint(scale: int) -> str:
@@ -64,7 +75,8 @@ def units_hint(scale: int) -> str:
     return (f"Blur σ: the Gaussian blur in high-resolution pixels before the ×{scale} "
             "downscale (about 0.6 nearly sharp, 3.6 very soft). Noise σ: the standard deviation "
             "of the noise in grey levels 0..255 on the photo (5 faint, 15 clearly visible, "
-            "30+ heavy). Estimates, only as good as the model's condition.")
+            "30+ heavy). JPEG quality: how hard the photo was compressed (30 heavy blocks, 95 "
+            "light), when the model reads it. Estimates, only as good as the model's condition.")
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,9 @@
 """The damage knobs of the shown photo: they start at the model's estimate for it, the user's
 moves are kept per photo and steer its runs (and its batch output), and each move previews
 the part of the photo in view, in a worker thread of its own: debounced, the previous preview
-cancelled by the next move, so dragging never waits for the network."""
+cancelled by the next move, so dragging never waits for the network. The values set are kept
+in the settings too, so a photo opened again after a restart under the same model gets them
+back (never under another model, never outside the model's range)."""
 
 from __future__ import annotations
 
@@ -19,13 +21,14 @@ from cmdsr_app.controllers.models import ModelController
 from cmdsr_app.controllers.photos import PhotoController
 from cmdsr_app.controllers.upscale import UpscaleController
 from cmdsr_app.damage_knobs import (
+    NO_JPEG,
     NO_MAP,
     Damage,
     KnobRange,
     KnobValues,
     visible_box,
 )
-from cmdsr_app.damage_readout import DamageReading
+from cmdsr_app.damage_readout import DamageReading, jpeg_words
 from cmdsr_app.imaging import to_qimage
 from cmdsr_app.jobs import ModelCache, ModelInfo, preview_damage
 from cmdsr_app.views.canvas import ImageCanvas
@@ -46,6 +49,7 @@ NO_ESTIMATE = ("No estimate: start from a mild blur.",
                "noise; move one to set the damage yourself.")
 READING = ("Reading the damage…", "")
 NO_PHOTO = ("Open a photo to steer its upscale.", "")
+FAILED_PHOTO = ("This photo could not be opened: nothing to steer.", "")
 NO_CONDITION = "This model ignores the damage (its conditioning is off), so it has no damage knobs."
 
 
@@ -81,8 +85,10 @@ class KnobController(Controller):
         self._timer.timeout.connect(self.preview)
         photos.loaded.connect(lambda _path: self._on_photo())
         photos.cleared.connect(self._on_photo)
-        photos.queue.added.connect(lambda *_: self._show_batch_note())
-        photos.queue.removed.connect(lambda *_: self._show_batch_note())
+        # the queue tells of a removal before it moves its current photo: look once it has
+        photos.queue.added.connect(lambda *_: QTimer.singleShot(0, self._show))
+        photos.queue.removed.connect(lambda *_: QTimer.singleShot(0, self._show))
+        photos.queue.status_changed.connect(lambda *_: self._show())
         models.modelChanged.connect(self._on_model_changed)
         damage.readingShown.connect(self._on_reading)
         heavy.busyChanged.connect(self._on_busy)
@@ -100,11 +106,12 @@ class KnobController(Controller):
         return self.values.for_paths(paths) if self.range is not None else {}
 
     # -- the user's moves --------------------------------------------------------------------
-    def set_values(self, blur: float, noise: float) -> None:
+    def set_values(self, values: Damage) -> None:
         path = self.photos.image_path
         if path is None or self.range is None:
             return
-        self.values.set(path, *self.range.clamp(blur, noise))
+        self.values.set(path, *self.range.clamp(*values))
+        self._keep(path)
         self.panel.show_origin(*SET_BY_YOU)
         self._show_batch_note()
         self.valuesChanged.emit()
@@ -115,6 +122,7 @@ class KnobController(Controller):
         path = self.photos.image_path
         if path is not None:
             self.values.clear(path)
+            self._keep(path)
         self._clear_preview()
         self._show()
         self.valuesChanged.emit()
@@ -122,12 +130,40 @@ class KnobController(Controller):
     def apply_to_all(self) -> None:
         if self.range is None or self.photos.image_path is None:
             return
-        blur, noise = self.panel.values()
+        values = self.panel.values()
         paths = [entry.path for entry in self.photos.queue]
-        self.values.set_all(paths, blur, noise)
+        if not paths:
+            return
+        self.values.set_all(paths, *values)
+        for path in paths:
+            self._keep(path)
         self._show()
         self.valuesChanged.emit()
-        self.say(f"Blur {blur:.1f} px · noise {noise:.0f} levels set for all {len(paths)} photo(s).")
+        jpeg = f" · {jpeg_words(values[2])}" if len(values) > 2 else ""
+        self.say(f"Blur {values[0]:.1f} px · noise {values[1]:.0f} levels{jpeg} set for all "
+                 f"{len(paths)} photo(s).")
+
+    # -- kept across restarts ----------------------------------------------------------------
+    def _model_key(self) -> str | None:
+        info = self.models.info
+        return None if info is None else str(info.path)
+
+    def _keep(self, path: Path) -> None:
+        """Remember (or forget) this photo's values in the settings, with the model's file."""
+        model = self._model_key()
+        if model is not None:
+            self.photos.settings.remember_knobs(path, model, self.values.get(path))
+
+    def _restore(self) -> None:
+        """The shown photo's values from an earlier session, when they were set under this
+        model and fit its range; values set in this session win."""
+        path, model = self.photos.image_path, self._model_key()
+        if path is None or model is None or self.range is None or self.values.get(path) is not None:
+            return
+        kept = self.photos.settings.knobs_for(path, model)
+        if kept is not None and len(kept) == (3 if self.range.jpeg else 2) \
+                and self.range.contains(*kept):
+            self.values.set(path, *kept)
 
     # -- the preview -------------------------------------------------------------------------
     def schedule_preview(self) -> None:
@@ -151,6 +187,8 @@ class KnobController(Controller):
         self._preview_key = key
         pixels, settings, cache = image.pixels, self.models.run_settings(), self.cache
         label = f"Preview · blur {damage[0]:.1f} px · noise {damage[1]:.0f} lv"
+        if len(damage) > 2:
+            label += f" · {jpeg_words(damage[2])}"
 
         def work(_progress: Any, cancel: threading.Event) -> Any:
             return to_qimage(preview_damage(pixels, box, damage, settings, cache, cancel))
@@ -183,11 +221,16 @@ class KnobController(Controller):
     def _on_photo(self) -> None:
         self._clear_preview()
         self.estimate = None
+        self._restore()
         self._show()
 
     def _on_reading(self, reading: DamageReading) -> None:
         photo = reading.photo
-        self.estimate = None if photo is None else (photo.blur_sigma, photo.noise_sigma)
+        if photo is None:
+            self.estimate = None
+        else:  # a readout without JPEG: the JPEG knob starts at none
+            jpeg = NO_JPEG if photo.jpeg_quality is None else photo.jpeg_quality
+            self.estimate = (photo.blur_sigma, photo.noise_sigma, jpeg)
         self._show()
 
     def _on_model_changed(self, info: ModelInfo) -> None:
@@ -199,6 +242,7 @@ class KnobController(Controller):
         else:
             self.values.clamp_all(self.range)
             self.panel.set_range(self.range)
+            self._restore()
         self._show()
 
     def _on_busy(self, busy: bool) -> None:
@@ -208,7 +252,19 @@ class KnobController(Controller):
         self.panel.set_locked(busy)
         self._show()  # the Reset button follows the lock
 
+    def _shown_failed(self) -> bool:
+        """Whether the queue's current photo is one that could not be opened."""
+        queue = self.photos.queue
+        index = queue.current
+        return index is not None and 0 <= index < len(queue) and bool(queue[index].load_error)
+
+    def _show_photo_state(self) -> None:
+        """The knobs steer the shown photo: off with none, or one that failed to open."""
+        shown = self.photos.image_path is not None and self.photos.image is not None
+        self.panel.set_photo(shown, len(self.photos.queue))
+
     def _show(self) -> None:
+        self._show_photo_state()
         if self.range is None:
             self._show_batch_note()
             return
@@ -216,6 +272,8 @@ class KnobController(Controller):
         own = self.values.get(path)
         if own is not None:
             self.panel.show_values(own, SET_BY_YOU, user_set=True)
+        elif self._shown_failed():
+            self.panel.show_values(self.range.start, FAILED_PHOTO, user_set=False)
         elif path is None:
             self.panel.show_values(self.range.start, NO_PHOTO, user_set=False)
         elif self.estimate is not None:

@@ -16,6 +16,11 @@ from cmdsr_app.controllers.knobs import AS_READ
 BLUR_RANGE, NOISE_RANGE, JPEG_RANGE = (0.5, 3.5), (0.0, 40.0), (30.0, 100.0)
 
 
+def is_cmdsr(method: str) -> bool:
+    """The CMDSR run's end (Compare's other sides finish on their own, in the background)."""
+    return method == "cmdsr"
+
+
 def knob_model(path: Path, *, jpeg: bool = True) -> Path:
     """The tiny x4 model with a damage readout (blur about 2, noise about 12, JPEG about 60)
     and a condition map with (or without) a JPEG input."""
@@ -115,7 +120,186 @@ def test_a_photo_opened_before_the_model_is_ready_keeps_its_reading(
     assert knobs.noise.value() == pytest.approx(min(max(estimate.noise_sigma, 0.0), 40.0), abs=0.51)
     assert window.knobs.damage_for(photo) is None  # nothing set by the user
     assert not knobs.reset_button.isEnabled()
-    with qtbot.waitSignal(window.upscaleFinished, timeout=30000):
+    with qtbot.waitSignal(window.upscaleFinished, timeout=30000, check_params_cb=is_cmdsr):
         window.run_upscale()
     assert seen == [None]  # the run read the photo's support patches
+    window.close()
+
+
+def use_model(qtbot, window, path: Path) -> None:
+    with qtbot.waitSignal(window.modelReady, timeout=15000):
+        window.choose_model(str(path))
+
+
+def open_and_read(qtbot, window, photo: Path) -> None:
+    with qtbot.waitSignal(window.damage.readingShown, timeout=20000):
+        window.open_paths([photo])
+
+
+# -- issue 29 item 2: the JPEG knob ----------------------------------------------------------
+def test_the_jpeg_knob_starts_at_the_reading_and_steers_runs(
+        qtbot, window, jpeg_model_path, make_photo, monkeypatch) -> None:
+    seen = spy_runs(monkeypatch)
+    use_model(qtbot, window, jpeg_model_path)
+    photo = make_photo("j.png", 48, 64)
+    open_and_read(qtbot, window, photo)
+    knobs = window.damage_panel.knobs
+    estimate = window.damage.reading.photo
+    assert estimate.jpeg_quality is not None
+    # the damage box shows the JPEG reading beside blur and noise
+    assert estimate.jpeg_words() in window.damage_panel.rows()[0]
+    assert knobs.jpeg.slider.isEnabled() and knobs.jpeg.spin.isEnabled()
+    assert not knobs.jpeg_note.isVisible()
+    expected = min(max(estimate.jpeg_quality, JPEG_RANGE[0]), JPEG_RANGE[1])
+    assert knobs.jpeg.value() == pytest.approx(expected, abs=0.51)
+    assert (knobs.jpeg.spin.minimum(), knobs.jpeg.spin.maximum()) == JPEG_RANGE
+    assert "As read from the photo" in knobs.origin.text()
+
+    start = knobs.values()
+    for _ in range(10):
+        qtbot.keyClick(knobs.jpeg.slider, Qt.Key.Key_Left)  # 10 qualities lower, by the keyboard
+    assert knobs.values() == pytest.approx((start[0], start[1], start[2] - 10))
+    assert window.knobs.damage_for(photo) == pytest.approx(knobs.values())
+    assert "Set by you" in knobs.origin.text()
+    with qtbot.waitSignal(window.upscaleFinished, timeout=30000, check_params_cb=is_cmdsr):
+        window.run_upscale()
+    assert seen[-1] == pytest.approx(knobs.values()) and len(seen[-1]) == 3
+    # typed as a word: "none" is quality 100, no JPEG
+    knobs.jpeg.spin.lineEdit().selectAll()
+    qtbot.keyClicks(knobs.jpeg.spin.lineEdit(), "none")
+    qtbot.keyClick(knobs.jpeg.spin.lineEdit(), Qt.Key.Key_Return)
+    assert knobs.jpeg.value() == 100 and knobs.jpeg.spin.text() == "none"
+    assert window.knobs.damage_for(photo)[2] == 100
+
+    qtbot.mouseClick(knobs.reset_button, Qt.MouseButton.LeftButton)
+    assert knobs.jpeg.value() == pytest.approx(expected, abs=0.51)
+    assert window.knobs.damage_for(photo) is None
+
+
+def test_the_jpeg_preview_and_use_for_all_carry_the_quality(
+        qtbot, window, jpeg_model_path, make_photo) -> None:
+    use_model(qtbot, window, jpeg_model_path)
+    first, second = make_photo("a.png", 48, 64), make_photo("b.png", 48, 64, seed=1)
+    open_and_read(qtbot, window, first)
+    window.open_paths([second])
+    window.show_entry(0)
+    qtbot.waitUntil(lambda: window.photos.image_path == first, timeout=10000)
+    knobs = window.damage_panel.knobs
+    window.canvas.fit()
+    with qtbot.waitSignal(window.knobs.previewShown, timeout=20000):
+        knobs.jpeg.spin.setValue(40)
+    assert window.knobs.damage_for(first)[2] == 40
+    qtbot.mouseClick(knobs.all_button, Qt.MouseButton.LeftButton)
+    assert window.knobs.damage_for(second) == pytest.approx(knobs.values())
+    assert "JPEG 40" in window.statusBar().currentMessage()
+
+
+def test_a_map_without_jpeg_disables_only_the_jpeg_knob_with_a_reason(
+        qtbot, window, old_map_model_path, make_photo) -> None:
+    from cmdsr_app.views.damage_knobs_view import NO_JPEG_KNOB
+
+    use_model(qtbot, window, old_map_model_path)
+    photo = make_photo("o.png", 48, 64)
+    open_and_read(qtbot, window, photo)
+    knobs = window.damage_panel.knobs
+    assert knobs.blur.slider.isEnabled() and knobs.noise.spin.isEnabled()
+    assert not knobs.jpeg.slider.isEnabled() and not knobs.jpeg.spin.isEnabled()
+    assert knobs.jpeg_note.isVisible() and knobs.jpeg_note.text() == NO_JPEG_KNOB
+    assert knobs.jpeg.spin.toolTip() == NO_JPEG_KNOB
+    qtbot.keyClick(knobs.blur.slider, Qt.Key.Key_Right)
+    assert len(window.knobs.damage_for(photo)) == 2  # blur and noise only
+    assert "JPEG" not in window.damage_panel.rows()[0]  # its readout reads no JPEG
+
+
+# -- issue 31 item 9: knobs that cannot work are off -----------------------------------------
+def test_the_knobs_are_off_with_no_photo_or_a_failed_one(
+        qtbot, window, jpeg_model_path, make_photo, tmp_path: Path) -> None:
+    use_model(qtbot, window, jpeg_model_path)
+    knobs = window.damage_panel.knobs
+    steering = (knobs.blur.slider, knobs.blur.spin, knobs.noise.slider, knobs.noise.spin,
+                knobs.jpeg.slider, knobs.jpeg.spin, knobs.reset_button, knobs.all_button)
+    assert window.photos.image is None
+    assert not any(w.isEnabled() for w in steering)  # nothing to steer yet
+    assert "Open a photo" in knobs.origin.text()
+
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(b"\x89PNG\r\n\x1a\n not a png")
+    with qtbot.waitSignal(window.errorShown, timeout=15000):
+        window.open_paths([broken])
+    qtbot.waitUntil(lambda: "could not be opened" in knobs.origin.text(), timeout=5000)
+    assert not any(w.isEnabled() for w in steering)
+
+    photo = make_photo("ok.png", 48, 64)
+    open_and_read(qtbot, window, photo)
+    window.show_entry(1)
+    qtbot.waitUntil(lambda: window.photos.image_path == photo, timeout=10000)
+    assert knobs.blur.slider.isEnabled() and knobs.all_button.isEnabled()
+    window.show_entry(0)  # back to the one that failed
+    qtbot.waitUntil(lambda: not knobs.blur.slider.isEnabled(), timeout=5000)
+    assert "could not be opened" in knobs.origin.text()
+
+
+def test_use_for_all_photos_is_off_with_an_empty_queue(
+        qtbot, window, jpeg_model_path, make_photo) -> None:
+    use_model(qtbot, window, jpeg_model_path)
+    knobs = window.damage_panel.knobs
+    open_and_read(qtbot, window, make_photo("only.png", 48, 64))
+    assert knobs.all_button.isEnabled()
+    window.remove_entry(0)
+    qtbot.waitUntil(lambda: len(window.photos.queue) == 0, timeout=5000)
+    assert not knobs.all_button.isEnabled() and not knobs.blur.slider.isEnabled()
+    knobs.all_button.click()  # even if reached: nothing happens, nothing is said wrongly
+    assert "set for all" not in window.statusBar().currentMessage()
+
+
+# -- issue 31 item 14: knob values kept across a restart -------------------------------------
+def test_knob_values_come_back_after_a_restart_under_the_same_model(
+        qtbot, monkeypatch, jpeg_model_path, old_map_model_path, tiny_baseline_path,
+        make_photo, isolated_settings: Path) -> None:
+    photo = make_photo("kept.png", 48, 64)
+    first = start_window(qtbot, monkeypatch, jpeg_model_path, tiny_baseline_path)
+    qtbot.waitUntil(lambda: first.models.info is not None, timeout=10000)
+    open_and_read(qtbot, first, photo)
+    knobs = first.damage_panel.knobs
+    knobs.blur.spin.setValue(3.0)
+    knobs.jpeg.spin.setValue(45)
+    set_values = first.knobs.damage_for(photo)
+    assert set_values == pytest.approx((3.0, knobs.noise.value(), 45.0))
+    first.close()
+
+    seen = spy_runs(monkeypatch)
+    second = start_window(qtbot, monkeypatch, jpeg_model_path, tiny_baseline_path)
+    qtbot.waitUntil(lambda: second.models.info is not None, timeout=10000)
+    open_and_read(qtbot, second, photo)
+    knobs = second.damage_panel.knobs
+    assert second.knobs.damage_for(photo) == pytest.approx(set_values)
+    assert knobs.values() == pytest.approx(set_values)
+    assert "Set by you" in knobs.origin.text() and knobs.reset_button.isEnabled()
+    with qtbot.waitSignal(second.upscaleFinished, timeout=30000, check_params_cb=is_cmdsr):
+        second.run_upscale()
+    assert seen[-1] == pytest.approx(set_values)
+    second.close()
+
+    # another model: the values belong to the first one, so the photo is read again
+    third = start_window(qtbot, monkeypatch, old_map_model_path, tiny_baseline_path)
+    qtbot.waitUntil(lambda: third.models.info is not None, timeout=10000)
+    open_and_read(qtbot, third, photo)
+    assert third.knobs.damage_for(photo) is None
+    assert "As read from the photo" in third.damage_panel.knobs.origin.text()
+    third.close()
+
+
+def test_kept_values_outside_the_models_range_are_not_restored(
+        qtbot, monkeypatch, jpeg_model_path, tiny_baseline_path, make_photo,
+        isolated_settings: Path) -> None:
+    import json
+
+    photo = make_photo("edited.png", 48, 64)
+    (isolated_settings / "settings.json").write_text(json.dumps({"knobs": {
+        str(photo): {"model": str(jpeg_model_path), "values": [9.0, 5.0, 60.0]}}}))
+    window = start_window(qtbot, monkeypatch, jpeg_model_path, tiny_baseline_path)
+    qtbot.waitUntil(lambda: window.models.info is not None, timeout=10000)
+    open_and_read(qtbot, window, photo)
+    assert window.knobs.damage_for(photo) is None  # blur 9 is beyond this model's 3.5
+    assert "As read from the photo" in window.damage_panel.knobs.origin.text()
     window.close()
