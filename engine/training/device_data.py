@@ -15,9 +15,11 @@ The small per-task draws (photo, degradation) come from ``numpy`` generators see
 device reseeded from ``(seed, step)``: a batch depends on nothing but the seed and the step,
 so a resumed run continues the same stream and no host synchronisation is needed. JPEG and
 the other damage of real photos (a camera's mosaic noise, double saves, resizes, a second
-round: when the degradation config asks for them) are the exception: those tasks' LR
-patches go through ``engine.degrade.finish_lr`` on the host, drawing from a numpy generator
-seeded with ``(seed, step, task)``.
+round: when the degradation config asks for them) are made by the torch ops of
+``engine.training.device_damage`` on a GPU (``device_damage="auto"``), so a batch never waits
+for the host; on a CPU (or with ``device_damage="host"``) those tasks' LR patches go through
+``engine.degrade.finish_lr`` with OpenCV, drawing from a numpy generator seeded with
+``(seed, step, task)``. The two agree in their statistics, not in their random draws.
 
 ``DeviceTaskSampler.batch(step)`` returns the dict ``engine.training.batches.TaskBatches`` yields.
 """
@@ -45,6 +47,7 @@ from engine.degrade import (
 )
 from engine.errors import ConfigError, ImageReadError
 from engine.training.batches import paired_assignment
+from engine.training.device_damage import finish_batch, task_index
 
 if TYPE_CHECKING:
     from engine.training.config import TrainConfig
@@ -55,6 +58,8 @@ log = logging.getLogger(__name__)
 _TEXTURE_BLOCK = 4
 # Singular values below this share of the largest are dropped from an anisotropic kernel.
 _RANK_TOL = 1e-7
+# Where JPEG and the other damage of real photos are made (``DeviceTaskSampler``).
+DAMAGE_PATHS = ("auto", "device", "host")
 
 
 # ----------------------------------------------------------------------------- photos
@@ -274,7 +279,10 @@ class DeviceTaskSampler:
 
     ``paired``: groups of 4 tasks (photos A, B x degradations d, e) as ``TaskBatches`` makes
     them; ``texture_candidates`` > 1: each patch position is the texture-weighted pick among
-    that many random ones (weight = texture + ``texture_floor`` x the candidates' mean)."""
+    that many random ones (weight = texture + ``texture_floor`` x the candidates' mean).
+    ``device_damage``: where JPEG and the real-photo damage are made: "device" (torch,
+    ``engine.training.device_damage``), "host" (OpenCV) or "auto" (the device unless it is
+    the CPU)."""
 
     def __init__(
         self,
@@ -288,7 +296,10 @@ class DeviceTaskSampler:
         paired: bool = False,
         texture_candidates: int = 1,
         texture_floor: float = 0.2,
+        device_damage: str = "auto",
     ) -> None:
+        if device_damage not in DAMAGE_PATHS:
+            raise ConfigError(f"device_damage must be one of {', '.join(DAMAGE_PATHS)}, got {device_damage!r}")
         if paired and tasks_per_batch % 4:
             raise ConfigError(f"paired tasks come in groups of 4; got {tasks_per_batch} per batch")
         if texture_candidates < 1:
@@ -305,6 +316,9 @@ class DeviceTaskSampler:
         self.paired = paired
         self.candidates = texture_candidates
         self.floor = texture_floor
+        # JPEG and camera damage with torch ops where the device is not the host's CPU
+        self.damage_on_device = device_damage == "device" or (
+            device_damage == "auto" and self.device.type != "cpu")
         small = int(torch.minimum(photos.height, photos.width).min())
         if small < self.hr_patch:
             raise ConfigError(f"a photo copy of {small} pixels is smaller than the HR patch ({self.hr_patch})")
@@ -433,7 +447,7 @@ class DeviceTaskSampler:
                 step: int = 0) -> Tensor:
         """``hr`` [T, N, 3, P, P] (0..255) -> LR [T, N, 3, P/s, P/s]: blur + bicubic, then
         (with ``noise``) noise, clip and round to uint8, then JPEG and the real-photo steps
-        where asked (on the host; ``step`` seeds their draws); without ``noise`` the float32
+        where asked (on the device, or on the host where ``step`` seeds their draws); without ``noise`` the float32
         LR before noise and quantisation."""
         dev = self.device
         terms = [self.fused.task_matrices(pp) for pp in params]
@@ -451,7 +465,7 @@ class DeviceTaskSampler:
             if len(members) == len(terms):
                 lr = apply_fused(hr_f, mv_t, mh_t)
             else:
-                index = torch.tensor(members, device=dev)
+                index = task_index(members, dev)
                 lr[index] = apply_fused(hr_f[index], mv_t, mh_t)
         if not noise:
             return lr
@@ -465,7 +479,11 @@ class DeviceTaskSampler:
             noise_t = torch.where(gray.view(t, 1, 1, 1, 1), mono.expand_as(noise_t), noise_t)
         out = (lr + noise_t * std).round_().clamp_(0, 255).to(torch.uint8)
         host_tasks = [i for i, pp in enumerate(params) if pp.jpeg_quality is not None or pp.real_photo]
-        if host_tasks:  # OpenCV on the host: the one step that waits for the device
+        if host_tasks and self.damage_on_device:
+            index = task_index(host_tasks, dev)
+            out.index_copy_(0, index, finish_batch(out.index_select(0, index), [params[i] for i in host_tasks],
+                                                   self.gen))
+        elif host_tasks:  # OpenCV on the host: the one step that waits for the device
             host = out[host_tasks].permute(0, 1, 3, 4, 2).cpu().numpy()
             for j, i in enumerate(host_tasks):
                 rng = np.random.default_rng([self.seed, int(step), i, 0xCA3E])
