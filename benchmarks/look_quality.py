@@ -10,6 +10,10 @@ issue's targets: the crisp model's PSNR-Y not below Real-ESRGAN's on any row, it
 least 1.15x the faithful output's. Real-ESRGAN's results are cached in ``--out`` (they never
 change), and 100% crops of every method are written there to look at.
 
+The inputs and whole results of the nearly clean and camera rows go to ``--out``/ab/ (one
+folder per method) for ``benchmarks/ab_sheets.py make --inputs OUT/ab/input --results
+crisp=OUT/ab/crisp Real-ESRGAN=OUT/ab/Real-ESRGAN ...``.
+
     python benchmarks/look_quality.py --crisp CRISP.pt [--looks 0.5] [--hr FOLDER] [--crop 512]
         [--out /tmp/look_quality] [--threads 1] [--no-realesrgan]
 """
@@ -30,6 +34,11 @@ from realesrgan_ncnn import RealESRGAN, model_files  # noqa: E402
 
 SCALE = 4
 VIEW = 96  # side of the 100% crops written to look at (HR px)
+AB_ROWS = (2, 5)  # nearly clean and camera: inputs and results kept for blind sheets
+
+
+def _write(path: Path, rgb: np.ndarray) -> None:
+    cv2.imwrite(str(path), np.clip(np.rint(rgb), 0, 255).astype(np.uint8)[..., ::-1])
 
 
 def detail(img: np.ndarray, border: int = SCALE) -> float:
@@ -121,6 +130,9 @@ def main() -> None:
             hr_c = crop_to_multiple(hr, SCALE).astype(np.float32)
             lr = degrade(hr_c, params, SCALE, np.random.default_rng([args.seed, si, ii]))
             true_detail = detail(hr_c)
+            if si in AB_ROWS:
+                (args.out / "ab" / "input").mkdir(parents=True, exist_ok=True)
+                _write(args.out / "ab" / "input" / f"r{si}_{name}.png", lr)
             for method, fn in methods.items():
                 if method == "Real-ESRGAN":
                     cached = cache / f"{si}_{ii}_{args.crop}_{args.seed}.npy"
@@ -134,7 +146,11 @@ def main() -> None:
                     sr = fn(lr, np.random.default_rng([args.seed, si, ii, 1]))
                 psnr[(label, method)].append(psnr_y(sr, hr_c, SCALE))
                 det[(label, method)].append(detail(sr) / true_detail)
-                if ii == 0 or si in (2, 5):  # a few 100% crops of every method to look at
+                if si in AB_ROWS:  # whole results for benchmarks/ab_sheets.py
+                    folder = args.out / "ab" / method.replace(" ", "_")
+                    folder.mkdir(parents=True, exist_ok=True)
+                    _write(folder / f"r{si}_{name}.png", sr)
+                if ii == 0 or si in AB_ROWS:  # a few 100% crops of every method to look at
                     h, w = hr_c.shape[:2]
                     y0, x0 = (h - VIEW) // 2, (w - VIEW) // 2
                     view = np.clip(np.rint(sr[y0:y0 + VIEW, x0:x0 + VIEW]), 0, 255).astype(np.uint8)
