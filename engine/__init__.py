@@ -42,10 +42,15 @@ if TYPE_CHECKING:  # what type checkers and editors see; at run time see __getat
         read_image,
         write_image,
     )
-    from engine.look import check_look, crisp_model_path, load_look_model
+    from engine.look import check_look, load_look_model
     from engine.metrics import psnr_y, ssim_y
     from engine.model import CMDSR, SUPPORTED_SCALES, FoldedSRNet, ModelConfig, build_model
-    from engine.resources import default_baseline_path, default_model_path, sample_image_path
+    from engine.resources import (
+        crisp_model_path,
+        default_baseline_path,
+        default_model_path,
+        sample_image_path,
+    )
     from engine.training.config import TrainConfig, TrainProgress
     from engine.training.loop import train
 
@@ -59,7 +64,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "ImageWriteError", "SupportRegionError",
     ),
     "engine.io.fileio": ("atomic_write",),
-    "engine.look": ("check_look", "crisp_model_path", "load_look_model"),
+    "engine.look": ("check_look", "load_look_model"),
     "engine.io.imageio": (
         "SUPPORTED_READ_SUFFIXES", "SUPPORTED_WRITE_FORMATS", "Image", "format_suffix",
         "is_supported_image", "normalise_format", "output_bit_depth", "read_image", "write_image",
@@ -69,7 +74,8 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     "engine.inference.local_adapt": ("DamageMap", "damage_map", "upscale_image_local"),
     "engine.metrics": ("psnr_y", "ssim_y"),
     "engine.model": ("CMDSR", "SUPPORTED_SCALES", "FoldedSRNet", "ModelConfig", "build_model"),
-    "engine.resources": ("default_baseline_path", "default_model_path", "sample_image_path"),
+    "engine.resources": ("crisp_model_path", "default_baseline_path", "default_model_path",
+                         "sample_image_path"),
     "engine.inference.support": ("Box", "SupportSet", "select_support", "validate_regions"),
     "engine.training.config": ("TrainConfig", "TrainProgress"),
     "engine.training.loop": ("train",),

@@ -23,16 +23,11 @@ from engine.checkpoint import load_model, model_from_state, read_checkpoint
 from engine.errors import CheckpointError, ConfigError
 from engine.model import CMDSR
 from engine.model_parts import MODEL_PARTS
-from engine.resources import resources_dir
+from engine.resources import crisp_model_path
 
 log = logging.getLogger(__name__)
 
-CRISP_MODEL_NAME = "cmdsr_x4_crisp.pt"
-
-
-def crisp_model_path() -> Path:
-    """Where the shipped crisp model lives (it may be absent: then only look 0 is offered)."""
-    return resources_dir() / "models" / CRISP_MODEL_NAME
+__all__ = ["blend_states", "check_look", "crisp_model_path", "load_look_model"]
 
 
 def check_look(look: float) -> float:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 DEFAULT_MODEL_NAME = "cmdsr_x4.pt"
 DEFAULT_BASELINE_NAME = "basenet_x4.pt"
+CRISP_MODEL_NAME = "cmdsr_x4_crisp.pt"  # the default's perceptual twin (engine.look)
 SAMPLE_NAME = "sample.png"
 
 
@@ -26,6 +27,12 @@ def default_model_path() -> Path:
 def default_baseline_path() -> Path:
     """The shipped conditioning-off BaseNet (same training budget), for comparisons."""
     return resources_dir() / "models" / DEFAULT_BASELINE_NAME
+
+
+def crisp_model_path() -> Path:
+    """The shipped crisp model the Look blends with the default (it may be absent: then only
+    look 0, the faithful default, is offered)."""
+    return resources_dir() / "models" / CRISP_MODEL_NAME
 
 
 def sample_image_path() -> Path:

@@ -169,9 +169,9 @@ def test_cli_look_0_and_1_match_each_model_alone_and_between_differs(two_models,
 )
 def test_cli_look_errors_are_one_line(two_models, photo, tmp_path, capsys, monkeypatch, extra,
                                       message):
-    import engine.look
+    import engine.resources
 
-    monkeypatch.setattr(engine.look, "resources_dir", lambda: tmp_path / "no_resources")
+    monkeypatch.setattr(engine.resources, "resources_dir", lambda: tmp_path / "no_resources")
     faithful_path, _ = two_models
     code, err, out = _upscale(capsys, tmp_path, photo, "out", "--model", faithful_path, *extra)
     assert code == 2
