@@ -34,6 +34,15 @@ HANDLE_PX = 7  # grab distance of a region's edge or corner, in screen pixels
 
 VALID_COLOR = QColor(64, 200, 255)
 INVALID_COLOR = QColor(240, 70, 70)
+
+
+def region_label_colours(problem: bool) -> tuple[QColor, QColor]:
+    """(background, text) of a region's label. A label that says why a region is unusable
+    sits on a nearly opaque dark box in light red: red on a see-through box was hard to read
+    on a busy photo (issue 31)."""
+    if problem:
+        return QColor(25, 20, 20, 235), QColor(255, 160, 160)
+    return QColor(0, 0, 0, 160), VALID_COLOR
 PATCH_COLOR = QColor(255, 210, 40)
 # Which parts of a region a drag grabs: (moves left, moves top, moves right, moves bottom).
 _EDGES = {
@@ -341,8 +350,9 @@ class ImageCanvas(ZoomPanView):
                 text_rect.moveRight(self.width() - 2)
             if text_rect.left() < 0:
                 text_rect.moveLeft(2)
-            painter.fillRect(text_rect, QColor(0, 0, 0, 160))
-            painter.setPen(color)
+            background, text = region_label_colours(problem is not None)
+            painter.fillRect(text_rect, background)
+            painter.setPen(text)
             painter.drawText(text_rect, Qt.AlignmentFlag.AlignCenter, label)
             if selected:
                 painter.setBrush(color)

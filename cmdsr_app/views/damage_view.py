@@ -5,7 +5,7 @@ canvas is ``damage_overlay``."""
 from __future__ import annotations
 
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QAction, QColor
+from PySide6.QtGui import QAction, QColor, QResizeEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QLabel,
@@ -24,6 +24,9 @@ from cmdsr_app.damage_readout import (
 )
 from cmdsr_app.views.damage_knobs_view import DamageKnobsPanel
 
+MIN_LIST_HEIGHT = 44  # two lines, while there are no numbers
+ROWS_IN_FULL = 2  # the whole photo's line and the first region's are never cut
+
 
 class DamagePanel(QWidget):
     """The model's damage estimate for the whole photo and each drawn region, and the button
@@ -37,7 +40,7 @@ class DamagePanel(QWidget):
         self.list.setWordWrap(True)
         self.list.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
         self.list.setFocusPolicy(Qt.FocusPolicy.NoFocus)
-        self.list.setMinimumHeight(44)  # two lines: the knobs below keep their room
+        self.list.setMinimumHeight(MIN_LIST_HEIGHT)  # the knobs below keep their room
         self.overlay_button = QToolButton()
         self.overlay_button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
         self.knobs = DamageKnobsPanel()  # beside the numbers: the damage the user sets
@@ -60,6 +63,7 @@ class DamagePanel(QWidget):
         self.message.setStyleSheet("color: #d05050;" if error else "color: palette(mid);")
         if not keep_rows:
             self.list.clear()
+            self.list.setMinimumHeight(MIN_LIST_HEIGHT)
         self.list.setEnabled(not keep_rows)  # greyed: numbers of the previous state
 
     def show_reading(self, reading: DamageReading, scale: int) -> None:
@@ -76,6 +80,24 @@ class DamagePanel(QWidget):
                 self._add(f"Region {i + 1}\n{describe(region.estimate)}")
             else:
                 self._add(f"Region {i + 1}\nno estimate: {region.problem}", error=True)
+        self._fit_rows()
+
+    def _fit_rows(self) -> None:
+        """Tall enough for the photo's line and a region's, as wrapped at this width: a
+        squeezed box cut a region's line in half (issue 31). More regions scroll."""
+        rows = min(self.list.count(), ROWS_IN_FULL)
+        if not rows:
+            return
+        self.list.doItemsLayout()  # the rows' heights as wrapped at the current width
+        first = self.list.visualItemRect(self.list.item(0))
+        last = self.list.visualItemRect(self.list.item(rows - 1))
+        needed = last.bottom() - first.top() + 1
+        self.list.setMinimumHeight(max(MIN_LIST_HEIGHT, needed + 2 * self.list.frameWidth() + 2))
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        if event.size().width() != event.oldSize().width():
+            self._fit_rows()  # another width wraps the rows into more or fewer lines
 
     def _add(self, text: str, *, error: bool = False) -> None:
         item = QListWidgetItem(text)
