@@ -27,7 +27,7 @@ def batch_recipe(settings: RunSettings, choice: SupportChoice, output: BatchOutp
                  damage: tuple[float, float] | None = None) -> dict[str, Any]:
     """Everything that decides an output's pixels and file: the model file (path and time, so
     a checkpoint trained further under the same name counts as another model), support,
-    adapt, the damage knobs' values (None: read from the photo), size and format."""
+    adapt, the damage knobs' values (None: read from the photo), the look, size and format."""
     model = settings.model_path
     model_time = 0
     if model is not None:
@@ -35,7 +35,7 @@ def batch_recipe(settings: RunSettings, choice: SupportChoice, output: BatchOutp
             model_time = model.stat().st_mtime_ns
         except OSError:
             model_time = 0
-    return {
+    recipe: dict[str, Any] = {
         "model": str(model.resolve()) if model is not None else "",
         "model_time": model_time,
         "support": choice.mode,
@@ -48,6 +48,9 @@ def batch_recipe(settings: RunSettings, choice: SupportChoice, output: BatchOutp
         "quality": output.quality,
         "bit_depth": output.bit_depth or 0,
     }
+    if settings.look > 0:  # absent at the faithful look, so records written before it still match
+        recipe["look"] = round(settings.look, 3)
+    return recipe
 
 
 def difference(old: dict[str, Any], new: dict[str, Any]) -> str:
@@ -55,7 +58,7 @@ def difference(old: dict[str, Any], new: dict[str, Any]) -> str:
     if (old.get("model"), old.get("model_time")) != (new.get("model"), new.get("model_time")):
         name = Path(str(old.get("model", ""))).name or "unknown"
         return f"another model ({name})"
-    keys = [k for k in new if old.get(k) != new[k]]
+    keys = [k for k in dict.fromkeys([*new, *old]) if old.get(k) != new.get(k)]
     return f"other settings ({', '.join(keys)})"
 
 

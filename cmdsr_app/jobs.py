@@ -60,8 +60,9 @@ class ModelCache:
         self._lock = threading.Lock()
         self._capacity = capacity
 
-    def get(self, path: str | Path, device: str = "cpu") -> CMDSR:
-
+    def get(self, path: str | Path, device: str = "cpu", look: float = 0.0) -> CMDSR:
+        """The model file at ``path``; with ``look`` > 0 its weights blended with the shipped
+        crisp model's (``engine.load_look_model``), cached per look."""
         path = Path(path)
         try:
             mtime = path.stat().st_mtime
@@ -71,12 +72,17 @@ class ModelCache:
         if problem is not None:
             raise engine.CheckpointError(f"{path}: {problem}")
         key = (str(path.resolve()), str(device), mtime)
+        if look > 0:  # another look is another network
+            crisp = engine.crisp_model_path()
+            key = (f"{key[0]}|look={look:g}|{crisp}", key[1],
+                   mtime + (crisp.stat().st_mtime if crisp.exists() else 0.0))
         with self._lock:
             model = self._models.get(key)
             if model is not None:
                 self._models.move_to_end(key)
                 return model
-        model = engine.load_model(path, device)
+        model = (engine.load_look_model(path, look, device=device) if look > 0
+                 else engine.load_model(path, device))
         with self._lock:
             self._models[key] = model
             while len(self._models) > self._capacity:
@@ -162,6 +168,8 @@ class RunSettings:
     # (blur sigma, noise sigma) set on the damage knobs: CMDSR is steered by these numbers
     # instead of the support patches (whole photo; Adapt does not apply). None: read the photo.
     damage: tuple[float, float] | None = None
+    # the Look: 0 = faithful (the shipped model), 1 = its crisp twin, between = the two blended
+    look: float = 0.0
 
 
 @dataclass
@@ -203,7 +211,7 @@ def make_upscaler(method: str, settings: RunSettings, cache: ModelCache) -> Upsc
             "No model chosen and the shipped default model is missing: choose a checkpoint "
             "in the Model box."
         )
-    model = cache.get(settings.model_path, device)
+    model = cache.get(settings.model_path, device, settings.look)
     return engine.Upscaler(model, method="cmdsr", device=device, precision=settings.precision, tile=tile)
 
 

@@ -26,6 +26,7 @@ from cmdsr_app.controllers.batch import BatchController
 from cmdsr_app.controllers.damage import DamageController
 from cmdsr_app.controllers.knobs import KnobController
 from cmdsr_app.controllers.log_feed import LogFeed
+from cmdsr_app.controllers.look import LookController
 from cmdsr_app.controllers.models import ModelController, shipped_baseline_path
 from cmdsr_app.controllers.photos import PATCH_SIZE, PhotoController
 from cmdsr_app.controllers.saving import SaveController
@@ -38,6 +39,7 @@ from cmdsr_app.views.about import open_about_box
 from cmdsr_app.views.canvas import ImageCanvas
 from cmdsr_app.views.compare import CompareView
 from cmdsr_app.views.damage_view import DamagePanel
+from cmdsr_app.views.look_view import LookPanel
 from cmdsr_app.views.panels import BatchPanel, LogPanel, QueuePanel, RegionPanel
 from cmdsr_app.views.settings_panel import SettingsPanel
 from cmdsr_app.views.window_layout import InputPage, add_dock, app_icon, scrolled, titled
@@ -136,7 +138,9 @@ class MainWindow(QMainWindow):
         left.addWidget(titled("Images", self.queue_panel))
         left.addWidget(titled("Support regions", self.region_panel))
         left.addWidget(titled("Damage the model sees", self.damage_panel))
-        left.setSizes([220, 200, 220])
+        self.look_panel = LookPanel()
+        left.addWidget(titled("Look", self.look_panel))
+        left.setSizes([220, 200, 220, 60])
         self.left_dock = add_dock(self, "left_dock", "Queue and regions", left,
                                   Qt.DockWidgetArea.LeftDockWidgetArea)
         self.settings_panel = SettingsPanel()
@@ -176,6 +180,8 @@ class MainWindow(QMainWindow):
                                     heavy=self.heavy, panel=self.damage_panel.knobs,
                                     canvas=self.canvas, cache=self.cache, window=self,
                                     upscale=self.upscale, batch=self.batch)
+        self.look = LookController(models=self.models, heavy=self.heavy, panel=self.look_panel,
+                                   window=self)
         # The window's own verbs, as its menus, scripts and tests call them.
         self.open_paths, self.show_entry, self.paste = (
             self.photos.open_paths, self.photos.show_entry, self.photos.paste)
@@ -196,7 +202,7 @@ class MainWindow(QMainWindow):
         """Every signal connection between panels, controllers and the window."""
         sp, photos, upscale = self.settings_panel, self.photos, self.upscale
         for controller in (photos, self.models, upscale, self.batch, self.saving, self.damage,
-                           self.knobs):
+                           self.knobs, self.look):
             controller.error.connect(self.show_error)
             controller.status.connect(self.statusBar().showMessage)
         self.queue_panel.currentRequested.connect(photos.show_entry)

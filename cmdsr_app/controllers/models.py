@@ -3,6 +3,7 @@ checked in the background before it is selected."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
@@ -46,6 +47,8 @@ class ModelController(Controller):
         self.info: ModelInfo | None = None
         self.confirm_box: QMessageBox | None = None  # "use this early checkpoint anyway?"
         self.ready = False  # a model check has ended (the model loaded, or it cannot be used)
+        # the Look control answers which look runs use (controllers.look); 0 = faithful
+        self.look_for: Callable[[], float] = lambda: 0.0
 
     @property
     def scale(self) -> int:
@@ -87,6 +90,7 @@ class ModelController(Controller):
             tile=self.panel.tile,
             threads=self.panel.threads,
             adapt=self.panel.adapt,
+            look=self.look_for(),
         )
 
     def _checked(self) -> None:
