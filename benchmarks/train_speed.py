@@ -5,8 +5,9 @@ config, the loader pipeline (``TaskBatches`` + DataLoader workers + ``train_step
 device pipeline (``engine.training.device_data`` batches + the sync-free step of ``engine.training.pair``),
 and the device pipeline stepping CMDSR and its baseline on each batch (what
 ``engine.training.pair`` runs); it prints medians over the rounds and the CPU seconds per step
-of all processes (loader workers included). ``--mode data`` times making a batch alone, old
-against new. ``--mode modconv`` times a
+of all processes (loader workers included). ``--mode data`` times making a batch alone: the
+loader's, and the device's with JPEG and camera damage finished on the host or made on the
+device. ``--mode modconv`` times a
 training step with the dense modulated conv against the former grouped one. ``--mode loop``
 runs the real ``engine.training.loop.train`` loop per preset and times batch building (crop cache on
 vs. off). Photos: ``--data`` or generated synthetic ones.
@@ -14,6 +15,7 @@ vs. off). Photos: ``--data`` or generated synthetic ones.
     python benchmarks/train_speed.py --preset studio-cpu --set threads=1 --rounds 3 --steps 3
     python benchmarks/train_speed.py --preset studio --device cuda --steps 50 --rounds 5
     python benchmarks/train_speed.py --mode data --set threads=1 --data /work/data/corpus/train
+    python benchmarks/train_speed.py --mode data --preset users --degradation phones --device cuda
     python benchmarks/train_speed.py --mode modconv --set threads=1
     python benchmarks/train_speed.py --mode loop --presets cpu reference --steps 30 3
 """
@@ -36,6 +38,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from engine.data import write_synthetic_photos  # noqa: E402
+from engine.degrade import DegradationConfig  # noqa: E402
 from engine.model import EqualConv2d, _grouped_modulated_conv  # noqa: E402
 from engine.training.batches import TaskBatches, make_loader, open_training_source  # noqa: E402
 from engine.training.config import TrainConfig  # noqa: E402
@@ -200,15 +203,22 @@ def compare_pipelines(cfg: TrainConfig, data: Path, work: Path, device: torch.de
 def compare_data(cfg: TrainConfig, data: Path, work: Path, device: torch.device, batches: int,
                  rounds: int) -> list[dict[str, object]]:
     """Making one step's batch in one process, no model: the loader's ``TaskBatches`` (crop
-    cache as the config says) against ``DeviceTaskSampler``; interleaved rounds, medians of
-    wall and CPU milliseconds per batch (CPU time is what a loaded machine cannot distort)."""
+    cache as the config says) against ``DeviceTaskSampler`` with JPEG and the camera's damage
+    finished on the host (OpenCV) and on the device (torch); interleaved rounds, medians of
+    wall and CPU milliseconds per batch (CPU time is what a loaded machine cannot distort)
+    and each maker's wall time over the host-finished device batches'."""
     source = open_training_source(data, cfg.hr_patch, work / "cache", cfg.cache_crops_per_image,
                                   cfg.cache_crop_size, cfg.seed, cfg.hr_downscale, cfg.texture_pick)
     ds = TaskBatches(source, cfg.degradation, cfg.model.scale, cfg.lr_patch, cfg.model.support_size,
                      cfg.tasks_per_batch, cfg.seed, 10**9, paired=cfg.task_pairing)
     photos = DevicePhotos.from_folder(data, device, cfg.hr_patch, cfg.hr_downscale)
-    sampler = DeviceTaskSampler.from_config(photos, cfg)
-    makers = {"loader's TaskBatches (one process)": ds.__getitem__, "device data": sampler.batch}
+    host = DeviceTaskSampler.from_config(photos, cfg)
+    host.damage_on_device = False
+    on_device = DeviceTaskSampler.from_config(photos, cfg)
+    on_device.damage_on_device = True
+    makers = {"loader's TaskBatches (one process)": ds.__getitem__,
+              "device data, damage finished on the host": host.batch,
+              "device data, damage made on the device": on_device.batch}
     times: dict[str, list[tuple[float, float]]] = {k: [] for k in makers}
     step = 0
     for r in range(rounds + 1):
@@ -222,8 +232,11 @@ def compare_data(cfg: TrainConfig, data: Path, work: Path, device: torch.device,
                 times[name].append(((time.perf_counter() - w0) / batches,
                                     (time.process_time() - c0) / batches))
         step += batches
+    base = float(np.median([v[0] for v in times["device data, damage finished on the host"]]))
     return [{"batch maker": k, "wall_ms": 1000 * float(np.median([v[0] for v in vals])),
-             "cpu_ms": 1000 * float(np.median([v[1] for v in vals]))} for k, vals in times.items()]
+             "cpu_ms": 1000 * float(np.median([v[1] for v in vals])),
+             "vs_host_finished": float(np.median([v[0] for v in vals])) / base}
+            for k, vals in times.items()]
 
 
 def compare_modconv(cfg: TrainConfig, device: torch.device, rounds: int, steps: int) -> list[dict[str, object]]:
@@ -278,6 +291,8 @@ def main() -> int:
     ap.add_argument("--threads", nargs="+", type=int, default=[torch.get_num_threads()])
     ap.add_argument("--workers", type=int, default=None, help="override num_workers")
     ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    ap.add_argument("--degradation", choices=DegradationConfig.PRESETS,
+                    help="degradation preset instead of the training preset's (e.g. phones)")
     ap.add_argument("--out", type=Path, help="write the results as JSON here")
     args = ap.parse_args()
     if args.mode == "loop":
@@ -288,6 +303,8 @@ def main() -> int:
     cfg = apply_overrides(TrainConfig.preset(args.preset), args.overrides)
     if args.workers is not None:
         cfg = dataclasses.replace(cfg, num_workers=args.workers)
+    if args.degradation:
+        cfg = dataclasses.replace(cfg, degradation=DegradationConfig.preset(args.degradation))
     if args.device:
         cfg = dataclasses.replace(cfg, device=args.device)
     device = resolve_device(cfg.device)
@@ -297,7 +314,8 @@ def main() -> int:
         torch.backends.cudnn.benchmark = True
     steps = (args.steps or [3])[0]
     print(_machine())
-    print(f"config: preset {args.preset} {' '.join(args.overrides)}; {cfg.tasks_per_batch} tasks x "
+    print(f"config: preset {args.preset} {' '.join(args.overrides)}, degradations "
+          f"{cfg.degradation.preset_name()}; {cfg.tasks_per_batch} tasks x "
           f"{cfg.sr_patches} BaseNet patches of {cfg.lr_patch} px, device {device}, "
           f"{cfg.num_workers} loader workers, {steps} steps x {args.rounds} rounds")
     if args.mode == "modconv":
@@ -316,10 +334,11 @@ def main() -> int:
                 write_synthetic_photos(data, 8, (400, 520), seed=0)
             rows = compare_data(cfg, data, work, device, steps, args.rounds)
         print()
-        print("| batch maker | wall ms per batch | CPU ms per batch |")
-        print("|---|---:|---:|")
+        print("| batch maker | wall ms per batch | CPU ms per batch | wall time / host-finished |")
+        print("|---|---:|---:|---:|")
         for row in rows:
-            print(f"| {row['batch maker']} | {row['wall_ms']:.0f} | {row['cpu_ms']:.0f} |")
+            print(f"| {row['batch maker']} | {row['wall_ms']:.1f} | {row['cpu_ms']:.1f} | "
+                  f"{row['vs_host_finished']:.2f} |")
     else:
         with tempfile.TemporaryDirectory(prefix="cmdsr_bench_") as tmp:
             work = Path(tmp)

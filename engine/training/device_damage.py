@@ -71,11 +71,12 @@ def quant_tables(quality: int) -> np.ndarray:
 
 @functools.lru_cache(maxsize=8)
 def _dct_basis(device: torch.device) -> Tensor:
-    """The orthonormal 8-point DCT-II (rows are frequencies): JPEG's 2-D DCT is D X D^T."""
+    """JPEG's 2-D DCT of a flattened 8x8 block as one [64, 64] matrix (the Kronecker square
+    of the orthonormal 8-point DCT-II): a batch of blocks is one matmul."""
     n = np.arange(8)
     d = np.cos((2 * n[None, :] + 1) * n[:, None] * np.pi / 16) * np.sqrt(2 / 8)
     d[0] /= np.sqrt(2)
-    return torch.from_numpy(d.astype(np.float32)).to(device, non_blocking=True)
+    return torch.from_numpy(np.kron(d, d).astype(np.float32)).to(device, non_blocking=True)
 
 
 def task_index(members: Sequence[int], device: torch.device) -> Tensor:
@@ -158,12 +159,11 @@ def _code_blocks(planes: Tensor, tables: Tensor) -> Tensor:
     t, m, h, w = planes.shape
     d = _dct_basis(planes.device)
     blocks = (planes.float() - 128).reshape(t, m, h // 8, 8, w // 8, 8).transpose(3, 4)
-    coef = d @ blocks @ d.T
-    q = tables.view(t, 1, 1, 1, 8, 8)
+    coef = blocks.reshape(-1, 64) @ d.T
+    q = tables.reshape(t, 1, 64).expand(t, m * (h // 8) * (w // 8), 64).reshape(-1, 64)
     levels = torch.sign(coef) * torch.floor(coef.abs() / q + 0.5)
-    rec = d.T @ (levels * q) @ d
-    rec = (rec + 128).round_().clamp_(0, 255)
-    return rec.transpose(3, 4).reshape(t, m, h, w).to(torch.int32)
+    rec = ((levels * q) @ d).add_(128).round_().clamp_(0, 255)
+    return rec.view(t, m, h // 8, w // 8, 8, 8).transpose(3, 4).reshape(t, m, h, w).to(torch.int32)
 
 
 def jpeg_batch(x: Tensor, quality: Sequence[int], sampling: str = "420",
@@ -226,8 +226,14 @@ def _padded(m: np.ndarray, rows: int, cols: int) -> np.ndarray:
 
 
 def _apply(x: Tensor, mv: Tensor, mh: Tensor) -> Tensor:
-    """``x`` [T, N, C, H, W], per task ``mv`` [T, H2, H], ``mh`` [T, W2, W] -> [T, N, C, H2, W2]."""
-    return mv[:, None, None] @ x @ mh[:, None, None].transpose(-1, -2)
+    """``x`` [T, N, C, H, W], per task ``mv`` [T, H2, H], ``mh`` [T, W2, W] -> [T, N, C, H2, W2]:
+    two batched matmuls over tasks, each with all of a task's rows at once."""
+    t, n, c, h, w = x.shape
+    h2, w2 = mv.shape[1], mh.shape[1]
+    rows = torch.bmm(x.reshape(t, n * c * h, w), mh.transpose(1, 2))  # [T, NCH, W2]
+    cols = rows.view(t, n * c, h, w2).transpose(1, 2).reshape(t, h, n * c * w2)
+    out = torch.bmm(mv, cols)  # [T, H2, NC W2]
+    return out.view(t, h2, n * c, w2).transpose(1, 2).reshape(t, n, c, h2, w2)
 
 
 # ----------------------------------------------------------------------------- camera
