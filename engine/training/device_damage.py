@@ -24,9 +24,10 @@ every function returns the same layout, quantised to integers, unless its docstr
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import cv2
 import numpy as np
@@ -77,6 +78,19 @@ def _dct_basis(device: torch.device) -> Tensor:
     d = np.cos((2 * n[None, :] + 1) * n[:, None] * np.pi / 16) * np.sqrt(2 / 8)
     d[0] /= np.sqrt(2)
     return torch.from_numpy(np.kron(d, d).astype(np.float32)).to(device, non_blocking=True)
+
+
+@contextlib.contextmanager
+def exact_matmuls() -> Iterator[None]:
+    """float32 matmuls in full precision inside: a GPU's TF32 (which training turns on) keeps
+    10 bits of mantissa, enough to move DCT coefficients across a quantisation step and
+    resized pixels across a rounding boundary."""
+    before = torch.get_float32_matmul_precision()
+    torch.set_float32_matmul_precision("highest")
+    try:
+        yield
+    finally:
+        torch.set_float32_matmul_precision(before)
 
 
 def task_index(members: Sequence[int], device: torch.device) -> Tensor:
@@ -265,24 +279,17 @@ def mosaic_rggb(rgb: Tensor) -> Tensor:
     return out.unsqueeze(-3)
 
 
-@functools.lru_cache(maxsize=8)
-def _demosaic_weights(device: torch.device) -> Tensor:
-    cross = [[0, 1, 0], [1, 0, 1], [0, 1, 0]]
-    diag = [[1, 0, 1], [0, 0, 0], [1, 0, 1]]
-    horiz = [[0, 0, 0], [1, 0, 1], [0, 0, 0]]
-    vert = [[0, 1, 0], [0, 0, 0], [0, 1, 0]]
-    return torch.tensor([cross, diag, horiz, vert], dtype=torch.float32)[:, None].to(device, non_blocking=True)
-
-
 def demosaic_rggb(raw: Tensor) -> Tensor:
     """RGGB mosaic [B, 1, H, W] of integers 0..65535 (float) -> RGB [B, 3, H, W] by OpenCV's
     bilinear demosaicing (``COLOR_BayerBG2RGB`` on 16 bits): averages of 4 or 2 neighbours
     rounded as its integers are, border pixels copied from their inner neighbours."""
-    b, _, h, w = raw.shape
-    sums = F.conv2d(raw, _demosaic_weights(raw.device))  # [B, 4, H-2, W-2]
-    c4 = torch.floor((sums[:, :2] + 2) / 4)
-    c2 = torch.floor((sums[:, 2:] + 1) / 2)
-    cross, diag, horiz, vert = c4[:, 0], c4[:, 1], c2[:, 0], c2[:, 1]
+    _, _, h, w = raw.shape
+    # sums of shifted views (exact in float32, unlike a convolution a GPU may run in TF32)
+    at = {(dy, dx): raw[:, 0, 1 + dy:h - 1 + dy, 1 + dx:w - 1 + dx] for dy in (-1, 0, 1) for dx in (-1, 0, 1)}
+    horiz = torch.floor((at[0, -1] + at[0, 1] + 1) / 2)
+    vert = torch.floor((at[-1, 0] + at[1, 0] + 1) / 2)
+    cross = torch.floor((at[0, -1] + at[0, 1] + at[-1, 0] + at[1, 0] + 2) / 4)
+    diag = torch.floor((at[-1, -1] + at[-1, 1] + at[1, -1] + at[1, 1] + 2) / 4)
     v = raw[:, 0, 1:-1, 1:-1]
     red, g_r, g_b, blue = (m[1:-1, 1:-1] for m in _bayer_sites(h, w, raw.device))
     r = torch.where(red, v, torch.where(g_r, horiz, torch.where(g_b, vert, diag)))
@@ -385,10 +392,13 @@ def finish_batch(x: Tensor, params: Sequence[DegradationParams], gen: torch.Gene
     saves with the resizes around them, then the ``second`` round, each where a task's
     ``params`` ask for it. ``x``: [T, N, 3, H, W] integers 0..255 (uint8 or float); returns
     uint8 of the same shape. Draws come from ``gen`` (same seed, same batch)."""
-    t, n, _, h, w = x.shape
-    if len(params) != t:
-        raise ValueError(f"{len(params)} degradations for {t} tasks")
-    out = x.float().clone()
+    if len(params) != x.shape[0]:
+        raise ValueError(f"{len(params)} degradations for {x.shape[0]} tasks")
+    with exact_matmuls():
+        return _finish(x.float().clone(), params, gen)
+
+
+def _finish(out: Tensor, params: Sequence[DegradationParams], gen: torch.Generator) -> Tensor:
     dev = out.device
 
     def rows(members: list[int]) -> tuple[Tensor, Tensor]:

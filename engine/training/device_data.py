@@ -47,7 +47,7 @@ from engine.degrade import (
 )
 from engine.errors import ConfigError, ImageReadError
 from engine.training.batches import paired_assignment
-from engine.training.device_damage import finish_batch, task_index
+from engine.training.device_damage import exact_matmuls, finish_batch, task_index
 
 if TYPE_CHECKING:
     from engine.training.config import TrainConfig
@@ -448,7 +448,12 @@ class DeviceTaskSampler:
         """``hr`` [T, N, 3, P, P] (0..255) -> LR [T, N, 3, P/s, P/s]: blur + bicubic, then
         (with ``noise``) noise, clip and round to uint8, then JPEG and the real-photo steps
         where asked (on the device, or on the host where ``step`` seeds their draws); without ``noise`` the float32
-        LR before noise and quantisation."""
+        LR before noise and quantisation. Matmuls in full float32 (not a GPU's TF32), so
+        the LR is the host's to rounding."""
+        with exact_matmuls():
+            return self._degrade(hr, params, noise, step)
+
+    def _degrade(self, hr: Tensor, params: Sequence[DegradationParams], noise: bool, step: int) -> Tensor:
         dev = self.device
         terms = [self.fused.task_matrices(pp) for pp in params]
         hr_f = hr.float()

@@ -313,3 +313,24 @@ def test_cuda_batch_never_waits_for_the_device() -> None:
     finally:
         torch.cuda.set_sync_debug_mode("default")
     torch.cuda.synchronize()
+
+
+def test_damage_matmuls_run_in_full_float32(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Training turns TF32 on for a GPU; the DCT and the resizes must not use it (a TF32
+    coefficient can cross a quantisation step), and the caller's setting comes back."""
+    seen = []
+    real = dd._code_blocks
+
+    def spy(planes: torch.Tensor, tables: torch.Tensor) -> torch.Tensor:
+        seen.append(torch.get_float32_matmul_precision())
+        return real(planes, tables)
+
+    monkeypatch.setattr(dd, "_code_blocks", spy)
+    before = torch.get_float32_matmul_precision()
+    torch.set_float32_matmul_precision("high")
+    try:
+        dd.finish_batch(_torch(_patches(2, 16)), [dataclasses.replace(CLEAN, jpeg_quality=50)], torch.Generator())
+        assert torch.get_float32_matmul_precision() == "high"
+    finally:
+        torch.set_float32_matmul_precision(before)
+    assert seen and set(seen) == {"highest"}
