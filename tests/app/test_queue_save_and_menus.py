@@ -103,7 +103,7 @@ def test_save_dialogs_open_in_the_last_save_folder_never_the_config_folder(
     target = tmp_path / "saved" / "result.png"
     target.parent.mkdir()
 
-    def fake_dialog(_parent, _title, start, _filter):
+    def fake_dialog(_parent, _title, start, _filter, **_options):
         starts.append(start)
         return str(target), ""
 
