@@ -141,7 +141,11 @@ class MainWindow(QMainWindow):
         self.look_panel = LookPanel()
         left.addWidget(titled("Look", self.look_panel))
         left.setSizes([220, 200, 220, 60])
-        self.left_dock = add_dock(self, "left_dock", "Queue and regions", left,
+        # Scrolls rather than setting the window's minimum height (a 1280x720 screen).
+        left_scroll = scrolled(left)
+        left_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        left_scroll.setMinimumWidth(left.minimumSizeHint().width() + 16)
+        self.left_dock = add_dock(self, "left_dock", "Queue and regions", left_scroll,
                                   Qt.DockWidgetArea.LeftDockWidgetArea)
         self.settings_panel = SettingsPanel()
         scroll = scrolled(self.settings_panel)
@@ -152,7 +156,7 @@ class MainWindow(QMainWindow):
         self.log_panel = LogPanel()
         self.log_dock = add_dock(self, "log_dock", "Log", self.log_panel,
                                  Qt.DockWidgetArea.BottomDockWidgetArea, movable=False)
-        self.resizeDocks([self.log_dock], [110], Qt.Orientation.Vertical)
+        self.resizeDocks([self.log_dock], [80], Qt.Orientation.Vertical)
         self.statusBar().showMessage("Open a photo to begin (Ctrl+O).")
 
     def _build_controllers(self) -> None:

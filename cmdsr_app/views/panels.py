@@ -58,6 +58,7 @@ class QueuePanel(QWidget):
         self.queue = queue
         self.list = QListWidget()
         self.list.setIconSize(QSize(56, 56))
+        self.list.setMinimumHeight(48)  # short lists on a 720-pixel screen: it scrolls
         self.list.setUniformItemSizes(True)
         self.list.setToolTip("Images to upscale. Drop files or folders here to add more.")
         self.list.currentRowChanged.connect(self._on_row_changed)
@@ -161,6 +162,7 @@ class RegionPanel(QWidget):
         self.hint.setStyleSheet("color: palette(mid);")
         self.list = QListWidget()
         self.list.setToolTip("Support regions (x, y, width × height in input pixels)")
+        self.list.setMinimumHeight(40)
         self.list.setWordWrap(True)
         self.list.currentRowChanged.connect(self._on_row_changed)
         self.delete_button = QPushButton("Delete")
@@ -372,6 +374,7 @@ class LogPanel(QWidget):
         self.text = QPlainTextEdit()
         self.text.setReadOnly(True)
         self.text.setMaximumBlockCount(5000)
+        self.text.setMinimumHeight(40)
         self.text.setFont(QFont("monospace", 9))
         clear = QToolButton(text="Clear")
         clear.setToolTip("Empty the log panel")

@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QIcon
+from PySide6.QtGui import QIcon, QResizeEvent
 from PySide6.QtWidgets import (
     QDockWidget,
     QHBoxLayout,
@@ -27,6 +27,24 @@ HINT_DETAILS = ("Drag on the photo: draw a region · drag a region: move it · i
                 "Del: delete the selected one · right-drag or Space+drag: pan · wheel: zoom")
 
 
+class ElidedLabel(QLabel):
+    """One line that ends in "…" when the room is short, so a cut hint reads as cut rather
+    than running into the label beside it; ``full_text`` is the whole line."""
+
+    def __init__(self, text: str, parent: QWidget | None = None) -> None:
+        super().__init__(text, parent)
+        self.full_text = text
+        # It may be cut on a narrow window; it must not set the window's minimum width.
+        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        shown = self.fontMetrics().elidedText(self.full_text, Qt.TextElideMode.ElideRight,
+                                              max(0, self.width()))
+        if shown != self.text():
+            self.setText(shown)
+
+
 class InputPage(QWidget):
     """The input canvas under a bar with the editing hint, the zoom level and zoom buttons."""
 
@@ -42,14 +60,13 @@ class InputPage(QWidget):
         self.zoom_in_button.setToolTip("Zoom in (Ctrl+=, or the mouse wheel)")
         self.zoom_out_button = QToolButton(text="−")
         self.zoom_out_button.setToolTip("Zoom out (Ctrl+-)")
-        self.hint = QLabel(HINT)
+        self.hint = ElidedLabel(HINT)
         self.hint.setStyleSheet("color: palette(mid);")
         self.hint.setToolTip(HINT_DETAILS)
-        # The hint may be cut on a narrow window; it must not set the window's minimum width.
-        self.hint.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         bar = QHBoxLayout()
         bar.setContentsMargins(4, 2, 4, 2)
         bar.addWidget(self.hint, 1)
+        bar.addSpacing(8)  # the hint's last word never touches the zoom level
         bar.addWidget(self.zoom_label)
         for button in (self.zoom_out_button, self.zoom_in_button, self.fit_button, self.actual_button):
             bar.addWidget(button)
@@ -72,7 +89,8 @@ def titled(title: str, widget: QWidget) -> QWidget:
     """``widget`` under a bold title."""
     box = QWidget()
     layout = QVBoxLayout(box)
-    layout.setContentsMargins(4, 4, 4, 4)
+    layout.setContentsMargins(4, 2, 4, 2)
+    layout.setSpacing(4)
     layout.addWidget(QLabel(f"<b>{title}</b>"))
     layout.addWidget(widget, 1)
     return box
