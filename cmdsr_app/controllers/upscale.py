@@ -17,6 +17,7 @@ from PySide6.QtWidgets import QWidget
 from cmdsr_app.controllers.base import Controller
 from cmdsr_app.controllers.models import ModelController
 from cmdsr_app.controllers.photos import PhotoController
+from cmdsr_app.damage_readout import jpeg_words
 from cmdsr_app.eta import EtaEstimator, format_eta
 from cmdsr_app.imaging import to_qimage
 from cmdsr_app.jobs import (
@@ -422,7 +423,8 @@ class UpscaleController(Controller):
         if cmdsr is None:
             return ""
         knobs = "" if cmdsr.damage is None else (
-            f", knobs: blur {cmdsr.damage[0]:.1f} px · noise {cmdsr.damage[1]:.0f} lv")
+            f", knobs: blur {cmdsr.damage[0]:.1f} px · noise {cmdsr.damage[1]:.0f} lv"
+            + ("" if len(cmdsr.damage) < 3 else f" · {jpeg_words(cmdsr.damage[2])}"))
         return f"{cmdsr.seconds:.1f} s on {cmdsr.device}" + (
             ", per region" if cmdsr.adapt == "local" else "") + knobs
 

@@ -164,6 +164,7 @@ def test_the_jpeg_knob_starts_at_the_reading_and_steers_runs(
     with qtbot.waitSignal(window.upscaleFinished, timeout=30000, check_params_cb=is_cmdsr):
         window.run_upscale()
     assert seen[-1] == pytest.approx(knobs.values()) and len(seen[-1]) == 3
+    assert f"JPEG {knobs.values()[2]:.0f}" in window.queue.current_entry.message
     # typed as a word: "none" is quality 100, no JPEG
     knobs.jpeg.spin.lineEdit().selectAll()
     qtbot.keyClicks(knobs.jpeg.spin.lineEdit(), "none")
@@ -303,3 +304,33 @@ def test_kept_values_outside_the_models_range_are_not_restored(
     assert window.knobs.damage_for(photo) is None  # blur 9 is beyond this model's 3.5
     assert "As read from the photo" in window.damage_panel.knobs.origin.text()
     window.close()
+
+
+def test_a_batch_uses_the_jpeg_values_set_per_photo(
+        qtbot, window, jpeg_model_path, make_photo, tmp_path: Path, monkeypatch) -> None:
+    import cmdsr_app.controllers.batch as batch_module
+
+    use_model(qtbot, window, jpeg_model_path)
+    first, second = make_photo("first.png", 48, 64), make_photo("second.png", 48, 64, seed=1)
+    open_and_read(qtbot, window, first)
+    window.open_paths([second])
+    window.show_entry(0)
+    qtbot.waitUntil(lambda: window.photos.image_path == first, timeout=10000)
+    knobs = window.damage_panel.knobs
+    knobs.jpeg.spin.setValue(42)
+    set_values = window.knobs.damage_for(first)
+    given: dict = {}
+    real = batch_module.run_batch
+
+    def spy(*args, **kw):
+        given.update(kw.get("damage_by_path") or {})
+        return real(*args, **kw)
+
+    monkeypatch.setattr(batch_module, "run_batch", spy)
+    (tmp_path / "out").mkdir()
+    window.batch_panel.folder_edit.setText(str(tmp_path / "out"))
+    with qtbot.waitSignal(window.batchFinished, timeout=60000) as done:
+        window.start_batch()
+    assert done.args[0].summary() == "2 of 2 image(s) upscaled"
+    assert given == {first: set_values} and set_values[2] == 42
+    assert window.batch._recipes[first]["damage"] == pytest.approx(list(set_values))
