@@ -61,13 +61,15 @@ def _fix(x: float) -> int:
     return int(round(x * (1 << _SHIFT)))
 
 
+@functools.lru_cache(maxsize=128)
 def quant_tables(quality: int) -> np.ndarray:
     """The (luma, chroma) quantisation tables libjpeg writes at ``quality`` (1..100, clamped),
     as ``jpeg_set_quality(..., force_baseline=TRUE)`` scales them: int64 [2, 8, 8], 1..255."""
     q = min(max(int(quality), 1), 100)
     scale = 5000 // q if q < 50 else 200 - 2 * q
-    tables = (np.stack([_LUMA_TABLE, _CHROMA_TABLE]) * scale + 50) // 100
-    return np.clip(tables, 1, 255)
+    tables = np.clip((np.stack([_LUMA_TABLE, _CHROMA_TABLE]) * scale + 50) // 100, 1, 255)
+    tables.flags.writeable = False  # shared by the cache
+    return tables
 
 
 @functools.lru_cache(maxsize=8)
@@ -265,6 +267,7 @@ def linear_to_srgb(lin: Tensor) -> Tensor:
     return torch.where(x <= 0.0031308, 12.92 * x, 1.055 * x.clamp_min(1e-12) ** (1 / 2.4) - 0.055) * 255.0
 
 
+@functools.lru_cache(maxsize=32)
 def _bayer_sites(h: int, w: int, device: torch.device) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     """Boolean [h, w] masks of the RGGB sites: red, green in red rows, green in blue rows, blue."""
     ry = (torch.arange(h, device=device) % 2 == 0)[:, None]
@@ -316,6 +319,7 @@ def _reflect_blur_np(size: int, kernel: tuple[float, ...]) -> np.ndarray:
     return m.astype(np.float32)
 
 
+@functools.lru_cache(maxsize=1024)
 def _chroma_blur_matrix(size: int, sigma: float) -> np.ndarray:
     """``cv2.GaussianBlur(..., (0, 0), sigma)`` of a float image along one axis (identity for
     sigma 0): OpenCV's kernel size for float images, round(8 sigma + 1) made odd."""
