@@ -12,6 +12,7 @@ from PySide6.QtCore import QPointF, QRectF, QSizeF, Qt, Signal
 from PySide6.QtGui import (
     QBrush,
     QColor,
+    QFocusEvent,
     QImage,
     QKeyEvent,
     QMouseEvent,
@@ -193,7 +194,30 @@ class ZoomPanView(QWidget):
             return
         super().mousePressEvent(event)
 
+    def end_pan(self) -> None:
+        """Stop panning: on release, or when the release went elsewhere (a dialog opened
+        mid-drag), so later moves of a free mouse never drag the view."""
+        if self._pan_anchor is not None:
+            self._pan_anchor = None
+            self.unsetCursor()
+
+    def focusOutEvent(self, event: QFocusEvent) -> None:
+        # A dialog (Save, an error) took the keyboard and the mouse: a drag or a held Space
+        # in progress ended there.
+        self.end_pan()
+        if self._space_held:
+            self._space_held = False
+            self.unsetCursor()
+        super().focusOutEvent(event)
+
+    def mouseDoubleClickEvent(self, event: QMouseEvent) -> None:
+        # The second click of a double-click that closed a dialog over the view lands here:
+        # it must not start a pan (Qt's default treats it as a press).
+        event.accept()
+
     def mouseMoveEvent(self, event: QMouseEvent) -> None:
+        if self._pan_anchor is not None and event.buttons() == Qt.MouseButton.NoButton:
+            self.end_pan()  # the release was lost
         if self._pan_anchor is not None:
             self._fit_mode = False
             delta = event.position() - self._pan_anchor
@@ -204,8 +228,7 @@ class ZoomPanView(QWidget):
 
     def mouseReleaseEvent(self, event: QMouseEvent) -> None:
         if self._pan_anchor is not None:
-            self._pan_anchor = None
-            self.unsetCursor()
+            self.end_pan()
             event.accept()
             return
         super().mouseReleaseEvent(event)
