@@ -10,6 +10,7 @@ capabilities), never the CLI or the GUI.
 - ``batches``: tasks and per-step batches on the CPU (``TaskBatches``, ``make_loader``)
 - ``damage_fit``: fitting a damage head or a condition map to a trained, frozen model
 - ``device_data``: training batches made on the device (``pair``, ``condition``)
+- ``device_damage``: JPEG, resizes and a camera's noise made with torch ops for those batches
 - ``step``: one training iteration (``train_step``), device and autocast
 - ``validation``: PSNR-Y / SSIM-Y on fixed validation photos
 - ``run_folder``: the files a run writes (``RunWriter``) and reads back
