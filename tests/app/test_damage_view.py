@@ -238,7 +238,9 @@ def test_per_region_run_takes_the_local_path_and_locks_adapt(qtbot, window, make
         window.run_upscale()
     whole = window.upscale.outcomes["cmdsr"]
     assert whole.adapt == "global"
-    qtbot.waitUntil(lambda: not window.heavy.busy, timeout=10000)
+    # Compare's Bicubic side is computed after the run, in the background: let it end
+    qtbot.waitUntil(lambda: not window.heavy.busy and not window.upscale.optional.busy,
+                    timeout=10000)
     panel.adapt_combo.setCurrentIndex(panel.adapt_combo.findData("local"))
     seen = slow_tiles(0.03)
     finished: list[str] = []
