@@ -305,8 +305,9 @@ class MainWindow(QMainWindow):
             return
         if self.error_dialog is not None:
             self.error_dialog.close()
+        # No "see the log" line: the log holds only this message, except for unexpected
+        # errors, whose message already says the log has the details.
         dialog = QMessageBox(QMessageBox.Icon.Warning, title, message, QMessageBox.StandardButton.Ok, self)
-        dialog.setInformativeText("Details are in the log panel (View → Log).")
         dialog.setWindowModality(Qt.WindowModality.WindowModal)
         dialog.open()  # not exec(): the event loop and running jobs carry on
         self.error_dialog = dialog

@@ -43,6 +43,14 @@ def user_message(exc: BaseException) -> str:
     return f"Unexpected error ({type(exc).__name__}: {text}). The log panel has the details."
 
 
+def is_expected(exc: BaseException) -> bool:
+    """A failure users cause and can fix (a file that is not an image, a model file that is
+    not one, a folder that cannot be written), as opposed to a bug worth a traceback."""
+    from engine import CmdsrError
+
+    return isinstance(exc, (CmdsrError, OSError))
+
+
 class Worker(QObject):
     """Runs one job function in the thread it was moved to."""
 
@@ -81,6 +89,11 @@ class Worker(QObject):
         except BaseException as exc:  # noqa: BLE001 - every failure takes the one error path
             if self._cancel.is_set() and isinstance(exc, KeyboardInterrupt):
                 self.cancelled.emit()
+            elif is_expected(exc):
+                # A bad file or a missing folder: the message says it all, and the window
+                # logs it with the dialog; a traceback would only bury it.
+                log.debug("%s failed: %s", self.name, exc)
+                self.failed.emit(user_message(exc))
             else:
                 log.error("%s failed: %s", self.name, exc, exc_info=True)
                 self.failed.emit(user_message(exc))

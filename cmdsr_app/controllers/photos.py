@@ -236,7 +236,7 @@ class PhotoController(Controller):
             self.queue[index].load_error = message
             self.queue.set_status(index, EntryStatus.FAILED, message)
         if self.queue.current_entry is not None and self.queue.current_entry.path == path:
-            self.canvas.set_placeholder(f"Cannot open {path.name}.")
+            self.canvas.set_placeholder(f"Cannot open {path.name}: {message}")
         self.error.emit("Cannot open image", message)
 
     def _follow_regions(self, has_regions: bool) -> None:

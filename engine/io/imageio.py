@@ -188,6 +188,28 @@ def _decode_with_pillow(
     return arr, None, 8, mode == "CMYK"
 
 
+def _what_it_is(data: bytes) -> str:
+    """What a file that is no image holds, from its first bytes (for the error message)."""
+    head = data[:16].lstrip().lower()
+    for magic, name in ((b"%pdf", "a PDF document"), (b"pk\x03\x04", "a zip archive"),
+                        (b"<!doctype html", "a web page"), (b"<html", "a web page")):
+        if head.startswith(magic):
+            return f"it is {name}"
+    if data[4:12] in (b"ftypheic", b"ftypheix", b"ftypmif1"):
+        return "it is a HEIC photo: convert it to JPEG or PNG"
+    if all(32 <= b < 127 or b in (9, 10, 13) for b in data[:256]):
+        return "it holds text"
+    return "its contents match no image format"
+
+
+def _too_large(path: Path, data: bytes, max_pixels: int, pixels: str = "") -> str:
+    """``pixels``: the photo's size in words (default: over Pillow's own limit)."""
+    n, most = len(data), 2 * (PILImage.MAX_IMAGE_PIXELS or 0) / 1e6
+    size = f"{n} bytes" if n < 1024 else f"{n / 1024:.0f} KB" if n < 1024**2 else f"{n / 1024**2:.1f} MB"
+    return (f"{path}: {pixels or f'the image is over {most:.0f} megapixels'}, over the limit of "
+            f"{max_pixels / 1e6:.0f} megapixels (a {size} file; refused to protect memory)")
+
+
 def read_image(path: str | Path, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image:
     """Decode the photo at ``path`` (PNG, JPEG, WebP, TIFF or BMP) into an upright RGB ``Image``.
 
@@ -212,11 +234,11 @@ def read_image(path: str | Path, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Ima
             pil = PILImage.open(io.BytesIO(data))
         except UnidentifiedImageError:
             raise ImageReadError(
-                f"{path}: not an image file, or one of an unsupported kind "
-                f"(supported: {', '.join(SUPPORTED_READ_SUFFIXES)})"
+                f"{path}: not an image ({_what_it_is(data)}; supported: "
+                f"{', '.join(SUPPORTED_READ_SUFFIXES)})"
             ) from None
         except PILImage.DecompressionBombError:
-            raise ImageReadError(f"{path}: image is too large to open safely") from None
+            raise ImageReadError(_too_large(path, data, max_pixels)) from None
         except Exception as exc:
             raise ImageReadError(f"{path}: the file is corrupt ({exc})") from None
         fmt = _READ_FORMATS.get(pil.format or "")
@@ -232,10 +254,8 @@ def read_image(path: str | Path, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Ima
         if width <= 0 or height <= 0:
             raise ImageReadError(f"{path}: the image has no pixels")
         if width * height > max_pixels:
-            raise ImageReadError(
-                f"{path}: {width}x{height} is {width * height / 1e6:.0f} megapixels, over the "
-                f"limit of {max_pixels / 1e6:.0f} megapixels (refused to protect memory)"
-            )
+            raise ImageReadError(_too_large(
+                path, data, max_pixels, f"{width}x{height} is {width * height / 1e6:.0f} megapixels"))
         try:
             exif = pil.getexif()
         except Exception:  # broken EXIF should not make a good photo unreadable
@@ -252,7 +272,7 @@ def read_image(path: str | Path, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Ima
         except ImageReadError:
             raise
         except PILImage.DecompressionBombError:
-            raise ImageReadError(f"{path}: image is too large to open safely") from None
+            raise ImageReadError(_too_large(path, data, max_pixels)) from None
         except (OSError, SyntaxError, ValueError, struct.error, cv2.error) as exc:
             detail = str(exc).strip().splitlines()[0][:120] if str(exc).strip() else type(exc).__name__
             raise ImageReadError(f"{path}: the file is truncated or corrupt ({detail})") from None
