@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QPaintEvent
 from PySide6.QtWidgets import (
     QComboBox,
     QFormLayout,
@@ -16,6 +17,9 @@ from PySide6.QtWidgets import (
     QProgressBar,
     QPushButton,
     QSpinBox,
+    QStyle,
+    QStyleOptionComboBox,
+    QStylePainter,
     QVBoxLayout,
     QWidget,
 )
@@ -37,6 +41,36 @@ def model_label(path: str | Path) -> str:
     return path.name
 
 
+class ModelCombo(QComboBox):
+    """The Model list: a name too long for the box loses its middle ("step_0000016.pt
+    (run_2026…185012)"), not its end, and the open list is as wide as the longest name."""
+
+    def _field_width(self) -> int:
+        option = QStyleOptionComboBox()
+        self.initStyleOption(option)
+        field = self.style().subControlRect(QStyle.ComplexControl.CC_ComboBox, option,
+                                            QStyle.SubControl.SC_ComboBoxEditField, self)
+        return max(0, field.width() - 4)
+
+    def displayed_text(self) -> str:
+        return self.fontMetrics().elidedText(self.currentText(), Qt.TextElideMode.ElideMiddle,
+                                             self._field_width())
+
+    def paintEvent(self, event: QPaintEvent) -> None:
+        painter = QStylePainter(self)
+        option = QStyleOptionComboBox()
+        self.initStyleOption(option)
+        option.currentText = self.displayed_text()
+        painter.drawComplexControl(QStyle.ComplexControl.CC_ComboBox, option)
+        painter.drawControl(QStyle.ControlElement.CE_ComboBoxLabel, option)
+
+    def showPopup(self) -> None:
+        widest = max((self.fontMetrics().horizontalAdvance(self.itemText(i))
+                      for i in range(self.count())), default=0)
+        self.view().setMinimumWidth(widest + 32)
+        super().showPopup()
+
+
 class SettingsPanel(QWidget):
     """Model, scale, device, tile, support and output choices, Run/Cancel and progress."""
 
@@ -47,16 +81,15 @@ class SettingsPanel(QWidget):
     settingsChanged = Signal()
 
     BROWSE = "__browse__"
+    MODEL_TIP = ("The network that upscales: the shipped default, a checkpoint you trained, or "
+                 "the authors' CMDSR_model.pth")
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._current_model = ""
         # -- model
-        self.model_combo = QComboBox()
-        self.model_combo.setToolTip(
-            "The network that upscales: the shipped default, a checkpoint you trained, or the "
-            "authors' CMDSR_model.pth"
-        )
+        self.model_combo = ModelCombo()
+        self.model_combo.setToolTip(self.MODEL_TIP)
         self.model_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         self.model_combo.setMinimumContentsLength(18)
         self.model_combo.activated.connect(self._on_model_activated)
@@ -179,6 +212,8 @@ class SettingsPanel(QWidget):
         self.model_combo.setCurrentIndex(index)
         self.model_combo.blockSignals(False)
         self._current_model = path
+        # The whole name and where it is, however much of it the box shows.
+        self.model_combo.setToolTip(f"{path or self.model_combo.currentText()}\n\n{self.MODEL_TIP}")
 
     @property
     def model_path(self) -> str:
