@@ -34,56 +34,21 @@ def model_card_path() -> Path:
     return (resources_dir() / "models" / DEFAULT_MODEL_NAME).with_suffix(".md")
 
 
-def model_card_summary(card: Path) -> str:
-    """The card's first paragraph after its title ('' when there is no card)."""
-    try:
-        text = card.read_text(encoding="utf-8")
-    except OSError:
-        return ""
-    paragraph: list[str] = []
-    for line in text.splitlines():
-        if line.startswith("#"):
-            if paragraph:
-                break
-            continue
-        if not line.strip():
-            if paragraph:
-                break
-            continue
-        paragraph.append(line.strip())
-    return " ".join(paragraph)
-
-
-def markdown_inline(text: str) -> str:
-    """A line of the card's Markdown as HTML: `code`, **bold**, *italic*, [links](url) (their
-    text only); everything else escaped."""
-    out = html.escape(text, quote=False)
-    out = re.sub(r"\[([^\]]+)\]\([^)]*\)", r"\1", out)
-    out = re.sub(r"`([^`]+)`", r"<code>\1</code>", out)
-    out = re.sub(r"\*\*([^*]+)\*\*", r"<b>\1</b>", out)
-    return re.sub(r"\*([^*]+)\*", r"<i>\1</i>", out)
-
-
-def first_sentence(text: str) -> str:
-    match = re.match(r"(.+?[.!?])(\s|$)", text)
-    return match.group(1) if match else text
-
-
 def about_html() -> str:
-    """Short: the version, the shipped model in one sentence, the licences, a link to the full
-    card (rendered, not its Markdown)."""
+    """Short: the version, the shipped model in one sentence for users (the card's own first
+    lines are notes for whoever trains the next model), the licences, a link to the full card."""
     card = model_card_path()
-    summary = first_sentence(model_card_summary(card).replace("**", ""))
+    scale = re.search(r"x(\d+)$", card.stem)
     parts = [
         f"<h3>CMDSR Studio {html.escape(app_version())}</h3>",
         "<p>Blind super-resolution of degraded photos with CMDSR, a network that reads how "
         "each photo was damaged from patches of the photo itself.</p>",
     ]
     if card.is_file():
-        line = f"<p><b>Model:</b> {html.escape(card.stem)}.pt"
-        if summary:
-            line += f" — {markdown_inline(summary)}"
-        parts.append(f'{line} <a href="{card.as_uri()}">Full model card</a></p>')
+        times = f"×{scale.group(1)} " if scale else ""
+        parts.append(f"<p><b>Model:</b> {html.escape(card.stem)}.pt, the {times}model that comes "
+                     "with the app; its card says what it was trained on and how well it does. "
+                     f'<a href="{card.as_uri()}">Full model card</a></p>')
     else:
         parts.append("<p>The shipped model and its card are missing from this installation.</p>")
     licences = ", ".join(f"{html.escape(n)} ({html.escape(lic)})" for n, lic in THIRD_PARTY)

@@ -14,6 +14,9 @@ def test_about_is_short_rendered_and_links_the_full_card(window) -> None:
     assert "<code>" in text or "Model:" in text
     assert 'href="file://' in text and "Full model card" in text and "MIT" in text
     assert len(text) < 1500  # a summary, not the card pasted in
+    # Written for users, not the card's notes for whoever trains the next model (issue 31).
+    assert "Status" not in text and "condition reads" not in text
+    assert "cmdsr_x4.pt, the ×4 model that comes with the app" in text
 
 
 def test_the_first_open_dialog_starts_in_pictures_or_home(qtbot, window, monkeypatch,
