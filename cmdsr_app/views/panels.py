@@ -297,6 +297,8 @@ class BatchPanel(QWidget):
         form.addRow("File name:", self.pattern_edit)
         form.addRow("", self.overwrite_check)
         layout = QVBoxLayout(self)
+        # The same margins as the Input and Compare tabs, so switching tabs moves nothing.
+        layout.setContentsMargins(4, 2, 4, 2)
         layout.addLayout(form)
         layout.addWidget(self.start_button)
         layout.addWidget(self.summary_label)
