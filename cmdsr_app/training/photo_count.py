@@ -9,6 +9,7 @@ reason, never a traceback.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import threading
@@ -70,6 +71,24 @@ def not_counted_note(exc: OSError) -> str:
     return f"Photos not counted: {exc.strerror or exc}{where}."
 
 
+class _Relay(QObject):
+    """Carries a finished count from its walking thread to the GUI thread. It is never
+    deleted, so a walk that ends after its form was closed emits into no freed object."""
+
+    walked = Signal(object, int, str)  # counter id, generation, note
+
+
+_RELAY: _Relay | None = None
+_COUNTER_IDS = itertools.count(1)  # one per counter, never reused (unlike id())
+
+
+def _relay() -> _Relay:
+    global _RELAY
+    if _RELAY is None:
+        _RELAY = _Relay()  # made by the first counter, in the GUI thread
+    return _RELAY
+
+
 class PhotoCounter(QObject):
     """Counts the photos of the folder last asked for, once typing pauses.
 
@@ -78,11 +97,10 @@ class PhotoCounter(QObject):
     """
 
     counted = Signal(str)
-    # carries (generation, note) from the walking thread to the GUI thread
-    _walked = Signal(int, str)
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
+        self._id = next(_COUNTER_IDS)
         self._folder = ""
         self._generation = 0
         self._cancel = threading.Event()
@@ -91,7 +109,7 @@ class PhotoCounter(QObject):
         self._timer.setSingleShot(True)
         self._timer.setInterval(DEBOUNCE_MS)
         self._timer.timeout.connect(self._start_walk)
-        self._walked.connect(self._on_walked)
+        _relay().walked.connect(self._on_walked)
 
     def request(self, folder: str) -> None:
         """Count ``folder`` once typing pauses; the walk under way (if any) is cancelled."""
@@ -114,25 +132,23 @@ class PhotoCounter(QObject):
 
     def _start_walk(self) -> None:
         self._cancel = cancel = threading.Event()
-        generation, folder = self._generation, self._folder
-        threading.Thread(target=self._walk, args=(folder, generation, cancel),
-                         name="cmdsr-photo-count", daemon=True).start()
+        args = (self._id, self._folder, self._generation, cancel)
+        threading.Thread(target=_walk, args=args, name="cmdsr-photo-count", daemon=True).start()
 
-    def _walk(self, folder: str, generation: int, cancel: threading.Event) -> None:
-        # runs on the walking thread: only the signal crosses to the GUI
-        try:
-            note = photos_note(count_photos(folder, limit=FEW_PHOTOS, cancel=cancel))
-        except CountCancelled:
-            return
-        except OSError as exc:
-            log.info("photos under %s not counted: %s", folder, exc)
-            note = not_counted_note(exc)
-        cancel.set()  # done: nothing left to cancel
-        try:
-            self._walked.emit(generation, note)
-        except RuntimeError:  # the form was closed while the walk ran
-            pass
-
-    def _on_walked(self, generation: int, note: str) -> None:
-        if generation == self._generation:  # a later keystroke makes an older count moot
+    def _on_walked(self, counter: int, generation: int, note: str) -> None:
+        # another counter's walk, or one a later keystroke made moot
+        if counter == self._id and generation == self._generation:
+            self._cancel.set()
             self.counted.emit(note)
+
+
+def _walk(counter: int, folder: str, generation: int, cancel: threading.Event) -> None:
+    """Runs on the walking thread: counts, then hands the note to the GUI thread."""
+    try:
+        note = photos_note(count_photos(folder, limit=FEW_PHOTOS, cancel=cancel))
+    except CountCancelled:
+        return
+    except OSError as exc:
+        log.info("photos under %s not counted: %s", folder, exc)
+        note = not_counted_note(exc)
+    _relay().walked.emit(counter, generation, note)
