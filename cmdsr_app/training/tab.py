@@ -104,14 +104,14 @@ class TrainingTab(QWidget):
         if show_last_run:
             self.show_last_run()
         else:
-            self._update_validation_hint()
+            self._update_chart_hints()
             self._update_buttons()
 
     def show_last_run(self) -> None:
         """Show the chosen run folder's run (curves, checkpoints, step) and offer Resume.
         Reading a run needs the engine, so the main window calls this once it is loaded."""
         self._offer_resume_of_last_run()
-        self._update_validation_hint()
+        self._update_chart_hints()
         self._update_buttons()
 
     # -- layout ---------------------------------------------------------------------------
@@ -204,7 +204,7 @@ class TrainingTab(QWidget):
     def _read_ui_settings(self) -> None:
         self.form.read(self.state)
         self._settings_store.update(self.state.to_dict())
-        self._update_validation_hint()
+        self._update_chart_hints()
 
     def _on_preset_changed(self) -> None:
         # A new preset implies a different step budget; the user can still edit it after.
@@ -236,7 +236,7 @@ class TrainingTab(QWidget):
         else:
             self.curves.clear()
         self.run_checkpoints.refresh()
-        self._update_validation_hint()
+        self._update_chart_hints()
 
     def settings_dict(self) -> dict[str, Any]:
         """A copy of the tab's persisted settings."""
@@ -361,7 +361,7 @@ class TrainingTab(QWidget):
         self._settings_store.update(self.state.to_dict())
         start = self.run_checkpoints.latest_step() if resume else 0
         self.controls.show_starting(start, self.state.steps, resume=resume)
-        self._update_validation_hint()
+        self._update_chart_hints()
         self.job.launch(request, self._time_limit_seconds())
         self._update_buttons()
         return True
@@ -409,7 +409,8 @@ class TrainingTab(QWidget):
             self.controls.set_status(f"Training…{self.job.pause_clock()} Pause keeps your "
                                      "progress.")
 
-    def _update_validation_hint(self) -> None:
+    def _update_chart_hints(self) -> None:
+        """What the empty charts say: when validation comes, why the condition charts wait."""
         every = self._run_val_every or preset_val_every(self.state.preset, self._overrides)
         step = int(getattr(self.job.last_progress, "step", 0) or 0)
         step = step or self.run_checkpoints.latest_step()
