@@ -11,6 +11,10 @@ preview refresh?
    knob rises (should rise: more sharpening).
 3. Preview: seconds to upscale a 128x128 LR region (a 512x512 visible result) with the knobs,
    condition map and fold included; median of 5 after a warm-up.
+4. JPEG (a model whose knobs take it, issue 29): photos saved as JPEG at known quality; PSNR-Y
+   with the support-read condition, with the knobs at the true blur, noise and quality, and
+   at the true blur and noise with the JPEG knob at none; and the output's high-frequency
+   energy as the JPEG knob goes from none to 30 (should fall: more deblocking).
 
     nice -n 15 python benchmarks/damage_knobs.py --model resources/models/cmdsr_x4.pt \\
         --photos /work/data/corpus/val_textured --crop 384 [--strip docs/screenshots/knobs.png]
@@ -42,6 +46,8 @@ from engine.metrics import psnr_y  # noqa: E402
 DAMAGES = ((1.0, 0.0), (2.6, 0.0), (1.0, 15.0), (2.6, 15.0), (1.6, 30.0))
 NOISE_STEPS = (0.0, 10.0, 20.0, 30.0, 40.0)
 BLUR_STEPS = (0.6, 1.2, 1.8, 2.4, 3.0, 3.6)
+JPEG_DAMAGES = ((1.0, 0.0, 60), (1.0, 0.0, 35), (1.6, 5.0, 80))
+JPEG_STEPS = (100.0, 90.0, 70.0, 50.0, 30.0)
 
 
 def luma(rgb: np.ndarray) -> np.ndarray:
@@ -116,6 +122,9 @@ def main() -> int:
           f"{statistics.median(times):.2f} s (min {min(times):.2f}, max {max(times):.2f}) on "
           f"{args.threads} threads")
 
+    if condition_map_of(model).has_jpeg:  # type: ignore[union-attr]
+        jpeg_rows(up, photos)
+
     if args.strip:
         crop = 128
         tiles = []
@@ -126,6 +135,33 @@ def main() -> int:
         cv2.imwrite(str(args.strip), strip.astype(np.uint8)[..., ::-1])
         print(f"written: {args.strip} (row 1: noise knob {NOISE_STEPS}; row 2: blur knob {BLUR_STEPS})")
     return 0
+
+
+def jpeg_rows(up: Upscaler, photos: list[np.ndarray]) -> None:
+    print("\n| damage | support (random) | knobs at the true damage | knobs, JPEG at none | "
+          "true - none |")
+    print("|---|---:|---:|---:|---:|")
+    model = up.model
+    assert model is not None
+    for blur, noise, quality in JPEG_DAMAGES:
+        sup, knob, none = [], [], []
+        for i, hr in enumerate(photos):
+            params = DegradationParams(15, blur, blur, 0.0, noise, jpeg_quality=quality)
+            lr = degrade(hr, params, 4, np.random.default_rng([8, i]))
+            s = select_support(lr, count=model.support_size, mode="random", seed=i)
+            sup.append(psnr_y(np.rint(up.upscale(lr, s)), hr, 4))
+            knob.append(psnr_y(np.rint(up.upscale(lr, damage=(blur, noise, float(quality)))), hr, 4))
+            none.append(psnr_y(np.rint(up.upscale(lr, damage=(blur, noise, 100.0))), hr, 4))
+        print(f"| blur {blur:g}, noise {noise:g}, JPEG {quality} | {np.mean(sup):.2f} | "
+              f"{np.mean(knob):.2f} | {np.mean(none):.2f} | {np.mean(knob) - np.mean(none):+.2f} |")
+    hr = photos[0]
+    lr = degrade(hr, DegradationParams(15, 1.0, 1.0, 0.0, 0.0, jpeg_quality=50), 4,
+                 np.random.default_rng(4))
+    outs = [up.upscale(lr, damage=(1.0, 0.0, q)) for q in JPEG_STEPS]
+    print("\n| JPEG knob (blur 1.0, noise 0; photo at JPEG 50) | "
+          + " | ".join("none" if q >= 100 else f"{q:g}" for q in JPEG_STEPS) + " |")
+    print("|---|" + "---:|" * len(JPEG_STEPS))
+    print("| high-frequency energy | " + " | ".join(f"{hf_energy(o):.2f}" for o in outs) + " |")
 
 
 if __name__ == "__main__":
