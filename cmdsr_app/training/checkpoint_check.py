@@ -60,8 +60,12 @@ def knobs_note(meta: dict[str, Any], shipped: Path | None) -> tuple[str, bool]:
         return (f"Damage knobs: kept from {parent}. Its ConditionNet was held fixed during "
                 "training, so the knobs set the damage exactly as they do there.", False)
     if "condition_map" in dropped:
-        reading = (" The photo's own damage reading still steers it." if "damage_head" not in dropped
-                   else " It has no damage reading either (that fitted the old ConditionNet too).")
+        # without knobs the model still reads each photo's damage from the photo; only the
+        # readout's numbers go too when the run did not train its own
+        reading = (" It still reads each photo's damage from the photo itself." if
+                   "damage_head" not in dropped else
+                   " It still reads each photo's damage from the photo itself, but shows no "
+                   "numbers for it (the damage readout fitted the old ConditionNet too).")
         return (f"No damage knobs: its ConditionNet learned during training, so the knobs of "
                 f"{parent} no longer fit it (they would set the wrong damage) and were left "
                 f"out. scripts/train_condition_map.py fits new ones.{reading}", True)
