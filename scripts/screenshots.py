@@ -1,48 +1,100 @@
 """Render screenshots of CMDSR Studio's main views into docs/screenshots/ (offscreen).
 
-Opens the bundled sample photo, draws support regions (one deliberately too small, to show
-how an invalid region is marked), previews the patches, upscales, and captures the input
-view, the compare view (split and side by side), the batch tab and the Training tab.
+Opens the bundled sample photo at a laptop's window size (1366x768), waits for the model's
+reading of its damage, moves a damage knob and waits for its preview over the canvas (the
+knobs and the Look slider in view), draws support regions (one deliberately too small, to show
+how an invalid region is marked), previews the patches, upscales, and captures the input view,
+the compare view (split and side by side), the batch tab and the Training tab.
 
     QT_QPA_PLATFORM=offscreen python scripts/screenshots.py [--model PATH] [--out docs/screenshots]
+        [--size 1366x768]
 
 Without --model it uses the shipped default model; if that is missing too it makes a tiny
-untrained one so the views can still be captured (the result then looks like noise).
+untrained one so the views can still be captured (the result then looks like noise). PNGs
+larger than --max-kb are stored with a 256-colour palette so the README stays light.
 """
 
 from __future__ import annotations
 
 import argparse
+import io
 import os
 import sys
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-WIDTH, HEIGHT = 1440, 880
+LAPTOP = (1366, 768)  # the window as a common laptop shows it
+MAX_KB = 400
+# One file per shot, in the order they are taken.
+SHOTS = ("knobs_preview", "main_regions", "patches_preview", "compare_split",
+         "compare_side_by_side", "batch", "training")
 
 
-def spin(app, condition: Callable[[], bool], timeout: float = 120.0) -> None:  # type: ignore[no-untyped-def]
+def spin(app: Any, condition: Callable[[], bool], timeout: float = 120.0, what: str = "") -> None:
+    """Let the app work until ``condition`` holds."""
     end = time.monotonic() + timeout
     while not condition():
         if time.monotonic() > end:
-            raise TimeoutError("the app did not get there in time")
+            raise TimeoutError(f"the app did not get there in time{': ' + what if what else ''}")
         app.processEvents()
         time.sleep(0.01)
     for _ in range(5):
         app.processEvents()
 
 
+def settle(app: Any, seconds: float) -> None:
+    """Let timers (debounces) fire and their results arrive."""
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        app.processEvents()
+        time.sleep(0.01)
+
+
+def window_size(text: str) -> tuple[int, int]:
+    try:
+        width, height = (int(part) for part in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"size must read WIDTHxHEIGHT, e.g. 1366x768, not {text!r}") from None
+    if width < 200 or height < 200:
+        raise argparse.ArgumentTypeError(f"size {text} is too small for the window")
+    return width, height
+
+
+def save_png(image: Any, path: Path, max_kb: int) -> int:
+    """Save a QImage as PNG, palettised when the full-colour file is over ``max_kb``; returns
+    the file's size in bytes."""
+    from PIL import Image
+    from PySide6.QtCore import QBuffer, QIODevice
+
+    buffer = QBuffer()
+    buffer.open(QIODevice.OpenModeFlag.WriteOnly)
+    image.save(buffer, "PNG")
+    rgb = Image.open(io.BytesIO(bytes(buffer.data().data()))).convert("RGB")
+    rgb.save(path, optimize=True)
+    if path.stat().st_size > max_kb * 1024:
+        # Photos inside the window make big full-colour PNGs; 256 colours with dithering keep
+        # the screenshot readable at a fraction of the size.
+        rgb.quantize(256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.FLOYDSTEINBERG).save(
+            path, optimize=True)
+    return path.stat().st_size
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--model", type=Path, help="checkpoint to upscale with")
     parser.add_argument("--image", type=Path, help="photo to show (default: the bundled sample)")
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "screenshots")
+    parser.add_argument("--size", type=window_size, default=LAPTOP,
+                        help="window size, WIDTHxHEIGHT (default 1366x768)")
+    parser.add_argument("--max-kb", type=int, default=MAX_KB,
+                        help="PNGs over this size are palettised (default 400)")
     args = parser.parse_args(argv)
 
     import torch
@@ -65,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     photo = args.image or sample_image_path()
 
     from PySide6.QtCore import QPointF
-    from PySide6.QtWidgets import QApplication
+    from PySide6.QtWidgets import QApplication, QScrollArea
 
     from cmdsr_app.main_window import MainWindow, app_icon
     from cmdsr_app.state import Region
@@ -74,42 +126,79 @@ def main(argv: list[str] | None = None) -> int:
     app.setWindowIcon(app_icon())  # type: ignore[attr-defined]
     window = MainWindow()
     window.confirm_close = lambda: True  # type: ignore[method-assign]
-    window.resize(WIDTH, HEIGHT)
+    window.resize(*args.size)
     window.show()
-    spin(app, lambda: window.models.info is not None)
+    spin(app, lambda: window.models.info is not None, what="the model to load")
+    if (window.width(), window.height()) != args.size:
+        print(f"note: the window is {window.width()}x{window.height()}, not "
+              f"{args.size[0]}x{args.size[1]} (its minimum size)")
     args.out.mkdir(parents=True, exist_ok=True)
+    left_panel = window.left_dock.widget()
+    assert isinstance(left_panel, QScrollArea)
 
     def shot(name: str) -> None:
-        for _ in range(10):
-            app.processEvents()
+        settle(app, 0.1)
         path = args.out / f"{name}.png"
-        window.grab().save(str(path))
-        print(f"wrote {path}")
+        size = save_png(window.grab().toImage(), path, args.max_kb)
+        print(f"wrote {path} ({size // 1024} KB)")
+
+    readings: list[object] = []
+    window.damage.readingShown.connect(readings.append)
+
+    def read_damage(action: Callable[[], None]) -> None:
+        """Do ``action`` and wait until the damage panel shows the reading that follows it."""
+        before = len(readings)
+        action()
+        spin(app, lambda: len(readings) > before, what="the damage reading")
+        settle(app, 0.3)  # a debounced second reading (more changes) would start now
+        spin(app, lambda: not window.damage.estimates.busy, what="the damage reading")
 
     loaded: list[str] = []
     window.imageLoaded.connect(loaded.append)
-    window.open_paths([photo])
+    read_damage(lambda: window.open_paths([photo]))
     spin(app, lambda: bool(loaded))
     image = window.photos.image
     h, w = image.height, image.width
-    # Two good regions on textured parts and one too small to hold a patch.
-    window.regions.add(Region(w // 10, h // 8, max(40, w // 4), max(40, h // 4)))
-    window.regions.add(Region(w // 2, h // 2, max(40, w // 3), max(40, h // 3)))
-    window.regions.add(Region(int(w * 0.7), h // 10, 20, 18))
-    window.regions.select(1)
+
+    # The knobs: the damage box has read the whole photo; the noise knob moves as a user would
+    # type it, and its preview of the part in view is painted on the canvas.
+    knobs = window.damage_panel.knobs
+    left_panel.ensureWidgetVisible(window.look_panel)
+    if knobs.available and knobs.noise.spin.isEnabled():
+        shown: list[object] = []
+        window.knobs.previewShown.connect(shown.append)
+        window.canvas.fit()
+        noise = knobs.noise.spin
+        noise.setValue(min(noise.maximum(), noise.value() + 20))
+        spin(app, lambda: bool(shown), timeout=300, what="the knob preview")
+        shot("knobs_preview")
+        knobs.reset_button.click()  # the runs below read the photo again
+    else:
+        print(f"skipped knobs_preview: this model has no damage knobs ({knobs.origin.text()})")
+    left_panel.verticalScrollBar().setValue(0)
+
+    # Two good regions on textured parts and one too small to hold a patch (low on the left,
+    # where the sample is plain green, so its red outline shows).
+    def add_regions() -> None:
+        window.regions.add(Region(w // 10, h // 8, max(40, w // 4), max(40, h // 4)))
+        window.regions.add(Region(w // 2, h // 2, max(40, w // 3), max(40, h // 3)))
+        window.regions.add(Region(w // 20, int(h * 0.78), 20, 18))
+        window.regions.select(1)
+
+    read_damage(add_regions)
     shot("main_regions")
 
     window.regions.remove(2)
     previews: list[None] = []
     window.previewReady.connect(lambda: previews.append(None))
     window.preview_patches("regions")
-    spin(app, lambda: bool(previews))
+    spin(app, lambda: bool(previews), what="the patch preview")
     shot("patches_preview")
 
     finished: list[str] = []
     window.upscaleFinished.connect(finished.append)
     window.run_upscale()
-    spin(app, lambda: "cmdsr" in finished, timeout=600)
+    spin(app, lambda: "cmdsr" in finished, timeout=600, what="the upscale")
     compare = window.compare
     canvas = compare.split_canvas
     canvas.fit()
@@ -119,7 +208,7 @@ def main(argv: list[str] | None = None) -> int:
     shot("compare_split")
 
     compare.set_sources("bicubic", "cmdsr")  # bicubic is computed on demand
-    spin(app, lambda: "bicubic" in finished)
+    spin(app, lambda: "bicubic" in finished, what="the bicubic side")
     compare.set_mode("side")
     compare.left_canvas.fit()
     compare.left_canvas.zoom_at(2.0, QPointF(compare.left_canvas.width() / 2,
@@ -133,7 +222,9 @@ def main(argv: list[str] | None = None) -> int:
     reports: list[object] = []
     window.batchFinished.connect(reports.append)
     window.start_batch()
-    spin(app, lambda: bool(reports), timeout=600)
+    spin(app, lambda: bool(reports), timeout=600, what="the batch")
+    if window.error_dialog is not None:  # the broken file's dialog is not part of the view
+        window.error_dialog.close()
     shot("batch")
 
     if window.training_tab is not None:
@@ -141,6 +232,7 @@ def main(argv: list[str] | None = None) -> int:
         shot("training")
 
     window.close()
+    window.deleteLater()
     return 0
 
 
