@@ -63,9 +63,15 @@ def test_the_script_renders_every_view(qapp, knob_model: Path, tmp_path: Path,
     # the script points the app at its model; the patch is undone after the test
     monkeypatch.setattr(engine, "default_model_path", engine.default_model_path)
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    import torch
+
     script = load_script()
     out = tmp_path / "shots"
-    assert script.main(["--model", str(knob_model), "--out", str(out), "--size", "1280x720"]) == 0
+    threads = torch.get_num_threads()
+    try:
+        assert script.main(["--model", str(knob_model), "--out", str(out), "--size", "1280x720"]) == 0
+    finally:
+        torch.set_num_threads(threads)  # the script sets its own for the rest of the process
 
     assert sorted(p.stem for p in out.glob("*.png")) == sorted(script.SHOTS)
     assert "knobs_preview" in script.SHOTS and "main_regions" in script.SHOTS
