@@ -105,6 +105,7 @@ class UpscaleController(Controller):
     # -- the shown photo changes ------------------------------------------------------------
     def on_photo_cleared(self) -> None:
         self._run_when_ready = None  # another photo is shown: the waiting Run was not for it
+        self.optional.cancel()  # a comparison asked for the photo that is no longer shown
         self.outcomes.clear()
         self.resultsChanged.emit()
 

@@ -108,6 +108,7 @@ def test_save_dialogs_open_in_the_last_save_folder_never_the_config_folder(
         return str(target), ""
 
     monkeypatch.setattr(QFileDialog, "getSaveFileName", fake_dialog)
+    window.saving.confirm_replace = lambda _path: True  # the second save replaces the first
     pixels = np.zeros((40, 56, 3), np.float32)
     pixels[:, :, 2] = 180
     QGuiApplication.clipboard().setImage(to_qimage(pixels))
