@@ -244,7 +244,10 @@ class UpscaleController(Controller):
         in the background, leaving Run and the settings free; one after another."""
         if self.photos.image is None or key not in SOURCES or key in ("input", "cmdsr"):
             return
-        if key in self.outcomes or self.heavy.busy and self.heavy.current_name == "batch":
+        if key in self.outcomes:
+            return
+        if self.heavy.busy and self.heavy.current_name == "batch":
+            self.say(f"{SOURCES[key]} can be computed once the batch has finished.", 5000)
             return
         if key == "cmdsr_alt":
             problem = self.regions_problem(self.compare.alt_support)
