@@ -207,7 +207,7 @@ def _train(
             "decay there; set e.g. --set milestones=%d,%d",
             ", ".join(map(str, late)), cfg.steps, int(cfg.steps * 0.75), int(cfg.steps * 0.9),
         )
-    model = build_training_model(cfg, device)
+    model = build_training_model(cfg, device, resume_from=writer.latest_path if resume else None)
     opt = build_optimisers(model, cfg)
     gen = torch.Generator().manual_seed(cfg.seed)
     scaler = torch.amp.GradScaler("cuda") if cfg.amp == "fp16" else None

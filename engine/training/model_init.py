@@ -4,6 +4,7 @@ or from another model file (``init_from``), with a damage readout when the run t
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -21,10 +22,14 @@ from engine.training.damage_readout import training_damage_head
 log = logging.getLogger(__name__)
 
 
-def build_training_model(cfg: TrainConfig, device: torch.device) -> CMDSR:
+def build_training_model(cfg: TrainConfig, device: torch.device, resume_from: str | Path | None = None) -> CMDSR:
     """A freshly initialised network (seeded by ``cfg.seed``), optionally starting from the
     weights of ``cfg.init_from`` (e.g. a briefly trained BaseNet): parameters with matching
-    names and shapes are copied, the rest keep their fresh values."""
+    names and shapes are copied, the rest keep their fresh values.
+
+    ``resume_from``: the run checkpoint a resumed run continues from; its damage readout
+    decides the readout's shape (a readout that reads JPEG too has a third output), so the
+    saved state loads into the network built here."""
     torch.manual_seed(cfg.seed)
     model = build_model(cfg.model)
     if cfg.init == "identity":
@@ -51,6 +56,10 @@ def build_training_model(cfg: TrainConfig, device: torch.device) -> CMDSR:
             saved = read_damage_head(cfg.init_from)
             if saved is not None and saved.cond_channels == cfg.model.cond_channels:
                 head = saved  # the readout the condition stage trained goes on learning
+    if cfg.damage_weight > 0 and resume_from is not None:
+        saved = read_damage_head(resume_from)
+        if saved is not None and saved.cond_channels == cfg.model.cond_channels:
+            head = saved
     if cfg.damage_weight > 0:
         attach_damage_head(model, head if head is not None else training_damage_head(cfg))
     return model.to(device).train()

@@ -238,7 +238,8 @@ def train_pair(
         start_from = init.get(name)
         if start_from and not resume:
             mcfg = dataclasses.replace(mcfg, init_from=str(start_from))
-        model = build_training_model(mcfg, device)
+        latest = out_dir / name / RunWriter.LATEST
+        model = build_training_model(mcfg, device, resume_from=latest if resume and latest.exists() else None)
         set_memory_format(model, torch.channels_last)
         opt = build_optimisers(model, mcfg)
         if device.type == "cuda":
