@@ -72,8 +72,8 @@ class ModelCache:
         if problem is not None:
             raise engine.CheckpointError(f"{path}: {problem}")
         key = (str(path.resolve()), str(device), mtime)
+        crisp = engine.crisp_model_path()
         if look > 0:  # another look is another network
-            crisp = engine.crisp_model_path()
             key = (f"{key[0]}|look={look:g}|{crisp}", key[1],
                    mtime + (crisp.stat().st_mtime if crisp.exists() else 0.0))
         with self._lock:
@@ -81,7 +81,7 @@ class ModelCache:
             if model is not None:
                 self._models.move_to_end(key)
                 return model
-        model = (engine.load_look_model(path, look, device=device) if look > 0
+        model = (engine.load_look_model(path, look, crisp, device=device) if look > 0
                  else engine.load_model(path, device))
         with self._lock:
             self._models[key] = model

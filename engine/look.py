@@ -19,15 +19,19 @@ from pathlib import Path
 
 import torch
 
+from engine import resources
 from engine.checkpoint import load_model, model_from_state, read_checkpoint
 from engine.errors import CheckpointError, ConfigError
 from engine.model import CMDSR
 from engine.model_parts import MODEL_PARTS
-from engine.resources import crisp_model_path
 
 log = logging.getLogger(__name__)
 
-__all__ = ["blend_states", "check_look", "crisp_model_path", "load_look_model"]
+
+
+def crisp_model_path() -> Path:
+    """The shipped crisp model (``engine.resources.crisp_model_path``), looked up when asked."""
+    return resources.crisp_model_path()
 
 
 def check_look(look: float) -> float:
