@@ -63,7 +63,7 @@ class ModelEMA(Generic[M]):
                 avg.copy_(cur)
 
     def state_dict(self) -> dict[str, Any]:
-        return {"decay": self.decay, "updates": self.updates,
+        return {"decay": self.decay, "updates": self.updates, "ramp": self.ramp,
                 "weights": {k: v.detach().cpu().clone() for k, v in self.module.state_dict().items()}}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -72,3 +72,6 @@ class ModelEMA(Generic[M]):
             raise ConfigError("the checkpoint's EMA state holds no weights")
         self.module.load_state_dict(weights)
         self.updates = int(state.get("updates", 0))
+        # a resumed fine-tune keeps averaging without a ramp: with one, its average would
+        # suddenly follow the newest weights (decay 0.8 at update 34) after every resume
+        self.ramp = bool(state.get("ramp", self.ramp))

@@ -92,3 +92,14 @@ def test_pair_run_exports_the_average_and_resumes_it(tmp_path: Path) -> None:
     assert second["first_step"] == 3 and second["last_step"] == 5
     _, _, meta = read_checkpoint(out / "cmdsr" / "latest.pt")
     assert meta["train_state"]["ema"]["updates"] == 5
+
+
+def test_a_resumed_fine_tune_keeps_averaging_without_a_ramp() -> None:
+    """After a resume the average of a fine-tune must not start following the newest weights
+    (a rebuilt average ramps by default: decay 0.8 at update 34 instead of 0.999)."""
+    fine = ModelEMA(nn.Linear(2, 2), 0.999, ramp=False)
+    for _ in range(34):
+        fine.update(nn.Linear(2, 2))
+    resumed = ModelEMA(nn.Linear(2, 2), 0.999)  # as a resumed run builds it, before loading
+    resumed.load_state_dict(fine.state_dict())
+    assert resumed.current_decay() == 0.999
