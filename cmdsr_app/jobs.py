@@ -499,9 +499,10 @@ def nearest_upscale(pixels: np.ndarray, scale: int) -> np.ndarray:
     return np.repeat(np.repeat(pixels, scale, axis=0), scale, axis=1)
 
 
-def preview_damage(pixels: np.ndarray, box: Box, damage: Damage, settings: RunSettings,
+def preview_damage(pixels: np.ndarray, box: Box, damage: Damage | None, settings: RunSettings,
                    cache: ModelCache, cancel: threading.Event | None = None) -> np.ndarray:
-    """``box`` of the photo upscaled by CMDSR steered by ``damage``: [h*s, w*s, 3] float32.
+    """``box`` of the photo upscaled by CMDSR steered by ``damage`` (None: read from the part
+    itself, for a model without knobs) at the settings' look: [h*s, w*s, 3] float32.
     A margin of context is upscaled with it and cut off, so the preview matches a full run
     away from the photo's own edges. ``ConfigError`` (with the range) for values the model's
     map was not fitted on."""

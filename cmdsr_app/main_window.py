@@ -186,6 +186,8 @@ class MainWindow(QMainWindow):
                                     upscale=self.upscale, batch=self.batch)
         self.look = LookController(models=self.models, heavy=self.heavy, panel=self.look_panel,
                                    window=self)
+        # a look moved previews the part in view, as a knob moved does (the knobs' worker)
+        self.look.lookChanged.connect(lambda _look: self.knobs.preview_look())
         # The window's own verbs, as its menus, scripts and tests call them.
         self.open_paths, self.show_entry, self.paste = (
             self.photos.open_paths, self.photos.show_entry, self.photos.paste)

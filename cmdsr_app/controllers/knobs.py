@@ -1,7 +1,8 @@
 """The damage knobs of the shown photo: they start at the model's estimate for it, the user's
 moves are kept per photo and steer its runs (and its batch output), and each move previews
 the part of the photo in view, in a worker thread of its own: debounced, the previous preview
-cancelled by the next move, so dragging never waits for the network. The values set are kept
+cancelled by the next move, so dragging never waits for the network (a move of the Look slider previews the same way).
+The values set are kept
 in the settings too, so a photo opened again after a restart under the same model gets them
 back (never under another model, never outside the model's range)."""
 
@@ -79,6 +80,7 @@ class KnobController(Controller):
         self.runner = JobRunner("knob preview", self)
         self.overlay = KnobPreviewOverlay(canvas)
         self._preview_key: tuple[Any, ...] | None = None
+        self._look_preview = False  # the Look slider asked for a preview of this photo
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
         self._timer.setInterval(PREVIEW_DEBOUNCE_MS)
@@ -169,26 +171,41 @@ class KnobController(Controller):
     def schedule_preview(self) -> None:
         self._timer.start()
 
+    def preview_look(self) -> None:
+        """The Look slider moved: preview the part in view at the new look, with the knob
+        values set for the photo or else its own reading (the same worker and overlay)."""
+        self._look_preview = True
+        self.schedule_preview()
+
     def preview(self) -> None:
         """Upscale the part of the photo in view with the shown photo's knob values."""
         image, path = self.photos.image, self.photos.image_path
         damage = self.damage_for(path)
-        if image is None or path is None or damage is None or self.heavy.busy:
+        if image is None or path is None or self.heavy.busy:
             return
+        if damage is None:
+            if not self._look_preview:
+                return
+            if self.range is not None and self.estimate is not None:
+                damage = self.range.clamp(*self.estimate)  # the photo's own reading, as shown
         top_left = self.canvas.to_content(QPointF(0, 0))
         bottom_right = self.canvas.to_content(QPointF(self.canvas.width(), self.canvas.height()))
         box = visible_box((top_left.x(), top_left.y(), bottom_right.x(), bottom_right.y()),
                           image.width, image.height)
         if box is None:
             return
-        key = (path, damage, box, self.models.model_path())
+        pixels, settings, cache = image.pixels, self.models.run_settings(), self.cache
+        key = (path, damage, box, self.models.model_path(), settings.look)
         if key == self._preview_key:
             return
         self._preview_key = key
-        pixels, settings, cache = image.pixels, self.models.run_settings(), self.cache
-        label = f"Preview · blur {damage[0]:.1f} px · noise {damage[1]:.0f} lv"
-        if len(damage) > 2:
-            label += f" · {jpeg_words(damage[2])}"
+        label = "Preview"
+        if damage is not None:
+            label += f" · blur {damage[0]:.1f} px · noise {damage[1]:.0f} lv"
+            if len(damage) > 2:
+                label += f" · {jpeg_words(damage[2])}"
+        if self._look_preview or settings.look > 0:
+            label += f" · look {settings.look:.2f}"
 
         def work(_progress: Any, cancel: threading.Event) -> Any:
             return to_qimage(preview_damage(pixels, box, damage, settings, cache, cancel))
@@ -211,6 +228,7 @@ class KnobController(Controller):
         self._timer.stop()
         self.runner.cancel()
         self._preview_key = None
+        self._look_preview = False
         self.overlay.clear()
 
     def _on_view_changed(self) -> None:
