@@ -185,7 +185,7 @@ class MainWindow(QMainWindow):
                                     canvas=self.canvas, cache=self.cache, window=self,
                                     upscale=self.upscale, batch=self.batch)
         self.look = LookController(models=self.models, heavy=self.heavy, panel=self.look_panel,
-                                   window=self)
+                                   window=self, compare=self.compare)
         # a look moved previews the part in view, as a knob moved does (the knobs' worker)
         self.look.lookChanged.connect(lambda _look: self.knobs.preview_look())
         # The window's own verbs, as its menus, scripts and tests call them.

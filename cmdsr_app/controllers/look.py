@@ -1,7 +1,8 @@
 """The Look of runs and batches: faithful (0, the shipped model), crisp (1, its perceptual
 twin) or a blend between, as the Look slider sets it. It applies to the shipped model only (the
 crisp model is a fine-tune of it; another network's weights would blend into nonsense), and
-only when the crisp model is installed; otherwise the slider says why and runs stay faithful."""
+only when the crisp model is installed; otherwise the slider says why and runs stay faithful.
+Compare's Faithful and Crisp sides (the look at 0 and at 1) are there on the same terms."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from PySide6.QtWidgets import QWidget
 
 from cmdsr_app.controllers.base import Controller
 from cmdsr_app.controllers.models import ModelController
+from cmdsr_app.views.compare import LOOK_SOURCES, CompareView
 from cmdsr_app.views.look_view import LookPanel
 from cmdsr_app.workers import JobRunner
 
@@ -31,9 +33,9 @@ class LookController(Controller):
     lookChanged = Signal(float)  # noqa: N815 (Qt signal naming)
 
     def __init__(self, *, models: ModelController, heavy: JobRunner, panel: LookPanel,
-                 window: QWidget) -> None:
+                 window: QWidget, compare: CompareView | None = None) -> None:
         super().__init__(window)
-        self.models, self.panel = models, panel
+        self.models, self.panel, self.compare = models, panel, compare
         self.value = 0.0  # faithful, the default until blind comparisons say otherwise
         models.look_for = self.look
         models.modelChanged.connect(lambda _info: self.refresh())
@@ -66,3 +68,6 @@ class LookController(Controller):
         problem = self.problem()
         self.panel.set_available(problem is None, problem or "")
         self.panel.set_look(self.value if problem is None else 0.0)
+        if self.compare is not None:  # no look to compare: the sides are not offered
+            for key in LOOK_SOURCES:
+                self.compare.set_source_enabled(key, problem is None, problem or "", hide=True)

@@ -31,7 +31,7 @@ from cmdsr_app.jobs import (
 from cmdsr_app.settings import AppSettings
 from cmdsr_app.state import EntryStatus, ImageQueue, RegionList, eta_text
 from cmdsr_app.views.canvas import ImageCanvas
-from cmdsr_app.views.compare import OPTIONAL_SOURCES, SOURCES, CompareView
+from cmdsr_app.views.compare import LOOK_SOURCES, OPTIONAL_SOURCES, SOURCES, CompareView
 from cmdsr_app.views.settings_panel import SettingsPanel
 from cmdsr_app.workers import JobRunner
 
@@ -337,9 +337,11 @@ class UpscaleController(Controller):
         def work(progress: Any, cancel: threading.Event) -> list[tuple[UpscaleOutcome, QImage]]:
             out = []
             for method in methods:
-                engine_method = "cmdsr" if method == "cmdsr_alt" else method
-                outcome = upscale_with(image, engine_method,
-                                       knobbed if method == "cmdsr" else settings,
+                engine_method = "cmdsr" if method == "cmdsr_alt" or method in LOOK_SOURCES else method
+                run_settings = knobbed if method == "cmdsr" else settings
+                if method in LOOK_SOURCES:  # a run as the CMDSR side's, at one end of the look
+                    run_settings = replace(knobbed, look=LOOK_SOURCES[method])
+                outcome = upscale_with(image, engine_method, run_settings,
                                        choices[method], cache, progress, cancel)
                 outcome.method = method
                 out.append((outcome, to_qimage(outcome.image.pixels, outcome.image.alpha)))

@@ -2,8 +2,8 @@
 
 Two modes share the same sources: a *split* slider over one view (left of the line one
 source, right of it the other), and *side by side* with zoom and pan locked together. Each
-side shows one of: the input (nearest), bicubic, CMDSR, the conditioning-off baseline, or
-CMDSR with the other support choice. Holding Space (or the "Hold: original" button) flashes
+side shows one of: the input (nearest), bicubic, CMDSR, the conditioning-off baseline,
+CMDSR with the other support choice, or the Look's two ends (Faithful and Crisp). Holding Space (or the "Hold: original" button) flashes
 the input over everything.
 """
 
@@ -41,10 +41,14 @@ SOURCES: dict[str, str] = {
     "cmdsr": "CMDSR",
     "baseline": "Baseline (no conditioning)",
     "cmdsr_alt": "CMDSR, other support",
+    "faithful": "Faithful (look 0)",
+    "crisp": "Crisp (look 1)",
 }
 # Each a full run of its own: computed only when the user asks, never behind their back.
-OPTIONAL_SOURCES = ("baseline", "cmdsr_alt")
-__all__ = ["OPTIONAL_SOURCES", "SOURCES", "SPLIT_GRAB_PX", "CompareCanvas", "CompareView", "Layer"]
+OPTIONAL_SOURCES = ("baseline", "cmdsr_alt", "faithful", "crisp")
+# The Look's two ends, side by side: the shipped model at look 0 and at look 1.
+LOOK_SOURCES: dict[str, float] = {"faithful": 0.0, "crisp": 1.0}
+__all__ = ["LOOK_SOURCES", "OPTIONAL_SOURCES", "SOURCES", "SPLIT_GRAB_PX", "CompareCanvas", "CompareView", "Layer"]
 
 
 class CompareView(QWidget):
@@ -260,8 +264,10 @@ class CompareView(QWidget):
     def has_source(self, key: str) -> bool:
         return key == "input" and self._input is not None or key in self._results
 
-    def set_source_enabled(self, key: str, enabled: bool, why: str = "") -> None:
-        """Grey out a source the app cannot compute (e.g. no baseline model shipped)."""
+    def set_source_enabled(self, key: str, enabled: bool, why: str = "", *,
+                           hide: bool = False) -> None:
+        """Grey out a source the app cannot compute (e.g. no baseline model shipped); with
+        ``hide``, leave it out of the lists as well (the looks, without a crisp model)."""
         if enabled:
             self._disabled.pop(key, None)
         else:
@@ -271,6 +277,7 @@ class CompareView(QWidget):
             item = combo.model().item(index)  # type: ignore[attr-defined]
             item.setEnabled(enabled)
             combo.setItemData(index, why if not enabled else None, Qt.ItemDataRole.ToolTipRole)
+            combo.view().setRowHidden(index, hide and not enabled)  # type: ignore[attr-defined]
 
     def source_disabled_reason(self, key: str) -> str | None:
         return self._disabled.get(key)

@@ -98,9 +98,9 @@ def test_a_look_drag_cancels_the_previews_it_overtakes(qtbot, window, tiny_crisp
 
     monkeypatch.setattr(knob_module, "preview_damage", slow)
     slider = window.look_panel.slider
-    for _ in range(3):  # a drag with pauses just past the debounce: each pause starts a preview
+    for move in range(1, 4):  # a drag with pauses past the debounce: each pause starts a preview
         qtbot.keyClick(slider, Qt.Key.Key_Right)
-        qtbot.waitUntil(lambda n=len(calls): len(calls) > n, timeout=5000)
+        qtbot.waitUntil(lambda move=move: len(calls) == move, timeout=5000)
     with qtbot.waitSignal(window.knobs.previewShown, timeout=20000):
         pass
     assert [look for _, look in calls] == pytest.approx([0.05, 0.10, 0.15])
@@ -108,3 +108,62 @@ def test_a_look_drag_cancels_the_previews_it_overtakes(qtbot, window, tiny_crisp
     assert not calls[-1][0].is_set()
     assert window.knobs.overlay._label == "Preview · look 0.15"
 
+
+
+def _compute(qtbot, window, key: str) -> np.ndarray:
+    from cmdsr_app.imaging import from_qimage
+
+    with qtbot.waitSignal(window.upscaleFinished, timeout=60000,
+                          check_params_cb=lambda m: m == key):
+        window.upscale.compute_source(key)
+    assert window.upscale.outcomes[key].method == key
+    return from_qimage(window.compare.result(key)).astype(np.float32)
+
+
+def test_compare_shows_faithful_and_crisp_side_by_side(qtbot, window, tiny_crisp_path, make_photo,
+                                                        monkeypatch) -> None:
+    from cmdsr_app.views.compare import OPTIONAL_SOURCES, SOURCES
+
+    _install_crisp(monkeypatch, tiny_crisp_path)
+    window.look.refresh()
+    compare = window.compare
+    for key in ("faithful", "crisp"):
+        assert key in OPTIONAL_SOURCES  # a full run each: computed only when asked
+        assert compare.source_disabled_reason(key) is None
+        assert not compare.left_combo.view().isRowHidden(compare.left_combo.findData(key))
+    _open(qtbot, window, make_photo("p.png", 48, 64))
+    with qtbot.waitSignal(window.upscaleFinished, timeout=60000,
+                          check_params_cb=lambda m: m == "cmdsr"):
+        window.run_upscale()
+    qtbot.waitUntil(lambda: not window.heavy.busy, timeout=15000)
+    faithful_run = window.upscale.outcomes["cmdsr"].image.pixels.copy()
+    faithful, crisp = _compute(qtbot, window, "faithful"), _compute(qtbot, window, "crisp")
+    compare.set_sources("faithful", "crisp")
+    assert compare.left_combo.currentText() == SOURCES["faithful"] == "Faithful (look 0)"
+    assert compare.right_combo.currentText() == "Crisp (look 1)"
+    qtbot.waitUntil(lambda: not window.upscale.optional.busy, timeout=15000)
+    assert not compare.missing_sources()  # both computed: nothing more starts
+    assert faithful.shape == crisp.shape == (192, 256, 3)
+    # Faithful is the CMDSR run at look 0 (the slider's default); Crisp the run at look 1.
+    assert np.abs(faithful - np.clip(np.rint(faithful_run), 0, 255)).max() <= 1.0
+    qtbot.keyClick(window.look_panel.slider, Qt.Key.Key_End)
+    with qtbot.waitSignal(window.upscaleFinished, timeout=60000,
+                          check_params_cb=lambda m: m == "cmdsr"):
+        window.run_upscale()
+    crisp_run = window.upscale.outcomes["cmdsr"].image.pixels
+    assert np.abs(crisp - np.clip(np.rint(crisp_run), 0, 255)).max() <= 1.0
+    assert np.abs(crisp - faithful).mean() > 0.5
+
+
+def test_without_a_crisp_model_compare_offers_no_looks(qtbot, window, tmp_path, monkeypatch) -> None:
+    from cmdsr_app.controllers.look import NO_CRISP
+
+    _install_crisp(monkeypatch, tmp_path / "cmdsr_x4_crisp.pt")  # not there
+    window.look.refresh()
+    compare = window.compare
+    for key in ("faithful", "crisp"):
+        assert compare.source_disabled_reason(key) == NO_CRISP.format(name="cmdsr_x4_crisp.pt")
+        for combo in (compare.left_combo, compare.right_combo):
+            index = combo.findData(key)
+            assert combo.view().isRowHidden(index)
+            assert not combo.model().item(index).isEnabled()
