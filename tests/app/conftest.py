@@ -121,3 +121,29 @@ def slow_tiles(monkeypatch):
         return seen
 
     return install
+
+
+@pytest.fixture(scope="session")
+def tiny_crisp_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 'crisp' twin of the tiny default: the same network, other weights."""
+    import torch
+
+    from engine import ModelConfig, build_model, save_model
+
+    torch.manual_seed(7)
+    cfg = ModelConfig(scale=4, channels=8, blocks=2, support_size=20, cond_channels=8)
+    return save_model(build_model(cfg), tmp_path_factory.mktemp("crisp") / "cmdsr_x4_crisp.pt")
+
+
+@pytest.fixture
+def install_crisp(monkeypatch: pytest.MonkeyPatch):
+    """``install_crisp(path)``: the app and the engine find the crisp model at ``path``
+    (a path that does not exist: no crisp model installed)."""
+    import engine
+    import engine.resources
+
+    def install(path: Path) -> None:
+        monkeypatch.setattr(engine, "crisp_model_path", lambda: path)
+        monkeypatch.setattr(engine.resources, "crisp_model_path", lambda: path)
+
+    return install

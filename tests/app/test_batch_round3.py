@@ -6,21 +6,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from app_driving import open_queue, run_batch
 from PySide6.QtWidgets import QMessageBox
 
 from cmdsr_app.state import EntryStatus
-
-
-def open_queue(qtbot, window, paths: list[Path]) -> None:
-    with qtbot.waitSignal(window.imageLoaded, timeout=15000):
-        window.open_paths(paths)
-
-
-def run_batch(qtbot, window):
-    qtbot.waitUntil(lambda: window.batch_panel.start_button.isEnabled(), timeout=10000)
-    with qtbot.waitSignal(window.batchFinished, timeout=60000) as blocker:
-        window.batch_panel.start_button.click()
-    return blocker.args[0]
 
 
 def test_the_row_being_upscaled_says_so_and_an_old_error_goes(

@@ -5,12 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from app_driving import open_queue
+
 from cmdsr_app.state import EntryStatus
-
-
-def open_queue(qtbot, window, paths: list[Path]) -> None:
-    with qtbot.waitSignal(window.imageLoaded, timeout=15000):
-        window.open_paths(paths)
 
 
 def test_a_pattern_that_maps_two_images_to_one_file_is_refused_before_the_batch(

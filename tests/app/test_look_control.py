@@ -7,7 +7,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import pytest
 from PySide6.QtCore import Qt
 
 from cmdsr_app.controllers.look import NO_CRISP, OTHER_MODEL
@@ -17,24 +16,6 @@ def is_cmdsr(method: str) -> bool:
     return method == "cmdsr"
 
 
-@pytest.fixture(scope="module")
-def tiny_crisp_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A 'crisp' twin of the tiny default: the same network, other weights."""
-    import torch
-
-    from engine import ModelConfig, build_model, save_model
-
-    torch.manual_seed(7)
-    cfg = ModelConfig(scale=4, channels=8, blocks=2, support_size=20, cond_channels=8)
-    return save_model(build_model(cfg), tmp_path_factory.mktemp("crisp") / "cmdsr_x4_crisp.pt")
-
-
-def _install_crisp(monkeypatch, path: Path) -> None:
-    import engine
-    import engine.resources
-
-    monkeypatch.setattr(engine, "crisp_model_path", lambda: path)
-    monkeypatch.setattr(engine.resources, "crisp_model_path", lambda: path)
 
 
 def _run(qtbot, window) -> np.ndarray:
@@ -44,9 +25,9 @@ def _run(qtbot, window) -> np.ndarray:
     return window.upscale.outcomes["cmdsr"].image.pixels.copy()
 
 
-def test_without_a_crisp_model_the_slider_is_off_and_says_why(qtbot, window, tmp_path,
+def test_without_a_crisp_model_the_slider_is_off_and_says_why(qtbot, window, install_crisp, tmp_path,
                                                                monkeypatch) -> None:
-    _install_crisp(monkeypatch, tmp_path / "cmdsr_x4_crisp.pt")  # not there
+    install_crisp(tmp_path / "cmdsr_x4_crisp.pt")  # not there
     window.look.refresh()
     panel = window.look_panel
     assert not panel.slider.isEnabled()
@@ -55,9 +36,9 @@ def test_without_a_crisp_model_the_slider_is_off_and_says_why(qtbot, window, tmp
     assert window.models.run_settings().look == 0.0
 
 
-def test_look_1_runs_the_crisp_model_and_0_the_faithful_one(qtbot, window, tiny_crisp_path,
+def test_look_1_runs_the_crisp_model_and_0_the_faithful_one(qtbot, window, install_crisp, tiny_crisp_path,
                                                             make_photo, monkeypatch) -> None:
-    _install_crisp(monkeypatch, tiny_crisp_path)
+    install_crisp(tiny_crisp_path)
     window.look.refresh()
     panel = window.look_panel
     assert panel.slider.isEnabled() and not panel.reason.isVisibleTo(window)
@@ -77,9 +58,9 @@ def test_look_1_runs_the_crisp_model_and_0_the_faithful_one(qtbot, window, tiny_
     assert np.array_equal(_run(qtbot, window), crisp)
 
 
-def test_the_slider_is_held_during_a_run(qtbot, window, tiny_crisp_path, make_photo, monkeypatch,
+def test_the_slider_is_held_during_a_run(qtbot, window, install_crisp, tiny_crisp_path, make_photo, monkeypatch,
                                          slow_tiles) -> None:
-    _install_crisp(monkeypatch, tiny_crisp_path)
+    install_crisp(tiny_crisp_path)
     window.look.refresh()
     with qtbot.waitSignal(window.imageLoaded, timeout=15000):
         window.open_paths([str(make_photo())])

@@ -12,26 +12,6 @@ import pytest
 from PySide6.QtCore import Qt
 
 
-@pytest.fixture(scope="module")
-def tiny_crisp_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A 'crisp' twin of the tiny default: the same network, other weights."""
-    import torch
-
-    from engine import ModelConfig, build_model, save_model
-
-    torch.manual_seed(7)
-    cfg = ModelConfig(scale=4, channels=8, blocks=2, support_size=20, cond_channels=8)
-    return save_model(build_model(cfg), tmp_path_factory.mktemp("crisp") / "cmdsr_x4_crisp.pt")
-
-
-def _install_crisp(monkeypatch, path: Path) -> None:
-    import engine
-    import engine.resources
-
-    monkeypatch.setattr(engine, "crisp_model_path", lambda: path)
-    monkeypatch.setattr(engine.resources, "crisp_model_path", lambda: path)
-
-
 def _open(qtbot, window, photo: Path) -> None:
     with qtbot.waitSignal(window.imageLoaded, timeout=15000):
         window.open_paths([str(photo)])
@@ -52,9 +32,9 @@ def _shown(window) -> np.ndarray:
     return from_qimage(window.knobs.overlay.image()).astype(np.float32)
 
 
-def test_moving_the_look_previews_the_part_in_view(qtbot, window, tiny_crisp_path, make_photo,
+def test_moving_the_look_previews_the_part_in_view(qtbot, window, install_crisp, tiny_crisp_path, make_photo,
                                                    monkeypatch) -> None:
-    _install_crisp(monkeypatch, tiny_crisp_path)
+    install_crisp(tiny_crisp_path)
     window.look.refresh()
     _open(qtbot, window, make_photo(height=96, width=128))
     slider = window.look_panel.slider
@@ -79,13 +59,13 @@ def test_moving_the_look_previews_the_part_in_view(qtbot, window, tiny_crisp_pat
     assert np.abs(crisp - faithful).mean() > 0.5
 
 
-def test_a_look_drag_cancels_the_previews_it_overtakes(qtbot, window, tiny_crisp_path, make_photo,
+def test_a_look_drag_cancels_the_previews_it_overtakes(qtbot, window, install_crisp, tiny_crisp_path, make_photo,
                                                        monkeypatch) -> None:
     import threading
 
     import cmdsr_app.controllers.knobs as knob_module
 
-    _install_crisp(monkeypatch, tiny_crisp_path)
+    install_crisp(tiny_crisp_path)
     window.look.refresh()
     _open(qtbot, window, make_photo(height=96, width=128))
     calls: list[tuple[threading.Event, float]] = []
@@ -120,11 +100,11 @@ def _compute(qtbot, window, key: str) -> np.ndarray:
     return from_qimage(window.compare.result(key)).astype(np.float32)
 
 
-def test_compare_shows_faithful_and_crisp_side_by_side(qtbot, window, tiny_crisp_path, make_photo,
+def test_compare_shows_faithful_and_crisp_side_by_side(qtbot, window, install_crisp, tiny_crisp_path, make_photo,
                                                         monkeypatch) -> None:
     from cmdsr_app.views.compare import OPTIONAL_SOURCES, SOURCES
 
-    _install_crisp(monkeypatch, tiny_crisp_path)
+    install_crisp(tiny_crisp_path)
     window.look.refresh()
     compare = window.compare
     for key in ("faithful", "crisp"):
@@ -155,10 +135,10 @@ def test_compare_shows_faithful_and_crisp_side_by_side(qtbot, window, tiny_crisp
     assert np.abs(crisp - faithful).mean() > 0.5
 
 
-def test_without_a_crisp_model_compare_offers_no_looks(qtbot, window, tmp_path, monkeypatch) -> None:
+def test_without_a_crisp_model_compare_offers_no_looks(qtbot, window, install_crisp, tmp_path, monkeypatch) -> None:
     from cmdsr_app.controllers.look import NO_CRISP
 
-    _install_crisp(monkeypatch, tmp_path / "cmdsr_x4_crisp.pt")  # not there
+    install_crisp(tmp_path / "cmdsr_x4_crisp.pt")  # not there
     window.look.refresh()
     compare = window.compare
     for key in ("faithful", "crisp"):

@@ -7,13 +7,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+from app_driving import open_queue
 
 from cmdsr_app.state import SizeChoice
-
-
-def open_queue(qtbot, window, paths: list[Path]) -> None:
-    with qtbot.waitSignal(window.imageLoaded, timeout=15000):
-        window.open_paths(paths)
 
 
 def pick(window, data: str, pixels: int | None = None) -> None:
