@@ -98,7 +98,8 @@ def main(argv: list[str] | None = None) -> int:
             with curve.open("a", encoding="utf-8") as f:
                 f.write(json.dumps(point) + "\n")
         spent = 0.0
-        while spent < args.total and not stop.is_set():
+        # a leftover of under a minute is not worth a point (each costs minutes of evaluation)
+        while args.total - spent >= min(60.0, args.stretch) and not stop.is_set():
             resume = (out / "cmdsr" / "latest.pt").exists()
             init = None if resume else {"cmdsr": args.init_cmdsr, "baseline": args.init_baseline}
             summary = train_pair(cfg, args.data, out, min(args.stretch, args.total - spent), init,
