@@ -48,6 +48,8 @@ def test_only_support_changed_is_not_called_another_model(
     run_batch(qtbot, window)
     combo = window.settings_panel.support_combo
     combo.setCurrentIndex(combo.findData("random"))
+    # the finished batch's worker lets go of the job a moment after it reports
+    qtbot.waitUntil(lambda: not window.batch.heavy.busy, timeout=10000)
     window.batch_panel.start_button.click()
     qtbot.waitUntil(lambda: window.batch.replace_box is not None
                     and window.batch.replace_box.isVisible(), timeout=5000)
