@@ -23,7 +23,8 @@ def _text_pixels_near(image: QImage, x0: int, x1: int, skip_y: tuple[int, int]) 
     return count
 
 
-def test_the_missing_side_text_keeps_clear_of_the_split_handle(qtbot) -> None:
+def shown_view(qtbot) -> CompareView:  # type: ignore[no-untyped-def]
+    """A shown Compare view holding a flat 64x48 photo at x4."""
     view = CompareView()
     qtbot.addWidget(view)
     view.resize(520, 400)
@@ -31,6 +32,11 @@ def test_the_missing_side_text_keeps_clear_of_the_split_handle(qtbot) -> None:
     photo = QImage(64, 48, QImage.Format.Format_RGB888)
     photo.fill(QColor(90, 120, 150))
     view.set_input(photo, 4)
+    return view
+
+
+def test_the_missing_side_text_keeps_clear_of_the_split_handle(qtbot) -> None:
+    view = shown_view(qtbot)
     view.set_source_enabled("baseline", False, "no baseline model is installed")
     view.set_sources("baseline", "input")
     canvas = view.split_canvas
@@ -49,13 +55,7 @@ def test_the_missing_side_text_keeps_clear_of_the_split_handle(qtbot) -> None:
 
 
 def test_a_lost_release_does_not_drag_the_view_later(qtbot) -> None:
-    view = CompareView()
-    qtbot.addWidget(view)
-    view.resize(520, 400)
-    view.show()
-    photo = QImage(64, 48, QImage.Format.Format_RGB888)
-    photo.fill(QColor(90, 120, 150))
-    view.set_input(photo, 4)
+    view = shown_view(qtbot)
     view.set_sources("input", "input")
     canvas = view.split_canvas
     canvas.set_view(2.0, QPointF(0, 0))
